@@ -1,0 +1,108 @@
+"""The `cxrlab` command line: serve, database, users, images, phantoms, demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from app.cli.demo import demo
+from app.cli.images import images, phantoms
+from app.core.config import get_settings
+from app.domain.errors import DomainError
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    """CXR Realism Lab: reader studies of real versus synthetic chest X-rays."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (starts the embedded server when DATABASE_URL is unset)."""
+    from app.persistence.db import get_engine
+    from app.persistence.migrate import upgrade
+
+    upgrade(get_engine(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree."""
+    from app.persistence.db import get_engine
+    from app.persistence.migrate import check
+
+    check(get_engine())
+    click.echo("no drift between models and migrations")
+
+
+@cli.group()
+def users() -> None:
+    """Accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option("--role", type=click.Choice(["admin", "researcher", "reader"]), required=True)
+@click.option("--password", default=None, help="Set directly; without it an invitation link is printed.")
+def users_create(email: str, name: str, role: str, password: str | None) -> None:
+    """Create a user; prints a one-time invitation path when no password is given."""
+    from app.domain import users as users_domain
+    from app.persistence.db import session_scope
+
+    settings = get_settings()
+    with session_scope() as session:
+        user = users_domain.create_user(session, email=email, name=name, role=role, password=password)
+        token = None if password else users_domain.invite(session, user, ttl_hours=settings.invite_ttl_hours,
+                                                          actor_id=None)
+    click.echo(f"created {role} {user.email} ({user.pseudonym})")
+    if token:
+        click.echo(f"invitation: http://{settings.host}:{settings.port}/invite/{token}")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Defaults to HOST.")
+@click.option("--port", default=None, type=int, help="Defaults to PORT.")
+@click.option("--migrate/--no-migrate", default=True, show_default=True)
+def serve(host: str | None, port: int | None, migrate: bool) -> None:
+    """Run the web application (migrating first)."""
+    run_server(host=host, port=port, migrate=migrate)
+
+
+def run_server(*, host: str | None, port: int | None, migrate: bool) -> None:
+    """Migrate and serve in this process, so an embedded server lives exactly as long as the app."""
+    import uvicorn
+
+    from app.persistence.db import get_engine
+    from app.persistence.migrate import upgrade
+
+    settings = get_settings()
+    settings.require_secret()
+    if migrate:
+        upgrade(get_engine())
+    uvicorn.run("app.web.main:app", host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+cli.add_command(images)
+cli.add_command(phantoms)
+cli.add_command(demo)
+
+
+def main() -> None:
+    """Entry point: domain errors become a one-line message and exit status 2."""
+    try:
+        cli(standalone_mode=True)
+    except DomainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,74 @@
+"""Application settings: the only place configuration is read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Anyone can read this value in the repository, so it is only acceptable while developing.
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Settings read from environment variables (and an optional .env file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = Field(
+        default="production", validation_alias="CXRLAB_ENV"
+    )
+    # A postgresql:// URL; unset means "start the embedded server under STORE_DIR".
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    store_dir: Path = Field(default=Path("./var"), validation_alias="STORE_DIR")
+    secret_key: str = Field(default=DEVELOPMENT_SECRET_KEY, validation_alias="SECRET_KEY")
+    host: str = Field(default="127.0.0.1", validation_alias="HOST")
+    port: int = Field(default=8000, validation_alias="PORT")
+    # Cookies carry the Secure flag when the app is served over HTTPS.
+    secure_cookies: bool = Field(default=False, validation_alias="SECURE_COOKIES")
+    # Largest accepted upload (a zip or the sum of files), in bytes.
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, validation_alias="MAX_UPLOAD_BYTES")
+    # Failed logins allowed per account (and 4x that per client address) in the window below.
+    login_max_failures: int = Field(default=5, validation_alias="LOGIN_MAX_FAILURES")
+    login_window_s: int = Field(default=900, validation_alias="LOGIN_WINDOW_S")
+    # How long an invitation link stays valid.
+    invite_ttl_hours: int = Field(default=72, validation_alias="INVITE_TTL_HOURS")
+
+    @model_validator(mode="after")
+    def _check_secret_length(self) -> Settings:
+        if len(self.secret_key) < 16:
+            raise ValueError("SECRET_KEY must be at least 16 characters long.")
+        return self
+
+    def require_secret(self) -> None:
+        """Refuse to serve with the published default key outside development (it signs sessions)."""
+        if self.environment != "development" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise RuntimeError(
+                "SECRET_KEY is still the development default; set SECRET_KEY to a long random value "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "or set CXRLAB_ENV=development for local use."
+            )
+
+    @property
+    def images_dir(self) -> Path:
+        """Content-addressed store of rendered PNGs."""
+        return self.store_dir / "images"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        """Data directory of the embedded Postgres server."""
+        return self.store_dir / "pgdata"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space for uploads being unpacked."""
+        return self.store_dir / "tmp"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

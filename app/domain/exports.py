@@ -1,0 +1,98 @@
+"""CSV export of a study's readings, streamed row by row, and the codebook that defines every column."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session
+
+from app.domain.statistics import rating_score
+from app.persistence.models import Study
+from app.persistence.repositories import results as repo
+
+POSITIVE_CLASS_NOTE = (
+    "Positive class = synthetic: sensitivity is the share of synthetic images called synthetic, "
+    "specificity the share of real images called real."
+)
+
+# (column, type, definition); finding columns are added per study.
+BASE_COLUMNS: list[tuple[str, str, str]] = [
+    ("study_id", "integer", "Study identifier."),
+    ("study_title", "text", "Study title."),
+    ("reader_id", "text", "Pseudonymous reader id; never the reader's name or email."),
+    ("reader_years_experience", "integer", "Reader's years of experience (intake)."),
+    ("reader_specialty", "text", "Reader's specialty (intake)."),
+    ("reader_board_certified", "boolean", "Reader is board certified (intake): true/false."),
+    ("case_id", "text", "Opaque case id, as the reader's image was served."),
+    ("image_set", "text", "Name of the image set the case came from."),
+    ("source_name", "text", "The image's file or generator name within its set."),
+    ("truth", "text", "real or synthetic. " + POSITIVE_CLASS_NOTE),
+    ("verdict", "text", "The reader's call: real or synthetic."),
+    ("correct", "boolean", "verdict equals truth."),
+    ("confidence", "integer", "Confidence in the verdict, 1 (guess) to 5 (certain)."),
+    ("score", "integer", "Ordinal rating for ROC analysis: +confidence when called synthetic, -confidence "
+     "when called real (higher = more sure it is synthetic)."),
+    ("free_text", "text", "What gave it away, in the reader's words (blank when not asked)."),
+    ("click_x", "float", "Giveaway click, x as a fraction of image width from the left (blank when none)."),
+    ("click_y", "float", "Giveaway click, y as a fraction of image height from the top (blank when none)."),
+    ("position", "integer", "0-based position of the case in this reader's order (practice cases come first)."),
+    ("practice", "boolean", "A practice case with feedback; exclude from analysis."),
+    ("revision", "integer", "0 for the first answer; n for the n-th revision where the study allows them."),
+    ("supersedes_reading", "integer", "Id of the reading this revision replaces (blank for first answers)."),
+    ("reading_id", "integer", "Id of this reading."),
+    ("shown_at", "timestamp", "Server time (UTC, ISO 8601) the case was first shown to the reader."),
+    ("submitted_at", "timestamp", "Server time (UTC, ISO 8601) the answer was stored."),
+    ("duration_ms", "integer", "submitted_at minus shown_at, in milliseconds (server clock)."),
+    ("active_ms", "integer", "Milliseconds the browser saw the reader active on the case (visible, recent input)."),
+]
+
+
+def columns(study: Study) -> list[tuple[str, str, str]]:
+    """All columns of a study's export, finding columns included."""
+    cols = list(BASE_COLUMNS)
+    for f in study.findings:
+        cols.append((f"marked_{f}", "0/1", f"1 when the reader marked {f} on the pathology checklist."))
+    for f in study.findings:
+        cols.append((f"label_{f}", "0/1", f"1 when the image's label (or, for synthetic images, its target) "
+                     f"includes {f}."))
+    return cols
+
+
+def _csv_line(values: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
+
+
+def _bool(v: bool | None) -> str:
+    return "" if v is None else ("true" if v else "false")
+
+
+def export_lines(session: Session, study: Study) -> Iterator[str]:
+    """The export as CSV lines: a header, then one line per reading, in constant memory."""
+    yield _csv_line([c for c, _, _ in columns(study)])
+    for row in repo.export_rows(session, study.id):
+        r = row.Reading
+        shown = row.shown_at
+        duration = int((r.submitted_at - shown).total_seconds() * 1000) if shown else None
+        values = [
+            study.id, study.title, row.pseudonym, row.years_experience, row.specialty,
+            _bool(row.board_certified), row.opaque_id, row.name, row.source_name, row.truth, r.verdict,
+            _bool(r.verdict == row.truth), r.confidence, rating_score(r.verdict == "synthetic", r.confidence),
+            r.free_text or "", r.click_x, r.click_y, r.position, _bool(r.is_practice), r.revision,
+            r.supersedes_id, r.id, shown.isoformat() if shown else "", r.submitted_at.isoformat(), duration,
+            r.client_active_ms,
+        ]
+        values += [int(f in r.findings) for f in study.findings]
+        values += [int(f in row.labels) for f in study.findings]
+        yield _csv_line(["" if v is None else v for v in values])
+
+
+def codebook_lines(study: Study) -> Iterator[str]:
+    """The codebook CSV: column, type, definition; the first line states the positive class."""
+    yield _csv_line(["column", "type", "definition"])
+    yield _csv_line(["(note)", "", POSITIVE_CLASS_NOTE])
+    for col in columns(study):
+        yield _csv_line(list(col))

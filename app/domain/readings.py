@@ -1,0 +1,167 @@
+"""Reading a study: the next case, and submitting an answer so that it is never lost or doubled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domain import audit
+from app.domain.errors import Conflict, Invalid, NotFound
+from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
+from app.persistence.repositories import readings as repo
+from app.persistence.repositories import studies as study_repo
+
+MAX_FREE_TEXT = 2000
+MAX_ACTIVE_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What a reader may know about the case in front of them: nothing about its truth."""
+
+    study: Study
+    opaque_id: str
+    position: int  # 0-based position in the reader's order
+    total: int
+    done: int
+    is_practice: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reader's answer as submitted by the form."""
+
+    case_opaque_id: str
+    client_token: str
+    verdict: str
+    confidence: int
+    findings: tuple[str, ...] = ()
+    free_text: str | None = None
+    click: tuple[float, float] | None = None
+    active_ms: int | None = None
+
+
+def readable_study(session: Session, study_id: int, reader_id: int) -> Study:
+    """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
+    study = study_repo.get(session, study_id)
+    if study is None or session.get(StudyReader, (study_id, reader_id)) is None:
+        raise NotFound("No such study among yours.")
+    if study.status == "draft":
+        raise NotFound("This study has not started yet.")
+    return study
+
+
+def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | None:
+    """The reader's next unanswered case (setting its shown time once), or None when finished."""
+    study = readable_study(session, study_id, reader_id)
+    done, total = repo.progress(session, study_id, reader_id)
+    found = repo.next_unread(session, study_id, reader_id)
+    if found is None:
+        return None
+    rc, case = found
+    if rc.shown_at is None:
+        rc.shown_at = datetime.now(UTC)
+    return CaseView(study=study, opaque_id=case.opaque_id, position=rc.position, total=total, done=done,
+                    is_practice=case.is_practice)
+
+
+def _validate(study: Study, answer: Answer) -> None:
+    if answer.verdict not in ("real", "synthetic"):
+        raise Invalid("Choose a verdict: real (R) or synthetic (S).")
+    if not 1 <= answer.confidence <= 5:
+        raise Invalid("Choose a confidence from 1 to 5.")
+    if not 8 <= len(answer.client_token) <= 64:
+        raise Invalid("The form is missing its submission token; reload the page.")
+    if answer.findings and not study.ask_findings:
+        raise Invalid("This study does not ask for findings.")
+    unknown = set(answer.findings) - set(study.findings)
+    if unknown:
+        raise Invalid(f"Unknown findings: {', '.join(sorted(unknown))}.")
+    if answer.free_text and (not study.ask_free_text or len(answer.free_text) > MAX_FREE_TEXT):
+        raise Invalid(f"Free text is not asked in this study or is longer than {MAX_FREE_TEXT} characters.")
+    if answer.click is not None:
+        if not study.ask_click:
+            raise Invalid("This study does not ask for a click.")
+        if not all(0.0 <= v <= 1.0 for v in answer.click):
+            raise Invalid("The click lies outside the image.")
+    if answer.active_ms is not None and not 0 <= answer.active_ms <= MAX_ACTIVE_MS:
+        raise Invalid("The active time is out of range.")
+
+
+def _as_dict(r: Reading) -> dict:
+    return {"case_id": r.case_id, "revision": r.revision, "verdict": r.verdict, "confidence": r.confidence,
+            "findings": list(r.findings), "free_text": r.free_text, "click": [r.click_x, r.click_y],
+            "client_token": r.client_token}
+
+
+def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> tuple[Reading, bool]:
+    """Store an answer; returns (reading, created). A retried submit returns the stored reading.
+
+    One reading per reader x case is guaranteed by a unique constraint: of two racing submits
+    one inserts and the other finds that row (same token) or gets a Conflict (different token).
+    """
+    existing = repo.by_token(session, reader_id, answer.client_token)
+    if existing is not None:
+        return existing, False
+    study = readable_study(session, study_id, reader_id)
+    if study.status != "launched":
+        raise Conflict("This study is closed; it no longer takes answers.")
+    _validate(study, answer)
+    found = repo.reader_case(session, study_id, reader_id, answer.case_opaque_id)
+    if found is None:
+        raise NotFound("That case is not part of your study.")
+    rc, case = found
+    previous = repo.latest(session, reader_id, case.id)
+    if previous is not None and not study.allow_revision:
+        raise Conflict("You already answered this case; your first answer was kept.")
+    if previous is None:
+        nxt = repo.next_unread(session, study_id, reader_id)
+        if nxt is None or nxt[1].id != case.id:
+            raise Conflict("Cases are answered in order; this is not your current case.")
+    reading = Reading(
+        study_id=study_id, case_id=case.id, reader_id=reader_id, client_token=answer.client_token,
+        revision=0 if previous is None else previous.revision + 1,
+        supersedes_id=previous.id if previous is not None else None,
+        verdict=answer.verdict, confidence=answer.confidence, findings=list(answer.findings),
+        free_text=(answer.free_text or None), click_x=answer.click[0] if answer.click else None,
+        click_y=answer.click[1] if answer.click else None, position=rc.position, is_practice=case.is_practice,
+        shown_at=rc.shown_at, client_active_ms=answer.active_ms,
+    )
+    try:
+        with session.begin_nested():
+            session.add(reading)
+    except IntegrityError:
+        again = repo.by_token(session, reader_id, answer.client_token)
+        if again is not None:
+            return again, False
+        raise Conflict("You already answered this case; your first answer was kept.") from None
+    repo.freeze(session, study_id)
+    audit.record(session, actor_id=reader_id, action="submit" if previous is None else "revise", entity="reading",
+                 entity_id=reading.id, old=_as_dict(previous) if previous else None, new=_as_dict(reading))
+    done, total = repo.progress(session, study_id, reader_id)
+    if done >= total:
+        repo.mark_completed(session, study_id, reader_id)
+    return reading, True
+
+
+def practice_feedback(session: Session, reading: Reading) -> str | None:
+    """For a practice case only: the truth, so the reader can calibrate. None for study cases."""
+    if not reading.is_practice:
+        return None
+    return session.scalar(select(Case.truth).where(Case.id == reading.case_id))
+
+
+def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Case | None:
+    """The case behind an image id if it is in this reader's order of a study that is not a draft."""
+    stmt = select(Case).join(ReaderCase, ReaderCase.case_id == Case.id).join(Study, Study.id == Case.study_id).where(
+        Case.opaque_id == opaque_id, ReaderCase.reader_id == reader_id, Study.status != "draft")
+    return session.scalar(stmt)
+
+
+def case_by_opaque(session: Session, opaque_id: str) -> Case | None:
+    """Any case by its opaque id (for researchers and admins)."""
+    return session.scalar(select(Case).where(Case.opaque_id == opaque_id))

@@ -1,0 +1,148 @@
+"""Where images come from: a folder, an uploaded zip or files, or the ChestX-ray14 layout."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.domain.errors import Invalid
+from app.domain.importers import SourceImage
+from app.domain.labels import LabelRow, parse_labels_csv, split_findings
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
+LABELS_NAMES = {"labels.csv"}
+# A zip may expand to at most this many times the upload limit, and hold at most this many members.
+ZIP_EXPANSION_LIMIT = 4
+ZIP_MAX_MEMBERS = 200_000
+
+
+def _is_image_name(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _attach_labels(
+    names: list[str], labels: dict[str, LabelRow] | None
+) -> dict[str, LabelRow]:
+    """Match files with label rows; with a labels CSV every file needs a row and every row a file."""
+    if labels is None:
+        return {n: LabelRow(()) for n in names}
+    bases = {n: n.rsplit("/", 1)[-1] for n in names}
+    missing_rows = [n for n, b in bases.items() if b not in labels]
+    missing_files = sorted(set(labels) - set(bases.values()))
+    problems = []
+    if missing_rows:
+        problems.append(f"no labels row for {', '.join(missing_rows[:5])}" + (" …" if len(missing_rows) > 5 else ""))
+    if missing_files:
+        problems.append(f"labels rows without a file: {', '.join(missing_files[:5])}"
+                        + (" …" if len(missing_files) > 5 else ""))
+    if problems:
+        raise Invalid("The labels CSV does not match the images: " + "; ".join(problems))
+    return {n: labels[b] for n, b in bases.items()}
+
+
+def folder_images(
+    folder: Path, *, labels_csv: Path | None, schema: tuple[str, ...]
+) -> list[SourceImage]:
+    """Every PNG/JPEG/DICOM under `folder` (recursively), with labels from the optional CSV."""
+    if not folder.is_dir():
+        raise Invalid(f"{folder} is not a folder.")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and _is_image_name(p.name))
+    if not paths:
+        raise Invalid(f"No PNG, JPEG or DICOM files were found in {folder}.")
+    labels = parse_labels_csv(labels_csv.read_bytes(), schema) if labels_csv else None
+    names = [p.relative_to(folder).as_posix() for p in paths]
+    matched = _attach_labels(names, labels)
+    return [
+        SourceImage(name=n, read=p.read_bytes, findings=matched[n].findings,
+                    patient_id=matched[n].patient_id, split=matched[n].split)
+        for n, p in zip(names, paths, strict=True)
+    ]
+
+
+def zip_images(
+    archive: zipfile.ZipFile, *, labels_data: bytes | None, schema: tuple[str, ...], max_bytes: int
+) -> list[SourceImage]:
+    """Images inside an uploaded zip, read member by member (never extracted to disk)."""
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) > ZIP_MAX_MEMBERS:
+        raise Invalid(f"The zip holds more than {ZIP_MAX_MEMBERS} files.")
+    if sum(m.file_size for m in members) > ZIP_EXPANSION_LIMIT * max_bytes:
+        raise Invalid("The zip expands to more data than an upload may hold.")
+    if labels_data is None:
+        inner = [m for m in members if m.filename.rsplit("/", 1)[-1].lower() in LABELS_NAMES]
+        labels_data = archive.read(inner[0]) if inner else None
+    images = [m for m in members if _is_image_name(m.filename) and "__MACOSX" not in m.filename]
+    if not images:
+        raise Invalid("The zip holds no PNG, JPEG or DICOM files.")
+    labels = parse_labels_csv(labels_data, schema) if labels_data is not None else None
+    names = [m.filename for m in images]
+    matched = _attach_labels(names, labels)
+
+    def reader(member: zipfile.ZipInfo):  # binds the member for later, lazy reading
+        return lambda: archive.read(member)
+
+    return [
+        SourceImage(name=m.filename, read=reader(m), findings=matched[m.filename].findings,
+                    patient_id=matched[m.filename].patient_id, split=matched[m.filename].split)
+        for m in images
+    ]
+
+
+def uploaded_images(
+    files: list[tuple[str, bytes]], *, labels_data: bytes | None, schema: tuple[str, ...]
+) -> list[SourceImage]:
+    """Loose uploaded files (already in memory, bounded by the upload limit)."""
+    images = [(n, d) for n, d in files if not n.lower().endswith(".csv")]
+    if not images:
+        raise Invalid("No image files were uploaded.")
+    labels = parse_labels_csv(labels_data, schema) if labels_data is not None else None
+    matched = _attach_labels([n for n, _ in images], labels)
+    return [
+        SourceImage(name=n, read=(lambda d=d: d), findings=matched[n].findings,
+                    patient_id=matched[n].patient_id, split=matched[n].split)
+        for n, d in images
+    ]
+
+
+def _read_list(path: Path) -> set[str]:
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()} if path.exists() else set()
+
+
+def chestxray14_images(
+    root: Path, *, schema: tuple[str, ...], limit: int | None, split: str = "all"
+) -> Iterator[SourceImage]:
+    """Images of the NIH ChestX-ray14 layout: Data_Entry_2017.csv, split lists, images_*/images/*.png."""
+    entries = root / "Data_Entry_2017.csv"
+    if not entries.exists():
+        raise Invalid(f"{entries} is missing: point at the folder that holds Data_Entry_2017.csv.")
+    if split not in ("all", "train", "test"):
+        raise Invalid("split must be all, train or test.")
+    train, test = _read_list(root / "train_val_list.txt"), _read_list(root / "test_list.txt")
+    if split != "all" and not (train or test):
+        raise Invalid("train_val_list.txt and test_list.txt are needed to choose a split.")
+    files = {p.name: p for p in root.glob("images*/**/*.png")}
+    count = 0
+    with entries.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            name = row["Image Index"].strip()
+            which = "test" if name in test else "train" if name in train else None
+            if split != "all" and which != split:
+                continue
+            path = files.get(name)
+            if path is None:
+                continue
+            findings, unknown = split_findings(row["Finding Labels"], schema)
+            if unknown:
+                raise Invalid(f"{name}: findings {sorted(unknown)} are not in the label schema.")
+            yield SourceImage(
+                name=name, read=path.read_bytes, findings=findings, patient_id=row["Patient ID"].strip(),
+                split=which,
+                provenance={"view": row.get("View Position", ""), "age": row.get("Patient Age", ""),
+                            "sex": row.get("Patient Gender", ""), "follow_up": row.get("Follow-up #", "")},
+            )
+            count += 1
+            if limit is not None and count >= limit:
+                return

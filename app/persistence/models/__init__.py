@@ -1,0 +1,22 @@
+"""Every mapped class, imported so Alembic and the app see the whole schema."""
+
+from app.persistence.models.image_set import Image, ImageSet
+from app.persistence.models.reading import AuditEvent, Reading
+from app.persistence.models.study import Case, ReaderCase, Study, StudyImageSet, StudyReader
+from app.persistence.models.user import ROLES, Invite, LoginAttempt, User
+
+__all__ = [
+    "ROLES",
+    "AuditEvent",
+    "Case",
+    "Image",
+    "ImageSet",
+    "Invite",
+    "LoginAttempt",
+    "Reading",
+    "ReaderCase",
+    "Study",
+    "StudyImageSet",
+    "StudyReader",
+    "User",
+]

@@ -1,0 +1,76 @@
+"""Readings (append-only) and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.persistence.base import Base
+
+
+class Reading(Base):
+    """A reader's answer for one case; a revision is a new row that supersedes the previous one."""
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        # One reading per reader x case; revisions (where allowed) get the next number.
+        UniqueConstraint("reader_id", "case_id", "revision"),
+        # A retried submit carries the same token and finds the stored row.
+        UniqueConstraint("reader_id", "client_token"),
+        CheckConstraint("verdict IN ('real', 'synthetic')", name="verdict"),
+        CheckConstraint("confidence BETWEEN 1 AND 5", name="confidence"),
+        CheckConstraint("click_x IS NULL OR (click_x BETWEEN 0 AND 1 AND click_y BETWEEN 0 AND 1)",
+                        name="click"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id"))
+    client_token: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    free_text: Mapped[str | None] = mapped_column(Text)
+    # Giveaway click, in image coordinates normalised to [0, 1].
+    click_x: Mapped[float | None] = mapped_column(Float)
+    click_y: Mapped[float | None] = mapped_column(Float)
+    position: Mapped[int] = mapped_column(Integer)
+    is_practice: Mapped[bool] = mapped_column(Boolean, default=False)
+    shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Time the client saw the reader active on the case (visible page, recent input).
+    client_active_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditEvent(Base):
+    """An append-only record of a write: who, what, when, old and new value."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(60))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    old: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    new: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -1,0 +1,84 @@
+"""Queries over studies, their cases and reader orders. Never commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.persistence.models import (
+    Case,
+    Image,
+    ImageSet,
+    ReaderCase,
+    Reading,
+    Study,
+    StudyImageSet,
+    StudyReader,
+    User,
+)
+
+
+def get(session: Session, study_id: int, *, lock: bool = False) -> Study | None:
+    """The study, optionally locked against concurrent design changes."""
+    stmt = select(Study).where(Study.id == study_id)
+    return session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+def list_all(session: Session) -> list[Study]:
+    """Every study, newest first."""
+    return list(session.scalars(select(Study).order_by(Study.id.desc())))
+
+
+def image_sets(session: Session, study_id: int) -> list[ImageSet]:
+    """The sets a study draws from."""
+    stmt = select(ImageSet).join(StudyImageSet, StudyImageSet.image_set_id == ImageSet.id).where(
+        StudyImageSet.study_id == study_id).order_by(ImageSet.kind, ImageSet.name)
+    return list(session.scalars(stmt))
+
+
+def readers(session: Session, study_id: int) -> list[User]:
+    """Readers assigned to a study."""
+    stmt = select(User).join(StudyReader, StudyReader.reader_id == User.id).where(
+        StudyReader.study_id == study_id).order_by(User.name)
+    return list(session.scalars(stmt))
+
+
+def is_reader(session: Session, study_id: int, reader_id: int) -> bool:
+    """Whether the reader is assigned to the study."""
+    return session.get(StudyReader, (study_id, reader_id)) is not None
+
+
+def candidates(session: Session, set_ids: list[int]) -> list[tuple[int, str, list[str]]]:
+    """(image id, kind, labels) of every image in the sets."""
+    stmt = select(Image.id, ImageSet.kind, Image.labels).join(ImageSet, Image.image_set_id == ImageSet.id).where(
+        ImageSet.id.in_(set_ids)).order_by(Image.id)
+    return [(i, k, list(lab)) for i, k, lab in session.execute(stmt)]
+
+
+def image_hashes(session: Session, image_ids: list[int]) -> dict[int, str]:
+    """Master blob hash per image id."""
+    return dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_(image_ids))).all())
+
+
+def cases(session: Session, study_id: int) -> list[Case]:
+    """All cases of a study."""
+    return list(session.scalars(select(Case).where(Case.study_id == study_id).order_by(Case.id)))
+
+
+def clear_design(session: Session, study_id: int) -> None:
+    """Remove the drawn cases, sets and readers of a draft before it is drawn again."""
+    session.execute(delete(Case).where(Case.study_id == study_id))
+    session.execute(delete(StudyImageSet).where(StudyImageSet.study_id == study_id))
+    session.execute(delete(StudyReader).where(StudyReader.study_id == study_id))
+
+
+def has_order(session: Session, study_id: int, reader_id: int) -> bool:
+    """Whether this reader's order was already drawn."""
+    stmt = select(func.count()).select_from(ReaderCase).where(
+        ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+    return (session.scalar(stmt) or 0) > 0
+
+
+def reading_count(session: Session, study_id: int) -> int:
+    """Number of readings stored for a study."""
+    return session.scalar(select(func.count()).select_from(Reading).where(Reading.study_id == study_id)) or 0

@@ -1,0 +1,44 @@
+"""Queries over users, invites and login attempts. Repositories add and flush; they never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.persistence.models import Invite, LoginAttempt, User
+
+
+def by_id(session: Session, user_id: int) -> User | None:
+    """The user with this id."""
+    return session.get(User, user_id)
+
+
+def by_email(session: Session, email: str) -> User | None:
+    """The user with this (normalised) email."""
+    return session.scalar(select(User).where(User.email == email))
+
+
+def list_all(session: Session) -> list[User]:
+    """Every user, admins first, then by name."""
+    order = func.array_position(["admin", "researcher", "reader"], User.role)
+    return list(session.scalars(select(User).order_by(order, User.name)))
+
+
+def active_readers(session: Session) -> list[User]:
+    """Readers who may be assigned to studies."""
+    return list(session.scalars(select(User).where(User.role == "reader", User.is_active).order_by(User.name)))
+
+
+def invite_by_digest(session: Session, digest: str) -> Invite | None:
+    """The invite whose token hashes to `digest`, locked so it can be used once."""
+    return session.scalar(select(Invite).where(Invite.token_hash == digest).with_for_update())
+
+
+def recent_failures(session: Session, *, email: str, client: str, since: datetime) -> tuple[int, int]:
+    """Failed logins since `since` for this email and for this client address."""
+    failed = select(func.count()).select_from(LoginAttempt).where(~LoginAttempt.success, LoginAttempt.at >= since)
+    by_email_n = session.scalar(failed.where(LoginAttempt.email == email)) or 0
+    by_client_n = session.scalar(failed.where(LoginAttempt.client == client)) or 0
+    return by_email_n, by_client_n

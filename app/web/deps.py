@@ -1,0 +1,92 @@
+"""Request dependencies: the database session, the signed-in user and role guards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings, get_settings
+from app.persistence.blobs import BlobStore
+from app.persistence.db import get_sessionmaker
+from app.persistence.models import User
+
+
+class LoginRequired(Exception):
+    """Raised when a page needs a signed-in user; the handler redirects to the login page."""
+
+
+class RoleRequired(Exception):
+    """Raised when the signed-in user lacks the role a page needs (403)."""
+
+
+class IntakeRequired(Exception):
+    """Raised when a reader opens a reading page before answering the intake."""
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request; routes commit, anything uncommitted is rolled back."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+Db = Annotated[Session, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_store(settings: AppSettings) -> BlobStore:
+    """The image blob store under STORE_DIR."""
+    return BlobStore(settings.images_dir)
+
+
+Store = Annotated[BlobStore, Depends(get_store)]
+
+
+def session_binding(user: User) -> str:
+    """A value tied to the current password, kept in the session: a new password ends old sessions."""
+    return (user.password_hash or "")[-16:]
+
+
+def optional_user(request: Request, db: Db) -> User | None:
+    """The signed-in, active user, or None."""
+    user_id = request.session.get("user_id")
+    if user_id is None:
+        return None
+    user = db.get(User, user_id)
+    if user is None or not user.is_active or request.session.get("auth") != session_binding(user):
+        # Deactivation or a password change ends existing sessions at once.
+        request.session.pop("user_id", None)
+        return None
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """The signed-in user, or a redirect to the login page."""
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def require_roles(*roles: str):
+    """A dependency that admits only users with one of `roles`."""
+
+    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise RoleRequired()
+        if user.needs_intake:
+            raise IntakeRequired()
+        return user
+
+    return dependency
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+Admin = Annotated[User, Depends(require_roles("admin"))]
+Staff = Annotated[User, Depends(require_roles("admin", "researcher"))]
+Reader = Annotated[User, Depends(require_roles("reader"))]

@@ -1,0 +1,83 @@
+"""The ASGI application: `app.web.main:app`."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse, Response
+
+from app.core.config import get_settings
+from app.domain.errors import DomainError
+from app.web.csrf import verify_csrf
+from app.web.deps import IntakeRequired, LoginRequired, RoleRequired
+from app.web.limits import BodyLimitMiddleware
+from app.web.routes import auth, image_sets, images, reading, results, studies, users
+from app.web.templating import ROOT, is_htmx, render
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    """An error as a small page, or as a fragment htmx swaps into the region's error slot."""
+    name = "partials/error.html" if is_htmx(request) else "pages/error.html"
+    headers = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if is_htmx(request) else None
+    return render(request, name, {"status": status, "message": message}, status_code=status, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form"))
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+    return "The form was not filled in correctly — " + "; ".join(parts[:8])
+
+
+def create_app() -> FastAPI:
+    """Build the application from the settings."""
+    settings = get_settings()
+    settings.require_secret()
+    app = FastAPI(title="CXR Realism Lab", dependencies=[Depends(verify_csrf)], docs_url=None, redoc_url=None)
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="cxrlab_session",
+                       same_site="lax", https_only=settings.secure_cookies, max_age=12 * 3600)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    for module in (auth, users, image_sets, studies, reading, results, images):
+        app.include_router(module.router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = "/login?next=" + request.url.path if request.method == "GET" else "/login"
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(IntakeRequired)
+    async def _intake(request: Request, exc: IntakeRequired) -> Response:
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": "/intake"})
+        return RedirectResponse("/intake", status_code=303)
+
+    @app.exception_handler(RoleRequired)
+    async def _forbidden(request: Request, exc: RoleRequired) -> Response:
+        return _error(request, 403, "Your account does not have access to this page.")
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _error(request, exc.status_code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _error(request, 422, _field_errors(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is nothing at this address."
+        return _error(request, exc.status_code, message)
+
+    return app
+
+
+app = create_app()

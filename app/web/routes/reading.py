@@ -1,0 +1,122 @@
+"""Readers: my studies, instructions, the case page (an htmx region), submit, the end page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from app.domain import readings as readings_domain
+from app.domain.errors import Conflict
+from app.persistence.models import Study
+from app.persistence.repositories import readings as repo
+from app.persistence.repositories import studies as study_repo
+from app.web.deps import Db, Reader
+from app.web.templating import is_htmx, render
+
+router = APIRouter(prefix="/read")
+
+# Finding shortcut letters, in checklist order; r, s, i, p, f and digits are taken by verdict and viewer.
+FINDING_KEYS = "abcdeghjklmnoqtuvwxyz"
+
+
+@router.get("")
+def my_studies(request: Request, db: Db, user: Reader) -> Response:
+    """The reader's studies with their progress."""
+    rows = []
+    for study in study_repo.list_all(db):
+        if study.status == "draft" or not study_repo.is_reader(db, study.id, user.id):
+            continue
+        done, total = repo.progress(db, study.id, user.id)
+        rows.append({"study": study, "done": done, "total": total})
+    return render(request, "pages/reading/my_studies.html", {"user": user, "rows": rows})
+
+
+@router.get("/{study_id}")
+def instructions(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+    """The study's instructions and a start (or continue) button."""
+    study = readings_domain.readable_study(db, study_id, user.id)
+    done, total = repo.progress(db, study_id, user.id)
+    return render(request, "pages/reading/instructions.html",
+                  {"user": user, "study": study, "done": done, "total": total})
+
+
+def _case_context(study: Study, view: readings_domain.CaseView, notice: str | None = None) -> dict:
+    return {
+        "study": study, "case": view, "notice": notice, "client_token": uuid.uuid4().hex,
+        "finding_keys": dict(zip(study.findings, FINDING_KEYS, strict=False)),
+        "percent": round(100 * view.done / view.total) if view.total else 0,
+    }
+
+
+def _next(request: Request, db: Db, user, study_id: int, *, notice: str | None = None) -> Response:
+    """The reader's current case region (or the end page), committing its shown time first."""
+    view = readings_domain.current_case(db, study_id, user.id)
+    db.commit()
+    if view is None:
+        if is_htmx(request):
+            return Response(status_code=200, headers={"HX-Redirect": f"/read/{study_id}/done"})
+        return RedirectResponse(f"/read/{study_id}/done", status_code=303)
+    ctx = {"user": user, **_case_context(view.study, view, notice)}
+    name = "partials/reading/case.html" if is_htmx(request) else "pages/reading/case.html"
+    return render(request, name, ctx, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{study_id}/case")
+def case_page(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+    """Always the reader's current case: reloading resumes, and there is no way back."""
+    return _next(request, db, user, study_id)
+
+
+@router.post("/{study_id}/case")
+def submit(
+    request: Request, db: Db, user: Reader, study_id: int,
+    case_id: Annotated[str, Form(min_length=1, max_length=40)],
+    client_token: Annotated[str, Form(min_length=8, max_length=64)],
+    verdict: Annotated[str, Form(pattern="^(real|synthetic)$")],
+    confidence: Annotated[int, Form(ge=1, le=5)],
+    findings: Annotated[list[str] | None, Form()] = None,
+    free_text: Annotated[str | None, Form(max_length=readings_domain.MAX_FREE_TEXT)] = None,
+    click_x: Annotated[str, Form(max_length=32)] = "",
+    click_y: Annotated[str, Form(max_length=32)] = "",
+    active_ms: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Store the answer (committed before responding), then show feedback for practice or the next case."""
+    try:
+        click = (float(click_x), float(click_y)) if click_x and click_y else None
+        active = int(active_ms) if active_ms else None
+    except ValueError:
+        click, active = None, None
+    answer = readings_domain.Answer(
+        case_opaque_id=case_id, client_token=client_token, verdict=verdict, confidence=confidence,
+        findings=tuple(dict.fromkeys(findings or ())), free_text=(free_text or "").strip() or None,
+        click=click, active_ms=active,
+    )
+    try:
+        reading, _ = readings_domain.submit(db, study_id, user.id, answer)
+    except Conflict as exc:
+        db.rollback()
+        return _next(request, db, user, study_id, notice=str(exc))
+    truth = readings_domain.practice_feedback(db, reading)
+    db.commit()
+    if truth is not None:
+        done, total = repo.progress(db, study_id, user.id)
+        ctx = {"user": user, "study": study_repo.get(db, study_id), "study_id": study_id, "truth": truth, "verdict": reading.verdict,
+               "done": done, "total": total}
+        name = "partials/reading/feedback.html" if is_htmx(request) else "pages/reading/feedback.html"
+        return render(request, name, ctx)
+    if not is_htmx(request):
+        return RedirectResponse(f"/read/{study_id}/case", status_code=303)
+    return _next(request, db, user, study_id)
+
+
+@router.get("/{study_id}/done")
+def done(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+    """The end page: thanks, and no score."""
+    study = readings_domain.readable_study(db, study_id, user.id)
+    answered, total = repo.progress(db, study_id, user.id)
+    if answered < total:
+        return RedirectResponse(f"/read/{study_id}/case", status_code=303)
+    return render(request, "pages/reading/done.html", {"user": user, "study": study, "total": total})

@@ -1,0 +1,164 @@
+"""Researchers design studies: list, create, edit a draft, assign readers, launch, close."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from pydantic import BaseModel, Field
+from starlette.responses import RedirectResponse, Response
+
+from app.domain import studies as studies_domain
+from app.domain.errors import DomainError, NotFound
+from app.persistence.repositories import image_sets as sets_repo
+from app.persistence.repositories import readings as readings_repo
+from app.persistence.repositories import studies as repo
+from app.persistence.repositories import users as users_repo
+from app.web.deps import Db, Staff, Store
+from app.web.templating import render
+
+router = APIRouter(prefix="/studies")
+
+
+class StudyForm(BaseModel):
+    """The study form as posted; checkboxes arrive as 'on' or not at all."""
+
+    title: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(default="", max_length=10_000)
+    image_set_ids: list[int] = Field(default_factory=list)
+    n_cases: int = Field(ge=1, le=studies_domain.MAX_CASES)
+    ratio_real: int = Field(default=1, ge=0, le=100)
+    ratio_synthetic: int = Field(default=1, ge=0, le=100)
+    stratify_finding: str = Field(default="", max_length=100)
+    resolution: int = Field(default=256, ge=64, le=2048)
+    ask_findings: bool = False
+    ask_free_text: bool = False
+    ask_click: bool = False
+    allow_revision: bool = False
+    practice_cases: int = Field(default=0, ge=0, le=50)
+    reader_ids: list[int] = Field(default_factory=list)
+    seed: str = Field(default="", pattern=r"^\d{0,10}$")
+
+    def design(self) -> studies_domain.StudyDesign:
+        """The domain's view of the form."""
+        data = self.model_dump()
+        data["stratify_finding"] = self.stratify_finding or None
+        data["seed"] = int(self.seed) % 2**31 if self.seed else None
+        return studies_domain.StudyDesign(**data)
+
+
+def _form_page(request: Request, db: Db, user, *, form: dict, study=None, error: str | None = None,
+               status_code: int = 200) -> Response:
+    return render(request, "pages/studies/form.html", {
+        "user": user, "form": form, "study": study, "error": error, "sets": sets_repo.list_all(db),
+        "readers": users_repo.active_readers(db),
+    }, status_code=status_code)
+
+
+DEFAULT_FORM = {"n_cases": 20, "ratio_real": 1, "ratio_synthetic": 1, "resolution": 256, "ask_findings": True,
+                "practice_cases": 0, "image_set_ids": [], "reader_ids": [],
+                "instructions": "Each image is either a real chest radiograph or a synthetic one made by a "
+                                "generative model. Decide which, say how confident you are, and tick the "
+                                "findings you see."}
+
+
+@router.get("")
+def list_studies(request: Request, db: Db, user: Staff) -> Response:
+    """All studies with their state."""
+    studies = repo.list_all(db)
+    return render(request, "pages/studies/list.html", {"user": user, "studies": studies})
+
+
+@router.get("/new")
+def new_study(request: Request, db: Db, user: Staff) -> Response:
+    """The empty study form."""
+    return _form_page(request, db, user, form=DEFAULT_FORM)
+
+
+@router.post("")
+def create(request: Request, db: Db, store: Store, user: Staff, form: Annotated[StudyForm, Form()]) -> Response:
+    """Create a draft study and draw its cases."""
+    try:
+        study = studies_domain.create_study(db, store, form.design(), actor_id=user.id)
+    except DomainError as exc:
+        db.rollback()
+        return _form_page(request, db, user, form=form.model_dump(), error=str(exc), status_code=exc.status_code)
+    db.commit()
+    return RedirectResponse(f"/studies/{study.id}", status_code=303)
+
+
+def _study_or_404(db: Db, study_id: int):
+    study = repo.get(db, study_id)
+    if study is None:
+        raise NotFound("No such study.")
+    return study
+
+
+@router.get("/{study_id}")
+def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+    """A study's design, readers and progress."""
+    study = _study_or_404(db, study_id)
+    cases = repo.cases(db, study_id)
+    readers = repo.readers(db, study_id)
+    assigned = {r.id for r in readers}
+    return render(request, "pages/studies/detail.html", {
+        "user": user, "study": study, "sets": repo.image_sets(db, study_id), "readers": readers,
+        "progress": readings_repo.progress_by_reader(db, study_id),
+        "n_real": sum(1 for c in cases if c.truth == "real" and not c.is_practice),
+        "n_synthetic": sum(1 for c in cases if c.truth == "synthetic" and not c.is_practice),
+        "n_practice": sum(1 for c in cases if c.is_practice),
+        "other_readers": [r for r in users_repo.active_readers(db) if r.id not in assigned],
+        "error": request.query_params.get("error"),
+    })
+
+
+@router.get("/{study_id}/edit")
+def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+    """The form filled with a draft's design."""
+    study = _study_or_404(db, study_id)
+    form = {c: getattr(study, c) for c in ("title", "instructions", "n_cases", "ratio_real", "ratio_synthetic",
+                                           "resolution", "ask_findings", "ask_free_text", "ask_click",
+                                           "allow_revision", "practice_cases", "seed")}
+    form["stratify_finding"] = study.stratify_finding or ""
+    form["image_set_ids"] = [s.id for s in repo.image_sets(db, study_id)]
+    form["reader_ids"] = [r.id for r in repo.readers(db, study_id)]
+    return _form_page(request, db, user, form=form, study=study)
+
+
+@router.post("/{study_id}")
+def update(request: Request, db: Db, store: Store, user: Staff, study_id: int,
+           form: Annotated[StudyForm, Form()]) -> Response:
+    """Save a draft's new design; refused once the study is launched."""
+    study = _study_or_404(db, study_id)
+    try:
+        studies_domain.update_study(db, store, study_id, form.design(), actor_id=user.id)
+    except DomainError as exc:
+        db.rollback()
+        return _form_page(request, db, user, form=form.model_dump(), study=study, error=str(exc),
+                          status_code=exc.status_code)
+    db.commit()
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/{study_id}/launch")
+def launch(db: Db, user: Staff, study_id: int) -> Response:
+    """Freeze the design and draw the readers' orders."""
+    studies_domain.launch(db, study_id, actor_id=user.id)
+    db.commit()
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/{study_id}/readers")
+def add_reader(db: Db, user: Staff, study_id: int, reader_id: Annotated[int, Form()]) -> Response:
+    """Assign another reader."""
+    studies_domain.add_reader(db, study_id, reader_id, actor_id=user.id)
+    db.commit()
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/{study_id}/close")
+def close(db: Db, user: Staff, study_id: int) -> Response:
+    """Stop taking readings."""
+    studies_domain.close(db, study_id, actor_id=user.id)
+    db.commit()
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)

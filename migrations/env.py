@@ -1,0 +1,33 @@
+"""Alembic environment: the URL comes from the app's settings (or the caller's connection)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from app.persistence.base import Base
+from app.persistence import models  # noqa: F401  (registers every table on Base.metadata)
+
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    """Migrate through a connection handed over by app.persistence.migrate, or one we open."""
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    from app.core.config import get_settings
+    from app.persistence.db import database_url
+
+    engine = create_engine(database_url(get_settings()))
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

@@ -1,0 +1,464 @@
+/* CXR Realism Lab: the reader's radiograph viewer on a <canvas>.
+ *
+ * One viewer per `.viewer[data-src]`. The 8-bit greyscale PNG is decoded once; its grey values are kept
+ * and every window/level/invert change rebuilds a 256-entry lookup table and re-maps the pixels into an
+ * offscreen canvas at image size. Pan and zoom only redraw that offscreen canvas with a transform, so a
+ * drag costs one drawImage per frame. Rendering happens on demand (one requestAnimationFrame per change),
+ * never in a running loop, so a viewer that htmx swaps out leaves nothing behind.
+ *
+ * View model: `zoom` is device pixels per image pixel; (cx, cy) is the image point at the canvas centre.
+ * state().panX/panY give the device-pixel position of the image's top-left corner in the canvas.
+ *
+ * Mouse / pen / touch (Pointer Events): left-drag = window/level (right = wider window, down = higher
+ * level, i.e. darker), Shift+left-drag or middle/right-drag = pan, wheel = zoom about the cursor,
+ * double-click = fit, two-finger touch = pinch zoom and pan. With data-click="on", a still click
+ * (< 4 CSS px of travel) marks the giveaway point in the form's click_x / click_y (0-1 image fractions).
+ * Keyboard shortcuts live in reading.js (one table for all keys); they call the methods below.
+ */
+(function () {
+  "use strict";
+
+  // Presets for 8-bit data (grey 0 = black, 255 = white; L = centre, W = width, in grey levels).
+  // full: the stored image unchanged (0..256 -> 0..255).
+  // lung: 10..170 — the dark air-filled range stretched so vessels and subtle opacities stand out.
+  // mediastinum: 90..210 — mid greys (heart, vessels, soft tissue) stretched, lungs go black.
+  // bone: 140..240 — only the brightest structures (ribs, spine, clavicles) keep contrast.
+  const PRESETS = {
+    full: { width: 256, level: 128 },
+    lung: { width: 160, level: 90 },
+    mediastinum: { width: 120, level: 150 },
+    bone: { width: 100, level: 190 },
+  };
+  const PRESET_ORDER = ["full", "lung", "mediastinum", "bone"];
+  const CLICK_SLOP_CSS_PX = 4; // travel under this counts as a still click
+  const WL_PER_CSS_PX = 0.5; // grey levels of width/level per CSS pixel of drag
+  const MAX_ZOOM = 32; // device px per image px
+  const registry = new Map(); // root element -> Viewer (pruned when roots leave the document)
+
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+
+  class Viewer {
+    constructor(root) {
+      this.root = root;
+      this.canvas = root.querySelector("canvas.viewer-canvas");
+      this.ctx = this.canvas.getContext("2d");
+      this.readout = root.querySelector(".viewer-readout");
+      this.clickOn = root.dataset.click === "on";
+      this.width = 256;
+      this.level = 128;
+      this.invert = false;
+      this.preset = "full";
+      this.zoom = 1;
+      this.cx = 0;
+      this.cy = 0;
+      this.fitted = true; // while true, a resize re-fits instead of keeping the zoom
+      this.mark = null; // {x, y} in 0-1 image fractions
+      this.grey = null; // Uint8Array(h*w), the decoded grey values
+      this.imgW = 0;
+      this.imgH = 0;
+      this.lutDirty = true;
+      this.frame = 0;
+      this.destroyed = false;
+      this.pointers = new Map(); // pointerId -> {x, y} in CSS px, for drags and pinches
+      this.drag = null;
+      this.offscreen = document.createElement("canvas");
+      this.ready = this.load(root.dataset.src);
+      this.bindPointer();
+      this.bindToolbar();
+      this.ro = new ResizeObserver((entries) => this.onResize(entries[entries.length - 1]));
+      this.ro.observe(this.canvas);
+      this.restoreMark();
+    }
+
+    async load(src) {
+      this.root.dataset.viewerState = "loading";
+      const img = new Image();
+      img.decoding = "async";
+      img.src = src;
+      try {
+        await img.decode();
+      } catch (err) {
+        if (!this.destroyed) this.setStatus("error", "Image failed to load");
+        return;
+      }
+      if (this.destroyed) return;
+      const w = img.naturalWidth;
+      const h = img.naturalHeight;
+      const tmp = document.createElement("canvas");
+      tmp.width = w;
+      tmp.height = h;
+      const tctx = tmp.getContext("2d", { willReadFrequently: true });
+      tctx.drawImage(img, 0, 0);
+      const rgba = tctx.getImageData(0, 0, w, h).data; // (h*w*4) RGBA, R = G = B for a grey PNG
+      this.grey = new Uint8Array(w * h);
+      for (let i = 0, j = 0; i < this.grey.length; i += 1, j += 4) this.grey[i] = rgba[j];
+      this.imgW = w;
+      this.imgH = h;
+      this.offscreen.width = w;
+      this.offscreen.height = h;
+      this.mapped = this.offscreen.getContext("2d").createImageData(w, h);
+      this.fit();
+      this.setStatus("ready");
+    }
+
+    setStatus(state, text) {
+      this.root.dataset.viewerState = state;
+      if (text && this.readout) this.readout.textContent = text;
+    }
+
+    // --- public API -----------------------------------------------------------------------------
+    state() {
+      const [panX, panY] = this.pan();
+      const r = (v) => Math.round(v * 1000) / 1000;
+      return { width: r(this.width), level: r(this.level), zoom: r(this.zoom), invert: this.invert,
+        panX: r(panX), panY: r(panY), preset: this.preset, mark: this.mark && { ...this.mark } };
+    }
+
+    setWindow(width, level, preset = null) {
+      this.width = clamp(width, 2, 512); // >= 2 keeps the DICOM formula's W - 1 positive
+      this.level = clamp(level, 0, 255);
+      this.preset = preset;
+      this.lutDirty = true;
+      this.schedule();
+    }
+
+    setPreset(name) {
+      const p = PRESETS[name];
+      if (p) this.setWindow(p.width, p.level, name);
+    }
+
+    cyclePreset() {
+      const i = PRESET_ORDER.indexOf(this.preset);
+      this.setPreset(PRESET_ORDER[(i + 1) % PRESET_ORDER.length]);
+    }
+
+    toggleInvert() {
+      this.invert = !this.invert;
+      this.lutDirty = true;
+      this.schedule();
+    }
+
+    fit() {
+      if (!this.imgW) return;
+      this.zoom = Math.min(this.canvas.width / this.imgW, this.canvas.height / this.imgH) || 1;
+      this.cx = this.imgW / 2;
+      this.cy = this.imgH / 2;
+      this.fitted = true;
+      this.schedule();
+    }
+
+    oneToOne() {
+      this.zoom = 1; // one image pixel per device pixel, about the current view centre
+      this.fitted = false;
+      this.schedule();
+    }
+
+    reset() {
+      this.invert = false;
+      this.setPreset("full");
+      this.fit();
+    }
+
+    /** Multiply the zoom, keeping the image point under device pixel (px, py) in place. */
+    zoomBy(factor, px = this.canvas.width / 2, py = this.canvas.height / 2) {
+      if (!this.imgW) return;
+      const minZoom = Math.min(this.canvas.width / this.imgW, this.canvas.height / this.imgH) / 4;
+      const next = clamp(this.zoom * factor, Math.min(minZoom, this.zoom), MAX_ZOOM);
+      const [ix, iy] = this.toImage(px, py);
+      this.zoom = next;
+      this.cx = ix - (px - this.canvas.width / 2) / next;
+      this.cy = iy - (py - this.canvas.height / 2) / next;
+      this.fitted = false;
+      this.schedule();
+    }
+
+    /** Move the image by (dx, dy) CSS pixels. */
+    panBy(dx, dy) {
+      const dpr = this.dpr();
+      this.cx -= (dx * dpr) / this.zoom;
+      this.cy -= (dy * dpr) / this.zoom;
+      this.fitted = false;
+      this.schedule();
+    }
+
+    destroy() {
+      this.destroyed = true;
+      this.ro.disconnect();
+      if (this.frame) cancelAnimationFrame(this.frame);
+      this.frame = 0;
+      registry.delete(this.root);
+    }
+
+    // --- geometry -------------------------------------------------------------------------------
+    dpr() {
+      return window.devicePixelRatio || 1;
+    }
+
+    pan() {
+      return [this.canvas.width / 2 - this.cx * this.zoom, this.canvas.height / 2 - this.cy * this.zoom];
+    }
+
+    toImage(px, py) {
+      const [panX, panY] = this.pan();
+      return [(px - panX) / this.zoom, (py - panY) / this.zoom];
+    }
+
+    eventToDevice(e) {
+      const rect = this.canvas.getBoundingClientRect();
+      return [
+        ((e.clientX - rect.left) * this.canvas.width) / Math.max(1, rect.width),
+        ((e.clientY - rect.top) * this.canvas.height) / Math.max(1, rect.height),
+      ];
+    }
+
+    onResize(entry) {
+      if (!this.root.isConnected) return this.destroy();
+      const dpr = window.devicePixelRatio || 1;
+      let w = Math.round(entry.contentRect.width * dpr);
+      let h = Math.round(entry.contentRect.height * dpr);
+      // The exact device-pixel box, where the browser reports one that agrees with the DPR (emulated
+      // device scale factors report CSS pixels there).
+      const box = entry.devicePixelContentBoxSize && entry.devicePixelContentBoxSize[0];
+      if (box && Math.abs(box.inlineSize - w) <= 1 && Math.abs(box.blockSize - h) <= 1) {
+        w = box.inlineSize;
+        h = box.blockSize;
+      }
+      if (w === this.canvas.width && h === this.canvas.height) return;
+      this.canvas.width = Math.max(1, w);
+      this.canvas.height = Math.max(1, h);
+      if (this.fitted) this.fit(); // the view centre (cx, cy) and zoom are otherwise kept
+      this.render(); // resizing clears the canvas: redraw now rather than flash black for a frame
+    }
+
+    // --- rendering ------------------------------------------------------------------------------
+    schedule() {
+      if (this.frame || this.destroyed) return;
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.render();
+      });
+    }
+
+    /** Re-map grey values through window/level: a 256-entry LUT, applied once per W/L change. */
+    applyLut() {
+      const lut = new Uint32Array(256);
+      const bytes = new Uint8Array(lut.buffer); // written bytewise so the RGBA order is endian-proof
+      // DICOM PS3.3 C.11.2.1.2 linear VOI: out = ((v - (L - 0.5)) / (W - 1) + 0.5) * 255, clamped. It is
+      // the brief's (v - (L - W/2)) / W * 255 with the half-bin correction that makes W 256 / L 128 the
+      // exact identity on 8-bit data (the uncorrected form maps 255 to 254).
+      const { width: w, level: l } = this;
+      for (let v = 0; v < 256; v += 1) {
+        let out = Math.round(clamp(((v - (l - 0.5)) / (w - 1) + 0.5) * 255, 0, 255));
+        if (this.invert) out = 255 - out;
+        bytes.set([out, out, out, 255], v * 4);
+      }
+      const px = new Uint32Array(this.mapped.data.buffer); // (h*w) packed RGBA
+      const grey = this.grey;
+      for (let i = 0; i < grey.length; i += 1) px[i] = lut[grey[i]];
+      this.offscreen.getContext("2d").putImageData(this.mapped, 0, 0);
+      this.lutDirty = false;
+    }
+
+    render() {
+      if (this.destroyed || !this.grey) return;
+      if (this.lutDirty) this.applyLut();
+      const ctx = this.ctx;
+      const [panX, panY] = this.pan();
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = "#000";
+      ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+      // Nearest-neighbour when magnified so 1:1 and above show the real pixels; smooth when minified.
+      ctx.imageSmoothingEnabled = this.zoom < 1;
+      ctx.imageSmoothingQuality = "high";
+      ctx.setTransform(this.zoom, 0, 0, this.zoom, panX, panY);
+      ctx.drawImage(this.offscreen, 0, 0);
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      if (this.mark) this.drawMark(panX + this.mark.x * this.imgW * this.zoom,
+        panY + this.mark.y * this.imgH * this.zoom);
+      this.updateReadout();
+    }
+
+    drawMark(x, y) {
+      const dpr = this.dpr();
+      const ctx = this.ctx;
+      ctx.beginPath();
+      ctx.arc(x, y, 12 * dpr, 0, 2 * Math.PI);
+      ctx.lineWidth = 5 * dpr; // dark halo keeps the ring visible on white and on black
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.75)";
+      ctx.stroke();
+      ctx.lineWidth = 2.5 * dpr;
+      ctx.strokeStyle = "#ffb000";
+      ctx.stroke();
+    }
+
+    updateReadout() {
+      if (this.readout) {
+        const parts = [`W ${Math.round(this.width)}  L ${Math.round(this.level)}`,
+          `${Math.round(this.zoom * 100)}%`];
+        if (this.invert) parts.push("inverted");
+        this.readout.textContent = parts.join(" · ");
+      }
+      for (const b of this.root.querySelectorAll('[data-viewer="preset"]')) {
+        b.setAttribute("aria-pressed", String(b.dataset.preset === this.preset));
+      }
+      const inv = this.root.querySelector('[data-viewer="invert"]');
+      if (inv) inv.setAttribute("aria-pressed", String(this.invert));
+    }
+
+    // --- giveaway click -------------------------------------------------------------------------
+    formInputs() {
+      const region = this.root.closest("#case-region") || document;
+      const form = region.querySelector("#reading-form") || document.getElementById("reading-form");
+      return form ? [form.elements.namedItem("click_x"), form.elements.namedItem("click_y")] : [null, null];
+    }
+
+    restoreMark() {
+      const [ix, iy] = this.formInputs();
+      if (this.clickOn && ix && iy && ix.value !== "" && iy.value !== "") {
+        this.mark = { x: Number(ix.value), y: Number(iy.value) };
+      }
+    }
+
+    setMark(px, py) {
+      const [ix, iy] = this.toImage(px, py);
+      const x = ix / this.imgW;
+      const y = iy / this.imgH;
+      if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1)) return; // a click beside the image marks nothing
+      this.mark = { x, y };
+      const [inX, inY] = this.formInputs();
+      if (inX) inX.value = x.toFixed(4);
+      if (inY) inY.value = y.toFixed(4);
+      this.schedule();
+    }
+
+    // --- input binding --------------------------------------------------------------------------
+    bindToolbar() {
+      this.root.addEventListener("click", (e) => {
+        const b = e.target.closest("[data-viewer]");
+        if (!b || !this.root.contains(b)) return;
+        const act = b.dataset.viewer;
+        if (act === "preset") this.setPreset(b.dataset.preset);
+        else if (act === "one-to-one") this.oneToOne();
+        else if (act === "fit") this.fit();
+        else if (act === "invert") this.toggleInvert();
+        else if (act === "reset") this.reset();
+        // A mouse click must not leave focus on the button, or the next Enter would press it again
+        // instead of submitting the reading.
+        if (e.detail > 0) b.blur();
+      });
+    }
+
+    bindPointer() {
+      const c = this.canvas;
+      c.addEventListener("contextmenu", (e) => e.preventDefault());
+      c.addEventListener("dblclick", (e) => {
+        e.preventDefault();
+        this.fit();
+      });
+      c.addEventListener("wheel", (e) => {
+        e.preventDefault(); // also stops trackpad pinch (ctrl+wheel) from zooming the page
+        const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
+        const [px, py] = this.eventToDevice(e);
+        this.zoomBy(Math.exp(-e.deltaY * unit * 0.0015), px, py);
+      }, { passive: false });
+      c.addEventListener("pointerdown", (e) => this.onDown(e));
+      c.addEventListener("pointermove", (e) => this.onMove(e));
+      c.addEventListener("pointerup", (e) => this.onUp(e, true));
+      c.addEventListener("pointercancel", (e) => this.onUp(e, false));
+    }
+
+    onDown(e) {
+      if (e.button > 2) return;
+      e.preventDefault(); // no text selection, no middle-button autoscroll
+      // Looking at the image ends typing: leave the text box so the reading keys work again.
+      const active = document.activeElement;
+      if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT")) active.blur();
+      capturePointer(this.canvas, e.pointerId);
+      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      const mode = e.button === 0 && !e.shiftKey ? "wl" : "pan";
+      this.drag = this.pointers.size > 1 ? { mode: "pinch", moved: true }
+        : { mode, moved: false, x0: e.clientX, y0: e.clientY, w0: this.width, l0: this.level };
+    }
+
+    onMove(e) {
+      const prev = this.pointers.get(e.pointerId);
+      if (!prev || !this.drag) return;
+      if (this.drag.mode === "pinch") return this.onPinch(e, prev);
+      const d = this.drag;
+      // Until the pointer leaves the click slop nothing moves; then the pan catches up from the start.
+      const from = d.moved ? prev : { x: d.x0, y: d.y0 };
+      if (!d.moved && Math.hypot(e.clientX - d.x0, e.clientY - d.y0) >= CLICK_SLOP_CSS_PX) d.moved = true;
+      if (d.moved && d.mode === "wl") {
+        this.setWindow(d.w0 + (e.clientX - d.x0) * WL_PER_CSS_PX, d.l0 + (e.clientY - d.y0) * WL_PER_CSS_PX);
+      } else if (d.moved) {
+        this.panBy(e.clientX - from.x, e.clientY - from.y);
+      }
+      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    }
+
+    onPinch(e, prev) {
+      const other = [...this.pointers].find(([id]) => id !== e.pointerId);
+      if (!other) return;
+      const o = other[1];
+      const before = Math.hypot(prev.x - o.x, prev.y - o.y);
+      const after = Math.hypot(e.clientX - o.x, e.clientY - o.y);
+      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      this.panBy((e.clientX - prev.x) / 2, (e.clientY - prev.y) / 2);
+      const [px, py] = this.eventToDevice({ clientX: (e.clientX + o.x) / 2, clientY: (e.clientY + o.y) / 2 });
+      if (before > 0 && after > 0) this.zoomBy(after / before, px, py);
+    }
+
+    onUp(e, completed) {
+      if (!this.pointers.delete(e.pointerId)) return;
+      const d = this.drag;
+      if (this.pointers.size === 0) this.drag = null;
+      if (completed && d && !d.moved && d.mode === "wl" && this.clickOn && this.grey) {
+        const [px, py] = this.eventToDevice(e);
+        this.setMark(px, py);
+      }
+    }
+  }
+
+  function capturePointer(canvas, id) {
+    try {
+      canvas.setPointerCapture(id);
+    } catch (err) {
+      // A synthetic or already-released pointer cannot be captured; the drag still works without it.
+    }
+  }
+
+  /** Drop viewers whose elements htmx has swapped out of the document. */
+  function prune() {
+    for (const [root, v] of registry) if (!root.isConnected) v.destroy();
+  }
+
+  function init(root) {
+    prune();
+    if (!root || !root.querySelector("canvas.viewer-canvas")) return null;
+    let v = registry.get(root);
+    if (!v) {
+      v = new Viewer(root);
+      registry.set(root, v);
+    }
+    return v;
+  }
+
+  function get(root) {
+    return (root && registry.get(root)) || null;
+  }
+
+  function initWithin(el) {
+    prune();
+    if (!el || !el.querySelectorAll) return;
+    if (el.matches(".viewer[data-src]")) init(el);
+    for (const root of el.querySelectorAll(".viewer[data-src]")) init(root);
+  }
+
+  window.CxrViewer = { init, get, presets: PRESETS };
+  document.addEventListener("htmx:load", (e) => initWithin((e.detail && e.detail.elt) || e.target));
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => initWithin(document.body));
+  } else {
+    initWithin(document.body);
+  }
+})();

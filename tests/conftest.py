@@ -1,0 +1,96 @@
+"""Shared fixtures: a real Postgres database (TEST_DATABASE_URL's server, or the embedded one), migrated once.
+
+Each test that asks for `db_url` gets an emptied database; the app, the CLI and any server subprocess
+all see the same DATABASE_URL and STORE_DIR through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def _reset_caches() -> None:
+    from app.core.config import get_settings
+    from app.persistence.db import get_engine, get_sessionmaker
+
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    for fn in (get_settings, get_engine, get_sessionmaker):
+        fn.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """STORE_DIR for the whole run."""
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="session")
+def _database(tmp_path_factory: pytest.TempPathFactory, store_dir: Path) -> Iterator[str]:
+    """A fresh database for this run, migrated to head; dropped at the end."""
+    from app.core.embedded_db import embedded_url, sqlalchemy_url, stop_embedded
+
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if server_url:
+        admin_url = sqlalchemy_url(server_url)
+    else:
+        admin_url = embedded_url(tmp_path_factory.mktemp("pgdata"))
+    name = f"cxrlab_test_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    os.environ.update({"DATABASE_URL": url, "STORE_DIR": str(store_dir), "CXRLAB_ENV": "test",
+                       "SECRET_KEY": TEST_SECRET})
+    _reset_caches()
+    from app.persistence.db import get_engine
+    from app.persistence.migrate import upgrade
+
+    upgrade(get_engine())
+    yield url
+    _reset_caches()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    if not server_url:
+        stop_embedded()
+
+
+@pytest.fixture
+def db_url(_database: str) -> str:
+    """The test database, emptied before the test."""
+    from app.persistence.base import Base
+    from app.persistence.db import get_engine
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with get_engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return _database
+
+
+@pytest.fixture
+def session(db_url: str):
+    """A session on the test database; the test commits what it wants others to see."""
+    from app.persistence.db import get_sessionmaker
+
+    s = get_sessionmaker()()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture
+def store(store_dir: Path):
+    """The blob store the app uses."""
+    from app.persistence.blobs import BlobStore
+
+    return BlobStore(store_dir / "images")

@@ -1,0 +1,54 @@
+"""Builders of test data through the real domain functions (no shortcuts into tables)."""
+
+from __future__ import annotations
+
+import re
+
+from app.domain import studies, users
+from app.domain.importers import ImportSpec, import_images
+from app.domain.studies import StudyDesign
+
+PASSWORD = "correct-horse-battery"
+
+
+def user(session, role: str, email: str, *, intake: bool = True):
+    """A user with PASSWORD; readers get their intake done unless intake=False."""
+    u = users.create_user(session, email=email, name=email.split("@")[0], role=role, password=PASSWORD)
+    if role == "reader" and intake:
+        users.save_intake(session, u, years_experience=7, specialty="Radiology", board_certified=True)
+    return u
+
+
+def phantom_set(session, store, *, name: str, kind: str, n: int = 12, size: int = 64, seed: int = 0):
+    """An image set of phantoms imported through the normal path."""
+    from app.cli.images import phantom_items
+    from app.ml import phantoms as ph
+
+    spec = ImportSpec(name=name, kind=kind, label_schema=tuple(ph.FINDINGS), resolution=size, source="phantoms")
+    return import_images(session, store, spec, phantom_items(n, size=size, seed=seed, demo=True), actor_id=None)
+
+
+def launched_study(session, store, *, readers: list, creator, n_cases: int = 6, practice: int = 0,
+                   real=None, synthetic=None, **options):
+    """Two phantom sets and a launched study over them."""
+    real = real or phantom_set(session, store, name="real", kind="real", seed=0)
+    synthetic = synthetic or phantom_set(session, store, name="synthetic", kind="synthetic", seed=1)
+    design = StudyDesign(title="Test study", image_set_ids=[real.id, synthetic.id], n_cases=n_cases,
+                         practice_cases=practice, resolution=64, reader_ids=[r.id for r in readers], seed=7,
+                         **options)
+    study = studies.create_study(session, store, design, actor_id=creator.id)
+    studies.launch(session, study.id, actor_id=creator.id)
+    return study
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token embedded in a page."""
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'"X-CSRF-Token": "([^"]+)"', html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+def login(client, email: str, password: str = PASSWORD):
+    """Sign in through the form; returns the final response."""
+    page = client.get("/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_of(page.text)})

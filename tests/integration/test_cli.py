@@ -1,0 +1,54 @@
+"""The command line against real Postgres: migrations without drift, and the embedded server's life cycle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+
+def test_alembic_finds_no_drift(db_url):
+    from app.persistence.db import get_engine
+    from app.persistence.migrate import check
+
+    check(get_engine())  # raises on drift
+
+
+def _postgres_for(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "postgres" and str(pgdata) in cmd:
+            found.append(proc)
+    return found
+
+
+def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env.update(STORE_DIR=str(tmp_path / "store"), CXRLAB_ENV="development")
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    out = subprocess.run([*cli, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    pgdata = (tmp_path / "store" / "pgdata").resolve()
+    assert (pgdata / "PG_VERSION").exists()
+    out = subprocess.run([*cli, "users", "create", "--email", "a@b.org", "--role", "admin",
+                          "--password", "long-enough-pw"], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and "created admin a@b.org" in out.stdout, out.stderr
+    out = subprocess.run([*cli, "db", "check"], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and "no drift" in out.stdout, out.stderr
+    deadline = time.monotonic() + 20
+    while _postgres_for(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _postgres_for(pgdata), "the embedded server outlived the command"
+
+
+def test_cli_reports_domain_errors_plainly(tmp_path, db_url):
+    env = {**os.environ, "STORE_DIR": str(tmp_path)}
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    out = subprocess.run([*cli, "images", "import", "folder", str(tmp_path), "--name", "empty"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "No PNG, JPEG or DICOM files" in out.stderr

@@ -1,0 +1,114 @@
+"""Every route x role: who gets in, who gets 403/404, and anonymous users get the login page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests import factories
+
+OK, FORBIDDEN, NOT_FOUND, LOGIN = 200, 403, 404, "login"
+
+
+@pytest.fixture
+def world(session, store, people):
+    """A launched study read by `reader` (not `reader2`), with one image to fetch."""
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
+    session.commit()
+    from app.persistence.repositories import studies
+
+    case = studies.cases(session, study.id)[0]
+    from app.persistence.models import Image
+
+    image = session.get(Image, case.image_id)
+    return {"study": study.id, "case": case.opaque_id, "set": image.image_set_id, "image": image.id}
+
+
+GET_MATRIX = [
+    # path template, {role: expected}
+    ("/admin/users", {"admin": OK, "researcher": FORBIDDEN, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/image-sets", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/image-sets/{set}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/image-sets/{set}/images/{image}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/new", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}/edit", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}/results", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}/progress", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}/export.csv", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/studies/{study}/codebook.csv", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    ("/read", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": OK}),
+    ("/read/{study}", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
+    ("/read/{study}/case", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
+    ("/img/{case}", {"admin": OK, "researcher": OK, "reader": OK, "reader2": NOT_FOUND}),
+]
+
+
+@pytest.mark.parametrize("template,expected", GET_MATRIX, ids=[t for t, _ in GET_MATRIX])
+def test_get_matrix(world, signed_in, make_client, template, expected):
+    path = template.format(**world)
+    for role, status in expected.items():
+        response = signed_in(role).get(path)
+        assert response.status_code == status, (role, path, response.text[:300])
+    anon = make_client().get(path, follow_redirects=False)
+    assert anon.status_code == 303 and anon.headers["location"].startswith("/login"), path
+
+
+POST_MATRIX = [
+    ("/admin/users", {"name": "X", "email": "x@test.org", "role": "reader"}, {"admin": OK}),
+    ("/studies/{study}/close", {}, {"researcher": OK}),
+    ("/studies/{study}/readers", {"reader_id": "0"}, {}),
+    ("/image-sets", {"name": "n", "kind": "real"}, {}),
+]
+
+
+@pytest.mark.parametrize("template,data,allowed", POST_MATRIX, ids=[t for t, _, _ in POST_MATRIX])
+def test_post_matrix(world, signed_in, make_client, template, data, allowed):
+    path = template.format(**world)
+    denied = {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": FORBIDDEN, "reader2": FORBIDDEN}
+    if "/studies/" in path:
+        denied.update(admin=None, researcher=None)  # staff may post; checked by other tests
+    if path == "/image-sets":
+        denied.update(admin=None)
+    for role, status in {**denied, **allowed}.items():
+        if status is None:
+            continue
+        client = signed_in(role)
+        token = factories.csrf_of(client.get("/").text)
+        response = client.post(path, data={**data, "csrf_token": token})
+        assert response.status_code == status, (role, path, response.text[:300])
+
+
+def test_reader_pages_carry_no_truth(world, signed_in, session):
+    reader = signed_in("reader")
+    page = reader.get(f"/read/{world['study']}/case").text
+    region = page.split('id="case-region"')[1]
+    for leak in ("truth", "Real phantoms", "image_set", "sha256", "label_", "provenance", "phantom-"):
+        assert leak not in region
+    case_id = re.search(r'name="case_id" value="([^"]+)"', page).group(1)
+    assert not case_id.isdigit() and len(case_id) >= 20
+
+
+def test_image_headers_are_identical_for_real_and_synthetic(world, signed_in, session):
+    from app.persistence.repositories import studies
+
+    cases = studies.cases(session, world["study"])
+    reader = signed_in("researcher")
+    headers = {}
+    for truth in ("real", "synthetic"):
+        case = next(c for c in cases if c.truth == truth)
+        r = reader.get(f"/img/{case.opaque_id}")
+        headers[truth] = {k: v for k, v in r.headers.items() if k.lower() not in ("content-length", "date")}
+    assert headers["real"] == headers["synthetic"]
+    assert "etag" not in headers["real"] and "last-modified" not in headers["real"]
+
+
+def test_csrf_is_required(signed_in):
+    admin = signed_in("admin")
+    r = admin.post("/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader"})
+    assert r.status_code == 403 and "expired" in r.text
+    r = admin.post("/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader",
+                                         "csrf_token": "forged"})
+    assert r.status_code == 403

@@ -1,0 +1,153 @@
+"""Readings are never lost or doubled; the design freezes; the trail is append-only."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from app.domain import readings, studies
+from app.domain.errors import Conflict, NotFound
+from app.domain.readings import Answer
+from app.persistence.db import get_sessionmaker
+from app.persistence.models import AuditEvent, Reading, ReaderCase
+from tests import factories
+
+
+@pytest.fixture
+def study(session, store, people):
+    s = factories.launched_study(session, store, readers=[people["reader"], people["reader2"]],
+                                 creator=people["researcher"])
+    session.commit()
+    return s
+
+
+def _current(session, study, reader) -> str:
+    view = readings.current_case(session, study.id, reader.id)
+    session.commit()
+    return view.opaque_id
+
+
+def test_repeated_submit_with_same_token_returns_the_stored_reading(session, study, people):
+    reader = people["reader"]
+    case = _current(session, study, reader)
+    answer = Answer(case_opaque_id=case, client_token="token-0001", verdict="real", confidence=4)
+    first, created = readings.submit(session, study.id, reader.id, answer)
+    session.commit()
+    assert created
+    again, created_again = readings.submit(session, study.id, reader.id, answer)
+    assert not created_again and again.id == first.id
+    other_token = Answer(case_opaque_id=case, client_token="token-0002", verdict="synthetic", confidence=1)
+    with pytest.raises(Conflict):
+        readings.submit(session, study.id, reader.id, other_token)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Reading)) == 1
+
+
+def test_two_concurrent_submits_of_one_case_give_one_reading(session, study, people):
+    reader = people["reader"]
+    case = _current(session, study, reader)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit(token: str) -> None:
+        s = get_sessionmaker()()
+        try:
+            barrier.wait()
+            readings.submit(s, study.id, reader.id, Answer(case, token, "real", 3))
+            s.commit()
+            outcomes.append("stored")
+        except Conflict:
+            s.rollback()
+            outcomes.append("conflict")
+        finally:
+            s.close()
+
+    for tokens in (("same-token-1", "same-token-1"), ("tok-aaaaaaa", "tok-bbbbbbb")):
+        threads = [threading.Thread(target=submit, args=(t,)) for t in tokens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        if tokens[0] != tokens[1]:
+            break
+        case = _current(session, study, reader)  # next case for the different-token race
+        outcomes.clear()
+    n = session.scalar(select(func.count()).select_from(Reading).where(Reading.reader_id == reader.id))
+    assert n == 2  # one per case, for both races
+    assert sorted(outcomes) == ["conflict", "stored"]
+
+
+def test_cases_are_answered_in_order(session, study, people):
+    reader = people["reader"]
+    current = _current(session, study, reader)
+    order = session.scalars(select(ReaderCase).where(ReaderCase.reader_id == reader.id)
+                            .order_by(ReaderCase.position)).all()
+    from app.persistence.models import Case
+
+    later = session.get(Case, order[2].case_id).opaque_id
+    assert later != current
+    with pytest.raises(Conflict):
+        readings.submit(session, study.id, reader.id, Answer(later, "token-later", "real", 3))
+
+
+def test_reader_cannot_answer_a_study_they_are_not_in(session, store, study, people):
+    outsider = factories.user(session, "reader", "outsider@test.org")
+    session.commit()
+    case = _current(session, study, people["reader"])
+    with pytest.raises(NotFound):
+        readings.submit(session, study.id, outsider.id, Answer(case, "token-outsider", "real", 3))
+
+
+def test_design_is_frozen_after_launch_and_first_reading(session, store, study, people, signed_in):
+    reader = people["reader"]
+    readings.submit(session, study.id, reader.id, Answer(_current(session, study, reader), "token-first", "real", 2))
+    session.commit()
+    session.refresh(study)
+    assert study.frozen_at is not None
+    design = studies.StudyDesign(title="Changed", image_set_ids=[], n_cases=2)
+    with pytest.raises(Conflict):
+        studies.update_study(session, store, study.id, design, actor_id=people["researcher"].id)
+    session.rollback()
+    client = signed_in("researcher")
+    token = factories.csrf_of(client.get(f"/studies/{study.id}").text)
+    r = client.post(f"/studies/{study.id}", data={"csrf_token": token, "title": "Changed", "n_cases": "2"})
+    assert r.status_code == 409 and "frozen" in r.text
+
+
+def test_readings_and_audit_are_append_only_in_the_database(session, study, people):
+    reader = people["reader"]
+    readings.submit(session, study.id, reader.id, Answer(_current(session, study, reader), "token-append", "real", 2))
+    session.commit()
+    audit = session.scalars(select(AuditEvent).where(AuditEvent.entity == "reading")).all()
+    assert len(audit) == 1 and audit[0].new["verdict"] == "real" and audit[0].actor_id == reader.id
+    for statement in ("UPDATE readings SET verdict = 'synthetic'", "DELETE FROM readings",
+                      "UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            session.execute(text(statement))
+        session.rollback()
+
+
+def test_revision_where_allowed_is_a_new_row_referencing_the_old(session, store, people):
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"],
+                                     allow_revision=True)
+    session.commit()
+    reader = people["reader"]
+    case = _current(session, study, reader)
+    first, _ = readings.submit(session, study.id, reader.id, Answer(case, "token-rev-0", "real", 2))
+    second, created = readings.submit(session, study.id, reader.id, Answer(case, "token-rev-1", "synthetic", 5))
+    session.commit()
+    assert created and second.revision == 1 and second.supersedes_id == first.id
+    assert session.get(Reading, first.id).verdict == "real"
+
+
+def test_orders_are_stored_per_reader_and_differ(session, study, people):
+    def order(reader):
+        return session.scalars(select(ReaderCase.case_id).where(ReaderCase.reader_id == reader.id)
+                               .order_by(ReaderCase.position)).all()
+
+    a, b = order(people["reader"]), order(people["reader2"])
+    assert sorted(a) == sorted(b) and len(a) == study.n_cases
+    assert a != b  # drawn per reader (6! orders; the seed is fixed, so this is deterministic)

@@ -1,0 +1,123 @@
+"""The whole loop: image sets -> study -> launch -> readings -> results -> CSV, through HTTP."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from tests import factories
+
+
+def _current_case(client, study_id: int) -> str:
+    page = client.get(f"/read/{study_id}/case")
+    assert page.status_code == 200, page.text
+    m = re.search(r'name="case_id" value="([^"]+)"', page.text)
+    assert m, page.text[:500]
+    return m.group(1)
+
+
+def _answer(client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None):
+    page = client.get(f"/read/{study_id}/case")
+    data = {"case_id": case_id, "client_token": token or f"tok-{case_id}", "verdict": verdict,
+            "confidence": str(confidence), "findings": list(findings), "active_ms": "1500",
+            "csrf_token": factories.csrf_of(page.text)}
+    return client.post(f"/read/{study_id}/case", data=data)
+
+
+def test_import_study_read_results_export(session, store, people, signed_in):
+    real = factories.phantom_set(session, store, name="Real phantoms", kind="real", n=10)
+    syn = factories.phantom_set(session, store, name="Synthetic phantoms", kind="synthetic", n=10, seed=1)
+    session.commit()
+
+    researcher = signed_in("researcher")
+    form_page = researcher.get("/studies/new")
+    assert form_page.status_code == 200
+    r = researcher.post("/studies", data={
+        "csrf_token": factories.csrf_of(form_page.text), "title": "Loop study", "instructions": "Judge each film.",
+        "image_set_ids": [str(real.id), str(syn.id)], "n_cases": "6", "ratio_real": "1", "ratio_synthetic": "1",
+        "resolution": "64", "ask_findings": "on", "practice_cases": "0",
+        "reader_ids": [str(people["reader"].id), str(people["reader2"].id)], "seed": "42",
+    })
+    assert r.status_code == 200, r.text
+    study_id = int(re.search(r"/studies/(\d+)", str(r.url)).group(1))
+    assert "draft" in r.text
+    r = researcher.post(f"/studies/{study_id}/launch", data={"csrf_token": factories.csrf_of(r.text)})
+    assert r.status_code == 200 and "launched" in r.text
+
+    reader = signed_in("reader")
+    assert "Loop study" in reader.get("/read").text
+    answered = []
+    for i in range(6):
+        case_id = _current_case(reader, study_id)
+        img = reader.get(f"/img/{case_id}")
+        assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+        assert img.content.startswith(b"\x89PNG")
+        r = _answer(reader, study_id, case_id, "synthetic" if i % 2 else "real", 3 + i % 3,
+                    findings=["Effusion"] if i == 0 else [])
+        assert r.status_code == 200, r.text
+        answered.append(case_id)
+    assert len(set(answered)) == 6
+    done = reader.get(f"/read/{study_id}/case")
+    assert str(done.url).endswith(f"/read/{study_id}/done")
+    assert "Thank you" in done.text
+    assert "%" not in done.text.split("<main")[1]  # no score on the end page
+
+    results = researcher.get(f"/studies/{study_id}/results")
+    assert results.status_code == 200
+    assert "Pooled" in results.text and "<svg" in results.text
+
+    export = researcher.get(f"/studies/{study_id}/export.csv")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(rows) == 6
+    assert {r["reader_id"] for r in rows} == {people["reader"].pseudonym}
+    assert {r["case_id"] for r in rows} == set(answered)
+    first = next(r for r in rows if r["case_id"] == answered[0])
+    assert first["verdict"] == "real" and first["confidence"] == "3" and first["marked_Effusion"] == "1"
+    assert first["reader_years_experience"] == "7" and first["reader_specialty"] == "Radiology"
+    assert first["reader_board_certified"] == "true"
+    assert first["truth"] in ("real", "synthetic") and first["practice"] == "false"
+    assert first["correct"] == ("true" if first["truth"] == "real" else "false")
+    assert int(first["duration_ms"]) >= 0 and first["active_ms"] == "1500"
+    assert sorted(int(r["position"]) for r in rows) == list(range(6))
+
+    codebook = researcher.get(f"/studies/{study_id}/codebook.csv")
+    book = list(csv.DictReader(io.StringIO(codebook.text)))
+    defined = {b["column"] for b in book}
+    assert set(rows[0].keys()) <= defined
+    assert "Positive class = synthetic" in codebook.text
+
+
+def test_practice_cases_give_feedback_and_are_excluded(session, store, people, signed_in):
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"],
+                                     n_cases=4, practice=2)
+    session.commit()
+    reader = signed_in("reader")
+    case_id = _current_case(reader, study.id)
+    r = _answer(reader, study.id, case_id, "real", 2)
+    assert "This practice image was" in r.text
+    for _ in range(5):
+        case_id = _current_case(reader, study.id)
+        if "Thank you" in reader.get(f"/read/{study.id}/case").text:
+            break
+        _answer(reader, study.id, case_id, "synthetic", 4)
+    researcher = signed_in("researcher")
+    rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
+    assert [r["practice"] for r in sorted(rows, key=lambda r: int(r["position"]))] == ["true"] * 2 + ["false"] * 4
+    page = researcher.get(f"/studies/{study.id}/results").text
+    # Pooled n counts the four main readings only.
+    assert re.search(r'<tr class="pooled"><th>Pooled</th><td></td><td>4</td>', page)
+
+
+def test_reload_resumes_at_the_same_case(session, store, people, signed_in):
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
+    session.commit()
+    reader = signed_in("reader")
+    first = _current_case(reader, study.id)
+    assert _current_case(reader, study.id) == first  # reload: same case
+    _answer(reader, study.id, first, "real", 5)
+    second = _current_case(reader, study.id)
+    assert second != first
+    fresh = signed_in("reader")  # another browser of the same reader
+    assert _current_case(fresh, study.id) == second

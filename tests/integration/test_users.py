@@ -1,0 +1,73 @@
+"""Accounts: invitations, intake, deactivation, rate-limited sign-in, session cookie flags."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from app.persistence.models import User
+from tests import factories
+
+
+def test_invite_set_password_intake_then_reading(session, people, signed_in, make_client):
+    admin = signed_in("admin")
+    page = admin.get("/admin/users")
+    r = admin.post("/admin/users", data={"csrf_token": factories.csrf_of(page.text), "name": "Dr. New",
+                                         "email": "New@Test.org", "role": "reader"})
+    assert r.status_code == 200
+    link = re.search(r'value="(http://testserver/invite/[^"]+)"', r.text).group(1)
+    path = link.removeprefix("http://testserver")
+
+    invitee = make_client()
+    form = invitee.get(path)
+    assert form.status_code == 200 and "new@test.org" in form.text
+    r = invitee.post(path, data={"csrf_token": factories.csrf_of(form.text), "password": "a-long-password",
+                                 "confirm": "a-long-password"})
+    assert r.status_code == 200 and str(r.url).endswith("/intake")
+    assert str(invitee.get("/read").url).endswith("/intake")  # no reading before the intake
+    r = invitee.post("/intake", data={"csrf_token": factories.csrf_of(r.text), "years_experience": "12",
+                                      "specialty": "Thoracic radiology", "board_certified": "yes"})
+    assert r.status_code == 200 and str(r.url).endswith("/read")
+    user = session.scalar(select(User).where(User.email == "new@test.org"))
+    assert (user.years_experience, user.specialty, user.board_certified) == (12, "Thoracic radiology", True)
+    assert user.password_hash.startswith("$argon2id$")
+    again = make_client().get(path)
+    assert again.status_code == 404 and "already used" in again.text
+
+
+def test_deactivation_ends_sessions_at_once(people, signed_in):
+    reader = signed_in("reader")
+    assert reader.get("/read").status_code == 200
+    admin = signed_in("admin")
+    token = factories.csrf_of(admin.get("/admin/users").text)
+    r = admin.post(f"/admin/users/{people['reader'].id}/active", data={"csrf_token": token, "active": "no"})
+    assert r.status_code == 200 and "deactivated" in r.text
+    assert str(reader.get("/read").url).endswith("/login?next=/read")
+    assert factories.login(reader, people["reader"].email).status_code == 401
+
+
+def test_login_is_rate_limited(people, make_client):
+    client = make_client()
+    for _ in range(5):
+        assert factories.login(client, "reader@test.org", "wrong-password").status_code == 401
+    r = factories.login(client, "reader@test.org")  # right password, but locked for the window
+    assert r.status_code == 429 and "Too many" in r.text
+
+
+def test_session_cookie_flags_and_open_redirects(people, make_client):
+    client = make_client()
+    page = client.get("/login")
+    r = client.post("/login", data={"email": "admin@test.org", "password": factories.PASSWORD,
+                                    "csrf_token": factories.csrf_of(page.text), "next": "//evil.example/"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/studies"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_wrong_password_and_unknown_user_look_the_same(people, make_client):
+    a = factories.login(make_client(), "admin@test.org", "nope-nope-nope")
+    b = factories.login(make_client(), "nobody@test.org", "nope-nope-nope")
+    assert a.status_code == b.status_code == 401
+    assert "Wrong email or password" in a.text and "Wrong email or password" in b.text
