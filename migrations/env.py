@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from app.persistence.base import Base
 from app.persistence import models  # noqa: F401  (registers every table on Base.metadata)
+from app.persistence.base import Base
 
 target_metadata = Base.metadata
 

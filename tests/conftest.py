@@ -40,17 +40,15 @@ def _database(tmp_path_factory: pytest.TempPathFactory, store_dir: Path) -> Iter
     from app.core.embedded_db import embedded_url, sqlalchemy_url, stop_embedded
 
     server_url = os.environ.get("TEST_DATABASE_URL")
-    if server_url:
-        admin_url = sqlalchemy_url(server_url)
-    else:
-        admin_url = embedded_url(tmp_path_factory.mktemp("pgdata"))
+    admin_url = sqlalchemy_url(server_url) if server_url else embedded_url(tmp_path_factory.mktemp("pgdata"))
     name = f"cxrlab_test_{secrets.token_hex(4)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    os.environ.update({"DATABASE_URL": url, "STORE_DIR": str(store_dir), "CXRLAB_ENV": "test",
-                       "SECRET_KEY": TEST_SECRET})
+    os.environ.update(
+        {"DATABASE_URL": url, "STORE_DIR": str(store_dir), "CXRLAB_ENV": "test", "SECRET_KEY": TEST_SECRET}
+    )
     _reset_caches()
     from app.persistence.db import get_engine
     from app.persistence.migrate import upgrade

@@ -24,26 +24,48 @@ def phantom_set(session, store, *, name: str, kind: str, n: int = 12, size: int 
     from app.cli.images import phantom_items
     from app.ml import phantoms as ph
 
-    spec = ImportSpec(name=name, kind=kind, label_schema=tuple(ph.FINDINGS), resolution=size, source="phantoms")
-    return import_images(session, store, spec, phantom_items(n, size=size, seed=seed, demo=True), actor_id=None)
+    spec = ImportSpec(
+        name=name, kind=kind, label_schema=tuple(ph.FINDINGS), resolution=size, source="phantoms"
+    )
+    return import_images(
+        session, store, spec, phantom_items(n, size=size, seed=seed, demo=True), actor_id=None
+    )
 
 
-def launched_study(session, store, *, readers: list, creator, n_cases: int = 6, practice: int = 0,
-                   real=None, synthetic=None, **options):
+def launched_study(
+    session,
+    store,
+    *,
+    readers: list,
+    creator,
+    n_cases: int = 6,
+    practice: int = 0,
+    real=None,
+    synthetic=None,
+    **options,
+):
     """Two phantom sets and a launched study over them."""
     real = real or phantom_set(session, store, name="real", kind="real", seed=0)
     synthetic = synthetic or phantom_set(session, store, name="synthetic", kind="synthetic", seed=1)
-    design = StudyDesign(title="Test study", image_set_ids=[real.id, synthetic.id], n_cases=n_cases,
-                         practice_cases=practice, resolution=64, reader_ids=[r.id for r in readers], seed=7,
-                         **options)
+    design = StudyDesign(
+        title="Test study",
+        image_set_ids=[real.id, synthetic.id],
+        n_cases=n_cases,
+        practice_cases=practice,
+        resolution=64,
+        reader_ids=[r.id for r in readers],
+        seed=7,
+        **options,
+    )
     study = studies.create_study(session, store, design, actor_id=creator.id)
     studies.launch(session, study.id, actor_id=creator.id)
     return study
 
 
 def csrf_of(html: str) -> str:
-    """The CSRF token embedded in a page."""
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'"X-CSRF-Token": "([^"]+)"', html)
+    """The CSRF token of a page's forms; every form field must carry it (an empty one is a bug)."""
+    assert 'name="csrf_token" value=""' not in html, "a form renders an empty CSRF token"
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert m, "page has no CSRF token"
     return m.group(1)
 
@@ -51,4 +73,6 @@ def csrf_of(html: str) -> str:
 def login(client, email: str, password: str = PASSWORD):
     """Sign in through the form; returns the final response."""
     page = client.get("/login")
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_of(page.text)})
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_of(page.text)}
+    )

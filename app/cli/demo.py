@@ -37,9 +37,15 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
         with session_scope() as session:
             exists = image_sets.by_name(session, name) is not None
         if not exists:
-            spec = ImportSpec(name=name, kind=kind, label_schema=phantom_schema(), resolution=size,
-                              source="phantoms", description=f"procedural phantoms, seed {seed}"
-                              + ("; a stand-in until the GAN exists" if kind == "synthetic" else ""))
+            spec = ImportSpec(
+                name=name,
+                kind=kind,
+                label_schema=phantom_schema(),
+                resolution=size,
+                source="phantoms",
+                description=f"procedural phantoms, seed {seed}"
+                + ("; a stand-in until the GAN exists" if kind == "synthetic" else ""),
+            )
             run_import(spec, phantom_items(n_images, size=size, seed=seed, demo=True), total=n_images)
     with session_scope() as session:
         from sqlalchemy import select
@@ -51,15 +57,23 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
             readers = [users_repo.by_email(session, e) for e, _, r in DEMO_ACCOUNTS if r == "reader"]
             sets = [image_sets.by_name(session, REAL_SET), image_sets.by_name(session, SYNTHETIC_SET)]
             design = studies.StudyDesign(
-                title=STUDY_TITLE, image_set_ids=[s.id for s in sets], n_cases=n_cases, practice_cases=2,
-                resolution=size, ask_findings=True, ask_free_text=True, ask_click=True, seed=2021,
+                title=STUDY_TITLE,
+                image_set_ids=[s.id for s in sets],
+                n_cases=n_cases,
+                practice_cases=2,
+                resolution=size,
+                ask_findings=True,
+                ask_free_text=True,
+                ask_click=True,
+                seed=2021,
                 reader_ids=[r.id for r in readers],
-                instructions="Half of these chest films are 'real' and half 'synthetic'. In this demo both are "
-                             "procedural phantoms; the synthetic set is a stand-in until the project's GAN "
-                             "samples them. Judge each film, say how sure you are, and tick the findings you see.",
+                instructions="Half of these chest films are 'real' and half 'synthetic'. In this demo both "
+                "are procedural phantoms; the synthetic set is a stand-in until the project's GAN "
+                "samples them. Judge each film, say how sure you are, and tick the findings you see.",
             )
-            study = studies.create_study(session, BlobStore(get_settings().images_dir), design,
-                                         actor_id=admin.id)
+            study = studies.create_study(
+                session, BlobStore(get_settings().images_dir), design, actor_id=admin.id
+            )
             studies.launch(session, study.id, actor_id=admin.id)
     return [(e, r) for e, _, r in DEMO_ACCOUNTS]
 
@@ -81,10 +95,12 @@ def demo(serve: bool, n_images: int, size: int, n_cases: int) -> None:
     settings = get_settings()
     upgrade(get_engine())
     accounts = seed_demo(n_images=n_images, size=size, n_cases=n_cases)
-    click.echo("\nDemo accounts (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"\nDemo accounts (password for all: {DEMO_PASSWORD}):")
     for email, role in accounts:
         click.echo(f"  {role:<10} {email}")
     click.echo("The 'synthetic' set is a second phantom set, a stand-in until the GAN exists.")
     if serve:
-        click.echo(f"\nOpen http://{settings.host}:{settings.port}  (Ctrl+C stops the app and its database)\n")
+        click.echo(
+            f"\nOpen http://{settings.host}:{settings.port}  (Ctrl+C stops the app and its database)\n"
+        )
         run_server(host=None, port=None, migrate=False)

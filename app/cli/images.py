@@ -20,8 +20,9 @@ def run_import(spec: ImportSpec, items: Iterable[SourceImage], *, total: int | N
 
     store = BlobStore(get_settings().images_dir)
     with session_scope() as session, tqdm(total=total, unit="img", desc=spec.name) as bar:
-        image_set = importers.import_images(session, store, spec, items, actor_id=None,
-                                            progress=lambda n: bar.update(n - bar.n))
+        image_set = importers.import_images(
+            session, store, spec, items, actor_id=None, progress=lambda n: bar.update(n - bar.n)
+        )
         set_id, count = image_set.id, image_set.image_count
     click.echo(f"imported {count} images into '{spec.name}' ({spec.kind}, id {set_id})")
 
@@ -38,23 +39,42 @@ def import_group() -> None:
 
 def _common(fn):
     fn = click.option("--name", required=True, help="Name of the new image set.")(fn)
-    fn = click.option("--kind", type=click.Choice(["real", "synthetic"]), default="real", show_default=True)(fn)
-    fn = click.option("--size", type=int, default=256, show_default=True, help="Rendered side length (px).")(fn)
-    fn = click.option("--schema", default="", help="Finding names, comma-separated (default: ChestX-ray14's).")(fn)
+    fn = click.option("--kind", type=click.Choice(["real", "synthetic"]), default="real", show_default=True)(
+        fn
+    )
+    fn = click.option("--size", type=int, default=256, show_default=True, help="Rendered side length (px).")(
+        fn
+    )
+    fn = click.option(
+        "--schema", default="", help="Finding names, comma-separated (default: ChestX-ray14's)."
+    )(fn)
     return fn
 
 
 @import_group.command("folder")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="CSV with a file column and a findings column ('|'-joined).")
+@click.option(
+    "--labels",
+    "labels_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV with a file column and a findings column ('|'-joined).",
+)
 @_common
-def import_folder(folder: Path, labels_csv: Path | None, name: str, kind: str, size: int, schema: str) -> None:
+def import_folder(
+    folder: Path, labels_csv: Path | None, name: str, kind: str, size: int, schema: str
+) -> None:
     """A folder of PNG/JPEG/DICOM files, with an optional labels CSV."""
     finding_schema = labels.parse_schema(schema)
     items = sources.folder_images(folder, labels_csv=labels_csv, schema=finding_schema)
-    spec = ImportSpec(name=name, kind=kind, label_schema=finding_schema, resolution=size, source="folder",
-                      description=f"folder {folder.name}")
+    spec = ImportSpec(
+        name=name,
+        kind=kind,
+        label_schema=finding_schema,
+        resolution=size,
+        source="folder",
+        description=f"folder {folder.name}",
+    )
     run_import(spec, items, total=len(items))
 
 
@@ -63,12 +83,20 @@ def import_folder(folder: Path, labels_csv: Path | None, name: str, kind: str, s
 @click.option("--limit", type=int, default=None, help="Import at most this many images.")
 @click.option("--split", type=click.Choice(["all", "train", "test"]), default="all", show_default=True)
 @_common
-def import_cxr14(root: Path, limit: int | None, split: str, name: str, kind: str, size: int, schema: str) -> None:
+def import_cxr14(
+    root: Path, limit: int | None, split: str, name: str, kind: str, size: int, schema: str
+) -> None:
     """The NIH ChestX-ray14 layout (Data_Entry_2017.csv, train_val_list.txt, test_list.txt, images_*/)."""
     finding_schema = labels.parse_schema(schema)
     items = sources.chestxray14_images(root, schema=finding_schema, limit=limit, split=split)
-    spec = ImportSpec(name=name, kind=kind, label_schema=finding_schema, resolution=size, source="chestxray14",
-                      description=f"ChestX-ray14, split {split}" + (f", first {limit}" if limit else ""))
+    spec = ImportSpec(
+        name=name,
+        kind=kind,
+        label_schema=finding_schema,
+        resolution=size,
+        source="chestxray14",
+        description=f"ChestX-ray14, split {split}" + (f", first {limit}" if limit else ""),
+    )
     run_import(spec, items, total=limit)
 
 
@@ -78,10 +106,18 @@ def phantom_items(n: int, *, size: int, seed: int, demo: bool) -> Iterable[Sourc
 
     config = ph.DEMO_CONFIG if demo else ph.DEFAULT_CONFIG
     for p in ph.generate(n, size=size, seed=seed, config=config):
-        yield SourceImage(name=f"phantom-{seed}-{p.index:05d}", pixels=p.image, findings=p.findings,
-                          patient_id=p.patient_id,
-                          provenance={"generator": "phantoms", "seed": seed, "index": p.index,
-                                      "config": "demo" if demo else "default"})
+        yield SourceImage(
+            name=f"phantom-{seed}-{p.index:05d}",
+            pixels=p.image,
+            findings=p.findings,
+            patient_id=p.patient_id,
+            provenance={
+                "generator": "phantoms",
+                "seed": seed,
+                "index": p.index,
+                "config": "demo" if demo else "default",
+            },
+        )
 
 
 def phantom_schema() -> tuple[str, ...]:
@@ -101,6 +137,12 @@ def phantom_schema() -> tuple[str, ...]:
 def phantoms(n: int, size: int, seed: int, name: str | None, kind: str, enriched: bool) -> None:
     """Generate procedural chest radiograph phantoms as an image set."""
     name = name or f"phantoms-seed{seed}"
-    spec = ImportSpec(name=name, kind=kind, label_schema=phantom_schema(), resolution=size, source="phantoms",
-                      description=f"{n} procedural phantoms, seed {seed}" + (", enriched" if enriched else ""))
+    spec = ImportSpec(
+        name=name,
+        kind=kind,
+        label_schema=phantom_schema(),
+        resolution=size,
+        source="phantoms",
+        description=f"{n} procedural phantoms, seed {seed}" + (", enriched" if enriched else ""),
+    )
     run_import(spec, phantom_items(n, size=size, seed=seed, demo=enriched), total=n)

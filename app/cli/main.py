@@ -17,7 +17,9 @@ from app.domain.errors import DomainError
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def cli(verbose: bool) -> None:
     """CXR Realism Lab: reader studies of real versus synthetic chest X-rays."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
 
 
 @cli.group()
@@ -64,8 +66,11 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
     settings = get_settings()
     with session_scope() as session:
         user = users_domain.create_user(session, email=email, name=name, role=role, password=password)
-        token = None if password else users_domain.invite(session, user, ttl_hours=settings.invite_ttl_hours,
-                                                          actor_id=None)
+        token = (
+            None
+            if password
+            else users_domain.invite(session, user, ttl_hours=settings.invite_ttl_hours, actor_id=None)
+        )
     click.echo(f"created {role} {user.email} ({user.pseudonym})")
     if token:
         click.echo(f"invitation: http://{settings.host}:{settings.port}/invite/{token}")

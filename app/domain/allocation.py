@@ -41,8 +41,9 @@ def split_counts(n: int, ratio_real: int, ratio_synthetic: int) -> tuple[int, in
     return n_real, n - n_real
 
 
-def _take(rng: np.random.Generator, pool: list[Candidate], k: int, what: str,
-          stratify: str | None) -> list[Candidate]:
+def _take(
+    rng: np.random.Generator, pool: list[Candidate], k: int, what: str, stratify: str | None
+) -> list[Candidate]:
     """k candidates from pool; with a stratifying finding, half with it and half without."""
     if k > len(pool):
         raise Invalid(f"The study needs {k} {what} images but the chosen sets hold only {len(pool)}.")
@@ -57,13 +58,22 @@ def _take(rng: np.random.Generator, pool: list[Candidate], k: int, what: str,
             f"Stratifying by {stratify} needs {k_pos} {what} images with it and {k - k_pos} without; "
             f"the sets hold {len(pos)} and {len(neg)}."
         )
-    chosen = [pos[i] for i in rng.permutation(len(pos))[:k_pos]] + [neg[i] for i in rng.permutation(len(neg))[: k - k_pos]]
+    chosen = [pos[i] for i in rng.permutation(len(pos))[:k_pos]] + [
+        neg[i] for i in rng.permutation(len(neg))[: k - k_pos]
+    ]
     return sorted(chosen, key=lambda c: c.image_id)
 
 
 def draw_cases(
-    real: list[Candidate], synthetic: list[Candidate], *, n_cases: int, ratio_real: int, ratio_synthetic: int,
-    practice: int, stratify: str | None, seed: int,
+    real: list[Candidate],
+    synthetic: list[Candidate],
+    *,
+    n_cases: int,
+    ratio_real: int,
+    ratio_synthetic: int,
+    practice: int,
+    stratify: str | None,
+    seed: int,
 ) -> Draw:
     """Choose the main cases and a disjoint practice block, reproducibly from `seed`."""
     if n_cases < 1:
@@ -72,11 +82,15 @@ def draw_cases(
     n_real, n_syn = split_counts(n_cases, ratio_real, ratio_synthetic)
     p_real, p_syn = split_counts(practice, 1, 1) if practice else (0, 0)
     if n_real + p_real > len(real):
-        raise Invalid(f"The study needs {n_real + p_real} real images (with practice) but the real sets hold "
-                      f"{len(real)}.")
+        raise Invalid(
+            f"The study needs {n_real + p_real} real images (with practice) but the real sets hold "
+            f"{len(real)}."
+        )
     if n_syn + p_syn > len(synthetic):
-        raise Invalid(f"The study needs {n_syn + p_syn} synthetic images (with practice) but the synthetic sets "
-                      f"hold {len(synthetic)}.")
+        raise Invalid(
+            f"The study needs {n_syn + p_syn} synthetic images (with practice) but the synthetic sets "
+            f"hold {len(synthetic)}."
+        )
     main_real = _take(rng, real, n_real, "real", stratify)
     main_syn = _take(rng, synthetic, n_syn, "synthetic", stratify)
     used = {c.image_id for c in main_real + main_syn}

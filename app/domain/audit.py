@@ -21,5 +21,7 @@ def record(
 ) -> None:
     """Append one audit event to the session (the caller commits)."""
     session.add(
-        AuditEvent(actor_id=actor_id, action=action, entity=entity, entity_id=str(entity_id), old=old, new=new)
+        AuditEvent(
+            actor_id=actor_id, action=action, entity=entity, entity_id=str(entity_id), old=old, new=new
+        )
     )

@@ -32,12 +32,20 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     ("verdict", "text", "The reader's call: real or synthetic."),
     ("correct", "boolean", "verdict equals truth."),
     ("confidence", "integer", "Confidence in the verdict, 1 (guess) to 5 (certain)."),
-    ("score", "integer", "Ordinal rating for ROC analysis: +confidence when called synthetic, -confidence "
-     "when called real (higher = more sure it is synthetic)."),
+    (
+        "score",
+        "integer",
+        "Ordinal rating for ROC analysis: +confidence when called synthetic, -confidence "
+        "when called real (higher = more sure it is synthetic).",
+    ),
     ("free_text", "text", "What gave it away, in the reader's words (blank when not asked)."),
     ("click_x", "float", "Giveaway click, x as a fraction of image width from the left (blank when none)."),
     ("click_y", "float", "Giveaway click, y as a fraction of image height from the top (blank when none)."),
-    ("position", "integer", "0-based position of the case in this reader's order (practice cases come first)."),
+    (
+        "position",
+        "integer",
+        "0-based position of the case in this reader's order (practice cases come first).",
+    ),
     ("practice", "boolean", "A practice case with feedback; exclude from analysis."),
     ("revision", "integer", "0 for the first answer; n for the n-th revision where the study allows them."),
     ("supersedes_reading", "integer", "Id of the reading this revision replaces (blank for first answers)."),
@@ -45,7 +53,11 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     ("shown_at", "timestamp", "Server time (UTC, ISO 8601) the case was first shown to the reader."),
     ("submitted_at", "timestamp", "Server time (UTC, ISO 8601) the answer was stored."),
     ("duration_ms", "integer", "submitted_at minus shown_at, in milliseconds (server clock)."),
-    ("active_ms", "integer", "Milliseconds the browser saw the reader active on the case (visible, recent input)."),
+    (
+        "active_ms",
+        "integer",
+        "Milliseconds the browser saw the reader active on the case (visible, recent input).",
+    ),
 ]
 
 
@@ -55,8 +67,13 @@ def columns(study: Study) -> list[tuple[str, str, str]]:
     for f in study.findings:
         cols.append((f"marked_{f}", "0/1", f"1 when the reader marked {f} on the pathology checklist."))
     for f in study.findings:
-        cols.append((f"label_{f}", "0/1", f"1 when the image's label (or, for synthetic images, its target) "
-                     f"includes {f}."))
+        cols.append(
+            (
+                f"label_{f}",
+                "0/1",
+                f"1 when the image's label (or, for synthetic images, its target) includes {f}.",
+            )
+        )
     return cols
 
 
@@ -78,11 +95,31 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
         shown = row.shown_at
         duration = int((r.submitted_at - shown).total_seconds() * 1000) if shown else None
         values = [
-            study.id, study.title, row.pseudonym, row.years_experience, row.specialty,
-            _bool(row.board_certified), row.opaque_id, row.name, row.source_name, row.truth, r.verdict,
-            _bool(r.verdict == row.truth), r.confidence, rating_score(r.verdict == "synthetic", r.confidence),
-            r.free_text or "", r.click_x, r.click_y, r.position, _bool(r.is_practice), r.revision,
-            r.supersedes_id, r.id, shown.isoformat() if shown else "", r.submitted_at.isoformat(), duration,
+            study.id,
+            study.title,
+            row.pseudonym,
+            row.years_experience,
+            row.specialty,
+            _bool(row.board_certified),
+            row.opaque_id,
+            row.name,
+            row.source_name,
+            row.truth,
+            r.verdict,
+            _bool(r.verdict == row.truth),
+            r.confidence,
+            rating_score(r.verdict == "synthetic", r.confidence),
+            r.free_text or "",
+            r.click_x,
+            r.click_y,
+            r.position,
+            _bool(r.is_practice),
+            r.revision,
+            r.supersedes_id,
+            r.id,
+            shown.isoformat() if shown else "",
+            r.submitted_at.isoformat(),
+            duration,
             r.client_active_ms,
         ]
         values += [int(f in r.findings) for f in study.findings]

@@ -99,11 +99,16 @@ def import_images(
             else:
                 if store.put(rendered.sha256, rendered.png):
                     created.append(rendered.sha256)
-                rows.append(Image(
-                    sha256=rendered.sha256, source_name=item.name[:500], labels=list(item.findings),
-                    patient_id=item.patient_id, split=item.split,
-                    provenance={"source_file": item.name, **item.provenance},
-                ))
+                rows.append(
+                    Image(
+                        sha256=rendered.sha256,
+                        source_name=item.name[:500],
+                        labels=list(item.findings),
+                        patient_id=item.patient_id,
+                        split=item.split,
+                        provenance={"source_file": item.name, **item.provenance},
+                    )
+                )
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
             if progress is not None:
@@ -116,8 +121,13 @@ def import_images(
         store.remove(created)
         raise
     image_set = ImageSet(
-        name=spec.name.strip(), kind=spec.kind, label_schema=list(spec.label_schema),
-        resolution=spec.resolution, source=spec.source, description=spec.description, image_count=len(rows),
+        name=spec.name.strip(),
+        kind=spec.kind,
+        label_schema=list(spec.label_schema),
+        resolution=spec.resolution,
+        source=spec.source,
+        description=spec.description,
+        image_count=len(rows),
         created_by_id=actor_id,
     )
     session.add(image_set)
@@ -126,6 +136,12 @@ def import_images(
         row.image_set_id = image_set.id
     session.add_all(rows)
     session.flush()
-    audit.record(session, actor_id=actor_id, action="import", entity="image_set", entity_id=image_set.id,
-                 new={"name": image_set.name, "kind": spec.kind, "images": len(rows), "source": spec.source})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="import",
+        entity="image_set",
+        entity_id=image_set.id,
+        new={"name": image_set.name, "kind": spec.kind, "images": len(rows), "source": spec.source},
+    )
     return image_set

@@ -10,8 +10,20 @@ from app.domain.errors import Invalid
 
 # ChestX-ray14's 14 findings, in the order of its paper; the default label schema.
 CXR14_FINDINGS: tuple[str, ...] = (
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
-    "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
+    "Pneumothorax",
+    "Consolidation",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Pleural_Thickening",
+    "Hernia",
 )
 NO_FINDING = "No Finding"
 
@@ -38,7 +50,9 @@ def parse_schema(text: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise Invalid("The label schema names a finding twice.")
     if NO_FINDING in names:
-        raise Invalid(f"'{NO_FINDING}' is the absence of findings, not a finding; leave it out of the schema.")
+        raise Invalid(
+            f"'{NO_FINDING}' is the absence of findings, not a finding; leave it out of the schema."
+        )
     return tuple(names)
 
 
@@ -69,7 +83,9 @@ def parse_labels_csv(data: bytes, schema: tuple[str, ...]) -> dict[str, LabelRow
     header, body = rows[0], rows[1:]
     file_col, find_col = _column(header, _FILE_COLUMNS), _column(header, _FINDING_COLUMNS)
     if file_col is None or find_col is None:
-        raise Invalid("The labels CSV needs a 'file' column and a 'findings' column (findings joined by '|').")
+        raise Invalid(
+            "The labels CSV needs a 'file' column and a 'findings' column (findings joined by '|')."
+        )
     patient_col, split_col = _column(header, _PATIENT_COLUMNS), _column(header, _SPLIT_COLUMNS)
     out: dict[str, LabelRow] = {}
     unknown: dict[str, int] = {}

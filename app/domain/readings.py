@@ -65,8 +65,14 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     rc, case = found
     if rc.shown_at is None:
         rc.shown_at = datetime.now(UTC)
-    return CaseView(study=study, opaque_id=case.opaque_id, position=rc.position, total=total, done=done,
-                    is_practice=case.is_practice)
+    return CaseView(
+        study=study,
+        opaque_id=case.opaque_id,
+        position=rc.position,
+        total=total,
+        done=done,
+        is_practice=case.is_practice,
+    )
 
 
 def _validate(study: Study, answer: Answer) -> None:
@@ -93,9 +99,16 @@ def _validate(study: Study, answer: Answer) -> None:
 
 
 def _as_dict(r: Reading) -> dict:
-    return {"case_id": r.case_id, "revision": r.revision, "verdict": r.verdict, "confidence": r.confidence,
-            "findings": list(r.findings), "free_text": r.free_text, "click": [r.click_x, r.click_y],
-            "client_token": r.client_token}
+    return {
+        "case_id": r.case_id,
+        "revision": r.revision,
+        "verdict": r.verdict,
+        "confidence": r.confidence,
+        "findings": list(r.findings),
+        "free_text": r.free_text,
+        "click": [r.click_x, r.click_y],
+        "client_token": r.client_token,
+    }
 
 
 def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> tuple[Reading, bool]:
@@ -123,13 +136,22 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
         if nxt is None or nxt[1].id != case.id:
             raise Conflict("Cases are answered in order; this is not your current case.")
     reading = Reading(
-        study_id=study_id, case_id=case.id, reader_id=reader_id, client_token=answer.client_token,
+        study_id=study_id,
+        case_id=case.id,
+        reader_id=reader_id,
+        client_token=answer.client_token,
         revision=0 if previous is None else previous.revision + 1,
         supersedes_id=previous.id if previous is not None else None,
-        verdict=answer.verdict, confidence=answer.confidence, findings=list(answer.findings),
-        free_text=(answer.free_text or None), click_x=answer.click[0] if answer.click else None,
-        click_y=answer.click[1] if answer.click else None, position=rc.position, is_practice=case.is_practice,
-        shown_at=rc.shown_at, client_active_ms=answer.active_ms,
+        verdict=answer.verdict,
+        confidence=answer.confidence,
+        findings=list(answer.findings),
+        free_text=(answer.free_text or None),
+        click_x=answer.click[0] if answer.click else None,
+        click_y=answer.click[1] if answer.click else None,
+        position=rc.position,
+        is_practice=case.is_practice,
+        shown_at=rc.shown_at,
+        client_active_ms=answer.active_ms,
     )
     try:
         with session.begin_nested():
@@ -140,8 +162,15 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
             return again, False
         raise Conflict("You already answered this case; your first answer was kept.") from None
     repo.freeze(session, study_id)
-    audit.record(session, actor_id=reader_id, action="submit" if previous is None else "revise", entity="reading",
-                 entity_id=reading.id, old=_as_dict(previous) if previous else None, new=_as_dict(reading))
+    audit.record(
+        session,
+        actor_id=reader_id,
+        action="submit" if previous is None else "revise",
+        entity="reading",
+        entity_id=reading.id,
+        old=_as_dict(previous) if previous else None,
+        new=_as_dict(reading),
+    )
     done, total = repo.progress(session, study_id, reader_id)
     if done >= total:
         repo.mark_completed(session, study_id, reader_id)
@@ -157,8 +186,12 @@ def practice_feedback(session: Session, reading: Reading) -> str | None:
 
 def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Case | None:
     """The case behind an image id if it is in this reader's order of a study that is not a draft."""
-    stmt = select(Case).join(ReaderCase, ReaderCase.case_id == Case.id).join(Study, Study.id == Case.study_id).where(
-        Case.opaque_id == opaque_id, ReaderCase.reader_id == reader_id, Study.status != "draft")
+    stmt = (
+        select(Case)
+        .join(ReaderCase, ReaderCase.case_id == Case.id)
+        .join(Study, Study.id == Case.study_id)
+        .where(Case.opaque_id == opaque_id, ReaderCase.reader_id == reader_id, Study.status != "draft")
+    )
     return session.scalar(stmt)
 
 

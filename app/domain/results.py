@@ -66,12 +66,19 @@ def study_results(session: Session, study: Study) -> StudyResults:
         by_reader[r.reader_id].append(r)
 
     def metrics(rs: list) -> ReaderMetrics:
-        return reader_metrics([r.truth == "synthetic" for r in rs], [r.verdict == "synthetic" for r in rs],
-                              [r.confidence for r in rs])
+        return reader_metrics(
+            [r.truth == "synthetic" for r in rs],
+            [r.verdict == "synthetic" for r in rs],
+            [r.confidence for r in rs],
+        )
 
     readers = [
-        ReaderRow(reader=u, done=progress.get(u.id, (0, 0))[0], total=progress.get(u.id, (0, 0))[1],
-                  metrics=metrics(by_reader.get(u.id, [])))
+        ReaderRow(
+            reader=u,
+            done=progress.get(u.id, (0, 0))[0],
+            total=progress.get(u.id, (0, 0))[1],
+            metrics=metrics(by_reader.get(u.id, [])),
+        )
         for u in study_repo.readers(session, study.id)
     ]
     ratings: dict[int, dict[int, str]] = defaultdict(dict)
@@ -79,14 +86,25 @@ def study_results(session: Session, study: Study) -> StudyResults:
         ratings[r.case_id][r.reader_id] = r.verdict
     counts = []
     for f in study.findings:
-        counts.append(FindingCount(
-            finding=f,
-            label_real=sum(1 for r in rows if r.truth == "real" and f in r.labels),
-            label_synthetic=sum(1 for r in rows if r.truth == "synthetic" and f in r.labels),
-            marked_real=sum(1 for r in rows if r.truth == "real" and f in r.findings),
-            marked_synthetic=sum(1 for r in rows if r.truth == "synthetic" and f in r.findings),
-        ))
-    agreement = finding_agreement(study.findings, [r.findings for r in rows], [r.labels for r in rows]) \
-        if study.ask_findings else []
-    return StudyResults(readers=readers, pooled=metrics(rows), fleiss_kappa=fleiss_kappa_from_ratings(ratings),
-                        findings=counts, agreement=agreement, n_readings=len(rows))
+        counts.append(
+            FindingCount(
+                finding=f,
+                label_real=sum(1 for r in rows if r.truth == "real" and f in r.labels),
+                label_synthetic=sum(1 for r in rows if r.truth == "synthetic" and f in r.labels),
+                marked_real=sum(1 for r in rows if r.truth == "real" and f in r.findings),
+                marked_synthetic=sum(1 for r in rows if r.truth == "synthetic" and f in r.findings),
+            )
+        )
+    agreement = (
+        finding_agreement(study.findings, [r.findings for r in rows], [r.labels for r in rows])
+        if study.ask_findings
+        else []
+    )
+    return StudyResults(
+        readers=readers,
+        pooled=metrics(rows),
+        fleiss_kappa=fleiss_kappa_from_ratings(ratings),
+        findings=counts,
+        agreement=agreement,
+        n_readings=len(rows),
+    )

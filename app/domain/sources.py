@@ -23,9 +23,7 @@ def _is_image_name(name: str) -> bool:
     return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _attach_labels(
-    names: list[str], labels: dict[str, LabelRow] | None
-) -> dict[str, LabelRow]:
+def _attach_labels(names: list[str], labels: dict[str, LabelRow] | None) -> dict[str, LabelRow]:
     """Match files with label rows; with a labels CSV every file needs a row and every row a file."""
     if labels is None:
         return {n: LabelRow(()) for n in names}
@@ -34,18 +32,20 @@ def _attach_labels(
     missing_files = sorted(set(labels) - set(bases.values()))
     problems = []
     if missing_rows:
-        problems.append(f"no labels row for {', '.join(missing_rows[:5])}" + (" …" if len(missing_rows) > 5 else ""))
+        problems.append(
+            f"no labels row for {', '.join(missing_rows[:5])}" + (" …" if len(missing_rows) > 5 else "")
+        )
     if missing_files:
-        problems.append(f"labels rows without a file: {', '.join(missing_files[:5])}"
-                        + (" …" if len(missing_files) > 5 else ""))
+        problems.append(
+            f"labels rows without a file: {', '.join(missing_files[:5])}"
+            + (" …" if len(missing_files) > 5 else "")
+        )
     if problems:
         raise Invalid("The labels CSV does not match the images: " + "; ".join(problems))
     return {n: labels[b] for n, b in bases.items()}
 
 
-def folder_images(
-    folder: Path, *, labels_csv: Path | None, schema: tuple[str, ...]
-) -> list[SourceImage]:
+def folder_images(folder: Path, *, labels_csv: Path | None, schema: tuple[str, ...]) -> list[SourceImage]:
     """Every PNG/JPEG/DICOM under `folder` (recursively), with labels from the optional CSV."""
     if not folder.is_dir():
         raise Invalid(f"{folder} is not a folder.")
@@ -56,8 +56,13 @@ def folder_images(
     names = [p.relative_to(folder).as_posix() for p in paths]
     matched = _attach_labels(names, labels)
     return [
-        SourceImage(name=n, read=p.read_bytes, findings=matched[n].findings,
-                    patient_id=matched[n].patient_id, split=matched[n].split)
+        SourceImage(
+            name=n,
+            read=p.read_bytes,
+            findings=matched[n].findings,
+            patient_id=matched[n].patient_id,
+            split=matched[n].split,
+        )
         for n, p in zip(names, paths, strict=True)
     ]
 
@@ -85,8 +90,13 @@ def zip_images(
         return lambda: archive.read(member)
 
     return [
-        SourceImage(name=m.filename, read=reader(m), findings=matched[m.filename].findings,
-                    patient_id=matched[m.filename].patient_id, split=matched[m.filename].split)
+        SourceImage(
+            name=m.filename,
+            read=reader(m),
+            findings=matched[m.filename].findings,
+            patient_id=matched[m.filename].patient_id,
+            split=matched[m.filename].split,
+        )
         for m in images
     ]
 
@@ -101,14 +111,21 @@ def uploaded_images(
     labels = parse_labels_csv(labels_data, schema) if labels_data is not None else None
     matched = _attach_labels([n for n, _ in images], labels)
     return [
-        SourceImage(name=n, read=(lambda d=d: d), findings=matched[n].findings,
-                    patient_id=matched[n].patient_id, split=matched[n].split)
+        SourceImage(
+            name=n,
+            read=(lambda d=d: d),
+            findings=matched[n].findings,
+            patient_id=matched[n].patient_id,
+            split=matched[n].split,
+        )
         for n, d in images
     ]
 
 
 def _read_list(path: Path) -> set[str]:
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()} if path.exists() else set()
+    return (
+        {line.strip() for line in path.read_text().splitlines() if line.strip()} if path.exists() else set()
+    )
 
 
 def chestxray14_images(
@@ -138,10 +155,17 @@ def chestxray14_images(
             if unknown:
                 raise Invalid(f"{name}: findings {sorted(unknown)} are not in the label schema.")
             yield SourceImage(
-                name=name, read=path.read_bytes, findings=findings, patient_id=row["Patient ID"].strip(),
+                name=name,
+                read=path.read_bytes,
+                findings=findings,
+                patient_id=row["Patient ID"].strip(),
                 split=which,
-                provenance={"view": row.get("View Position", ""), "age": row.get("Patient Age", ""),
-                            "sex": row.get("Patient Gender", ""), "follow_up": row.get("Follow-up #", "")},
+                provenance={
+                    "view": row.get("View Position", ""),
+                    "age": row.get("Patient Age", ""),
+                    "sex": row.get("Patient Gender", ""),
+                    "follow_up": row.get("Follow-up #", ""),
+                },
             )
             count += 1
             if limit is not None and count >= limit:

@@ -75,21 +75,39 @@ def _findings(sets: list[ImageSet]) -> list[str]:
     return list(dict.fromkeys(f for s in sets for f in s.label_schema))
 
 
-def _draw(session: Session, store: BlobStore, study: Study, design: StudyDesign, sets: list[ImageSet]) -> None:
+def _draw(
+    session: Session, store: BlobStore, study: Study, design: StudyDesign, sets: list[ImageSet]
+) -> None:
     """Draw cases and render each at the study's resolution through the shared path."""
-    pool = [Candidate(i, kind, tuple(labels)) for i, kind, labels in repo.candidates(session, [s.id for s in sets])]
+    pool = [
+        Candidate(i, kind, tuple(labels))
+        for i, kind, labels in repo.candidates(session, [s.id for s in sets])
+    ]
     draw = draw_cases(
-        [c for c in pool if c.truth == "real"], [c for c in pool if c.truth == "synthetic"],
-        n_cases=design.n_cases, ratio_real=design.ratio_real, ratio_synthetic=design.ratio_synthetic,
-        practice=design.practice_cases, stratify=design.stratify_finding, seed=study.seed,
+        [c for c in pool if c.truth == "real"],
+        [c for c in pool if c.truth == "synthetic"],
+        n_cases=design.n_cases,
+        ratio_real=design.ratio_real,
+        ratio_synthetic=design.ratio_synthetic,
+        practice=design.practice_cases,
+        stratify=design.stratify_finding,
+        seed=study.seed,
     )
     chosen = [(c, False) for c in draw.main] + [(c, True) for c in draw.practice]
     masters = repo.image_hashes(session, [c.image_id for c, _ in chosen])
     for cand, practice in chosen:
         rendered = render(store.get(masters[cand.image_id]), size=study.resolution)
         store.put(rendered.sha256, rendered.png)
-        session.add(Case(study_id=study.id, image_id=cand.image_id, opaque_id=new_opaque_id(),
-                         sha256=rendered.sha256, truth=cand.truth, is_practice=practice))
+        session.add(
+            Case(
+                study_id=study.id,
+                image_id=cand.image_id,
+                opaque_id=new_opaque_id(),
+                sha256=rendered.sha256,
+                truth=cand.truth,
+                is_practice=practice,
+            )
+        )
     for s in sets:
         session.add(StudyImageSet(study_id=study.id, image_set_id=s.id))
     for rid in dict.fromkeys(design.reader_ids):
@@ -119,12 +137,20 @@ def create_study(session: Session, store: BlobStore, design: StudyDesign, *, act
     session.flush()
     _draw(session, store, study, design, sets)
     session.flush()
-    audit.record(session, actor_id=actor_id, action="create", entity="study", entity_id=study.id,
-                 new=asdict(design) | {"seed": seed})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="create",
+        entity="study",
+        entity_id=study.id,
+        new=asdict(design) | {"seed": seed},
+    )
     return study
 
 
-def update_study(session: Session, store: BlobStore, study_id: int, design: StudyDesign, *, actor_id: int) -> Study:
+def update_study(
+    session: Session, store: BlobStore, study_id: int, design: StudyDesign, *, actor_id: int
+) -> Study:
     """Change a draft's design and draw its cases again; a launched study is frozen."""
     study = repo.get(session, study_id, lock=True)
     if study is None:
@@ -138,8 +164,14 @@ def update_study(session: Session, store: BlobStore, study_id: int, design: Stud
     _apply(study, design, sets)
     session.flush()
     _draw(session, store, study, design, sets)
-    audit.record(session, actor_id=actor_id, action="update", entity="study", entity_id=study.id,
-                 new=asdict(design) | {"seed": study.seed})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="update",
+        entity="study",
+        entity_id=study.id,
+        new=asdict(design) | {"seed": study.seed},
+    )
     return study
 
 
@@ -150,7 +182,8 @@ def _allocate(session: Session, study: Study, reader_id: int) -> None:
     main = [(c.id, c.truth) for c in cases if not c.is_practice]
     kw = {"seed": study.seed, "reader_id": reader_id}
     order = reader_order(practice, ratio_real=1, ratio_synthetic=1, **kw) + reader_order(
-        main, ratio_real=study.ratio_real, ratio_synthetic=study.ratio_synthetic, **kw)
+        main, ratio_real=study.ratio_real, ratio_synthetic=study.ratio_synthetic, **kw
+    )
     for position, case_id in enumerate(order):
         session.add(ReaderCase(study_id=study.id, reader_id=reader_id, case_id=case_id, position=position))
 
@@ -169,8 +202,14 @@ def launch(session: Session, study_id: int, *, actor_id: int) -> Study:
         _allocate(session, study, reader.id)
     study.status = "launched"
     study.launched_at = datetime.now(UTC)
-    audit.record(session, actor_id=actor_id, action="launch", entity="study", entity_id=study.id,
-                 new={"readers": [r.id for r in readers]})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="launch",
+        entity="study",
+        entity_id=study.id,
+        new={"readers": [r.id for r in readers]},
+    )
     return study
 
 
@@ -190,8 +229,14 @@ def add_reader(session: Session, study_id: int, reader_id: int, *, actor_id: int
     session.flush()
     if study.status == "launched":
         _allocate(session, study, reader_id)
-    audit.record(session, actor_id=actor_id, action="add_reader", entity="study", entity_id=study.id,
-                 new={"reader_id": reader_id})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="add_reader",
+        entity="study",
+        entity_id=study.id,
+        new={"reader_id": reader_id},
+    )
 
 
 def close(session: Session, study_id: int, *, actor_id: int) -> Study:

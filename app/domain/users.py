@@ -36,7 +36,12 @@ def _check_password(password: str) -> None:
 
 
 def create_user(
-    session: Session, *, email: str, name: str, role: str, password: str | None = None,
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
     actor_id: int | None = None,
 ) -> User:
     """Add a user; without a password the account waits for an invitation to be accepted."""
@@ -49,7 +54,10 @@ def create_user(
     if password is not None:
         _check_password(password)
     user = User(
-        email=email, name=name, role=role, pseudonym=new_pseudonym(),
+        email=email,
+        name=name,
+        role=role,
+        pseudonym=new_pseudonym(),
         password_hash=hash_password(password) if password else None,
     )
     session.add(user)
@@ -57,16 +65,28 @@ def create_user(
         session.flush()
     except IntegrityError as exc:  # a concurrent create with the same email
         raise Conflict(f"A user with email {email} already exists.") from exc
-    audit.record(session, actor_id=actor_id, action="create", entity="user", entity_id=user.id,
-                 new={"email": email, "role": role})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="create",
+        entity="user",
+        entity_id=user.id,
+        new={"email": email, "role": role},
+    )
     return user
 
 
 def invite(session: Session, user: User, *, ttl_hours: int, actor_id: int | None) -> str:
     """Create a one-time invitation for `user`; returns the token (only its hash is stored)."""
     token = new_token()
-    session.add(Invite(user_id=user.id, token_hash=token_digest(token), created_by_id=actor_id,
-                       expires_at=datetime.now(UTC) + timedelta(hours=ttl_hours)))
+    session.add(
+        Invite(
+            user_id=user.id,
+            token_hash=token_digest(token),
+            created_by_id=actor_id,
+            expires_at=datetime.now(UTC) + timedelta(hours=ttl_hours),
+        )
+    )
     audit.record(session, actor_id=actor_id, action="invite", entity="user", entity_id=user.id)
     return token
 
@@ -75,7 +95,9 @@ def pending_invite(session: Session, token: str) -> tuple[Invite, User]:
     """The still-valid invitation for `token` and its user, or NotFound."""
     inv = repo.invite_by_digest(session, token_digest(token))
     if inv is None or inv.used_at is not None or inv.expires_at < datetime.now(UTC):
-        raise NotFound("This invitation link is invalid, expired or already used. Ask an admin for a new one.")
+        raise NotFound(
+            "This invitation link is invalid, expired or already used. Ask an admin for a new one."
+        )
     user = repo.by_id(session, inv.user_id)
     if user is None or not user.is_active:
         raise NotFound("This invitation link is no longer valid.")
@@ -100,7 +122,9 @@ class LoginLimits:
     window_s: int
 
 
-def authenticate(session: Session, *, email: str, password: str, client: str, limits: LoginLimits) -> User | None:
+def authenticate(
+    session: Session, *, email: str, password: str, client: str, limits: LoginLimits
+) -> User | None:
     """The active user with these credentials, or None; raises TooMany when the rate limit is reached."""
     email = email.strip().lower()[:320]
     since = datetime.now(UTC) - timedelta(seconds=limits.window_s)
@@ -108,7 +132,11 @@ def authenticate(session: Session, *, email: str, password: str, client: str, li
     if by_email >= limits.max_failures or by_client >= 4 * limits.max_failures:
         raise TooMany("Too many failed sign-in attempts. Wait a few minutes and try again.")
     user = repo.by_email(session, email)
-    ok = verify_password(user.password_hash if user else None, password) and user is not None and user.is_active
+    ok = (
+        verify_password(user.password_hash if user else None, password)
+        and user is not None
+        and user.is_active
+    )
     session.add(LoginAttempt(email=email, client=client[:64], success=ok))
     if not ok:
         return None
@@ -126,12 +154,26 @@ def set_active(session: Session, user_id: int, *, active: bool, actor_id: int) -
         raise Conflict("You cannot deactivate your own account.")
     old = user.is_active
     user.is_active = active
-    audit.record(session, actor_id=actor_id, action="activate" if active else "deactivate", entity="user",
-                 entity_id=user.id, old={"is_active": old}, new={"is_active": active})
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="activate" if active else "deactivate",
+        entity="user",
+        entity_id=user.id,
+        old={"is_active": old},
+        new={"is_active": active},
+    )
     return user
 
 
-SPECIALTIES = ("Radiology", "Thoracic radiology", "Radiology resident", "Pulmonology", "Other physician", "Other")
+SPECIALTIES = (
+    "Radiology",
+    "Thoracic radiology",
+    "Radiology resident",
+    "Pulmonology",
+    "Other physician",
+    "Other",
+)
 
 
 def save_intake(

@@ -69,7 +69,7 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     ctr = 0.41 + 0.08 * v[2]  # normal adults: CTR below 0.5
     width = ctr * thorax
     left = -(0.30 + 0.06 * v[3]) * width  # about a third of the heart lies right of the midline
-    dome_r = 0.36 + 0.10 * v[4]
+    dome_r = 0.38 + 0.10 * v[4]
     hilum_r = -0.04 + 0.07 * v[5]
     return Anatomy(
         scale=0.93 + 0.10 * v[6],
@@ -80,9 +80,9 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
         lung_centre=lung_centre,
         lung_lat=lung_lat,
         lung_med=0.30 + 0.04 * v[12],
-        domes=(dome_r, dome_r + 0.03 + 0.05 * v[13]),
+        domes=(dome_r, dome_r + 0.05 + 0.05 * v[13]),
         heart=(left, left + width),
-        heart_height=0.3 + 0.06 * v[14],
+        heart_height=0.38 + 0.06 * v[14],
         mediastinal_shift=0.0,
         rib_top=-0.80 + 0.08 * v[15],
         rib_step=0.118 + 0.014 * v[16],
@@ -101,6 +101,8 @@ class Grid:
     Y: np.ndarray
     px: float  # one pixel in film units (anatomy scale included)
     pose: tuple[float, float, float, float]  # scale, rotation, shift x, shift y
+    row_span: tuple[np.ndarray, np.ndarray]  # (N,) min and max Y of each row
+    col_span: tuple[np.ndarray, np.ndarray]  # (N,) min and max X of each column
 
     def to_pixels(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map film coordinates to fractional (column, row) pixel positions."""
@@ -109,10 +111,13 @@ class Grid:
         yi = s * (math.sin(r) * x + math.cos(r) * y) + sy
         return (xi + 1.0) * self.size / 2.0 - 0.5, (yi + 1.0) * self.size / 2.0 - 0.5
 
-    def rows(self, y_lo: float, y_hi: float) -> slice:
-        """Rows whose pixels reach film heights in [y_lo, y_hi] (a cheap crop for thin structures)."""
-        hit = np.nonzero((self.Y.max(axis=1) >= y_lo) & (self.Y.min(axis=1) <= y_hi))[0]
-        return slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0)
+    def crop(self, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> tuple[slice, slice]:
+        """Rows and columns whose pixels reach the film box [x_lo, x_hi] x [y_lo, y_hi] (a cheap crop)."""
+        rows = np.nonzero((self.row_span[1] >= y_lo) & (self.row_span[0] <= y_hi))[0]
+        cols = np.nonzero((self.col_span[1] >= x_lo) & (self.col_span[0] <= x_hi))[0]
+        if not rows.size or not cols.size:
+            return slice(0, 0), slice(0, 0)
+        return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def make_grid(a: Anatomy, size: int) -> Grid:
@@ -123,7 +128,8 @@ def make_grid(a: Anatomy, size: int) -> Grid:
     X = ((c * xi + s * yi) / a.scale).astype(np.float32)
     Y = ((-s * xi + c * yi) / a.scale).astype(np.float32)
     pose = (a.scale, a.rotation, a.shift[0], a.shift[1])
-    return Grid(size=size, X=X, Y=Y, px=2.0 / (size * a.scale), pose=pose)
+    rows, cols = (Y.min(axis=1), Y.max(axis=1)), (X.min(axis=0), X.max(axis=0))
+    return Grid(size=size, X=X, Y=Y, px=2.0 / (size * a.scale), pose=pose, row_span=rows, col_span=cols)
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -141,8 +147,8 @@ def soft(margin: np.ndarray, g: Grid, width: float = 0.004) -> np.ndarray:
 def diaphragm_y(a: Anatomy, side: int, u: np.ndarray) -> np.ndarray:
     """Height of one hemidiaphragm: a dome, steep laterally (costophrenic sulcus), gentle medially."""
     du = u - a.lung_centre
-    lateral = 2.2 * np.abs(du) ** 2.5
-    return a.dome(side) + np.where(du > 0, lateral, 0.8 * du * du)
+    lateral = 2.0 * du * du
+    return a.dome(side) + np.where(du > 0, lateral, 1.2 * du * du)
 
 
 def lung_base_y(a: Anatomy, side: int) -> float:
@@ -161,7 +167,7 @@ def lung_margin(a: Anatomy, X: np.ndarray, Y: np.ndarray, side: int) -> np.ndarr
     u = side * X
     base = lung_base_y(a, side)
     t = (Y - a.lung_top) / (base - a.lung_top)
-    # Half-ellipse apex: width grows as sqrt towards mid-lung, the lateral wall flares a little below.
+    # Rounded apex; the medial border reaches the mediastinum a third of the way down.
     half_l = _lateral_half(a, t)
     half_m = (a.lung_med - _APEX_SHIFT) * np.sqrt(np.clip(t / 0.3, 0.0, 1.0)) + _APEX_SHIFT
     d_lat = a.lung_centre + half_l - u
@@ -178,12 +184,12 @@ def mediastinum_margin(a: Anatomy, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     half, cx = 0.5 * (right - left), 0.5 * (right + left)
     b, shear = a.heart_height, 0.3  # the apex leans to the image right
     semi_a = math.sqrt(max(half * half - (shear * b) ** 2, 1e-4))  # sheared ellipse keeps width 2*half
-    cy = 0.5 * (a.domes[0] + a.domes[1]) + 0.02  # widest at the diaphragm, the lower half hidden
+    cy = 0.5 * (a.domes[0] + a.domes[1]) - 0.02  # widest just above the diaphragm
     q = ((x - cx) - shear * (Y - cy)) / semi_a
     heart = 0.5 * min(semi_a, b) * (1.0 - q * q - ((Y - cy) / b) ** 2)
     upper = 0.09 + 0.03 * smoothstep((Y - a.lung_top) / 0.6)  # superior mediastinum half-width
     band = np.minimum(upper - np.abs(x - 0.01), cy - Y)
-    knob = 0.05 - np.hypot(x - 0.11, (Y - (a.hila[1] - 0.2)) / 1.3)  # aortic knob, image right
+    knob = 0.06 - np.hypot(x - 0.12, (Y - (a.hila[1] - 0.2)) / 1.3)  # aortic knob, image right
     return np.maximum(np.maximum(heart, band), knob)
 
 
@@ -231,29 +237,32 @@ def grow_tree(
     wid, amp = np.full(n, width), np.ones(n)
     parts: list[tuple[np.ndarray, ...]] = []
     for _ in range(generations):
-        curv = rng.normal(0.0, 0.3, ang.size)  # (B,) bend of each branch over its length
+        curv = rng.normal(0.0, 0.45, ang.size)  # (B,) bend of each branch over its length
         m = max(2, int(math.ceil(seg.max() / _TREE_STEP)))
         s = np.linspace(0.0, 1.0, m)[None, :]  # (1, m)
         mid = ang[:, None] + 0.5 * curv[:, None] * s
         xs = px[:, None] + seg[:, None] * s * np.cos(mid)
         ys = py[:, None] + seg[:, None] * s * np.sin(mid)
-        dens = (amp * seg / (m - 1))[:, None] / _TREE_STEP  # weight per point, corrected for spacing
-        parts.append((xs.ravel(), ys.ravel(), np.repeat(wid, m), np.broadcast_to(dens, xs.shape).ravel()))
+        dens = (amp * seg / (m - 1))[:, None] / _TREE_STEP * np.ones_like(s)  # (B, m) corrected for spacing
+        if not parts:  # trunks fade in from the hilum so their shared origins do not make a bright star
+            dens = dens * (0.3 + 0.7 * smoothstep(s / 0.4))
+        parts.append((xs.ravel(), ys.ravel(), np.repeat(wid, m), dens.ravel()))
         px, py, end = xs[:, -1], ys[:, -1], ang + curv
         fork = spread * rng.uniform(0.4, 1.0, (2, ang.size)) * np.array([[-1.0], [1.0]])
         ang = (end[None, :] + fork).ravel()
         px, py = np.tile(px, 2), np.tile(py, 2)
         seg = np.tile(seg, 2) * rng.uniform(0.72, 0.9, ang.size)
-        wid, amp = np.tile(wid, 2) * 0.74, np.tile(amp, 2) * 0.8
+        wid, amp = np.tile(wid, 2) * 0.74, np.tile(amp, 2) * 0.72
         amp = amp * (rng.uniform(0.0, 1.0, ang.size) > 0.08)  # a few pruned branches
-    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+    x, y, sigma, weight = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return x, y, sigma, weight
 
 
 def smooth_noise(rng: np.random.Generator, cells: int, g: Grid) -> np.ndarray:
     """Band-limited noise (N, N) of unit-ish std whose pattern is fixed in film units."""
     field = rng.standard_normal((cells, cells))
     coords = np.stack([(g.Y + 1.3) / 2.6 * (cells - 1), (g.X + 1.3) / 2.6 * (cells - 1)])
-    return ndimage.map_coordinates(field, coords, order=3, mode="mirror").astype(np.float32)
+    return ndimage.map_coordinates(field, coords, order=1, mode="mirror").astype(np.float32)
 
 
 def lateral_wall_u(a: Anatomy, side: int, y: float) -> float:
@@ -287,7 +296,7 @@ def _body(a: Anatomy, g: Grid) -> np.ndarray:
 def _airways(a: Anatomy, g: Grid) -> np.ndarray:
     """Air column of the trachea and main bronchi (positive = air)."""
     carina = (0.0, 0.5 * (a.hila[0] + a.hila[1]) - 0.14)
-    out = 0.8 * soft(0.026 - np.abs(g.X - 0.005), g) * soft(carina[1] - g.Y, g, 0.01)
+    out = soft(0.03 - np.abs(g.X - 0.005), g) * soft(carina[1] - g.Y, g, 0.01)
     for side in SIDES:
         end = (side * 0.15, a.hilum(side) - 0.03)
         dx, dy = end[0] - carina[0], end[1] - carina[1]
@@ -324,29 +333,31 @@ def _ribs(a: Anatomy, g: Grid, out: np.ndarray, rng: np.random.Generator) -> Non
         jit = np.stack([rng.uniform(0.9, 1.1, 12), rng.uniform(-1.0, 1.0, 12)], axis=1)  # (12, 2)
         for k in range(12):
             y0 = a.rib_top + k * a.rib_step
-            drop = (0.26 + 0.012 * k) * jit[k, 0]
+            drop = (0.3 + 0.012 * k) * jit[k, 0]
             y0 += 0.015 * jit[k, 1]
             u0, u_end = 0.06, max(lateral_wall_u(a, side, y0 + drop) + 0.03, 0.3)
             half = 0.018 + 0.0016 * k
-            rows = g.rows(y0 - 0.06, y0 + drop + 0.06)
-            below = 1.0 - 0.6 * smoothstep((g.Y[rows] - a.dome(side)) / 0.15)  # hidden by the abdomen
-            v = (side * g.X[rows] - u0) / (u_end - u0)
+            box = g.crop(*sorted((side * (u0 - 0.05), side * (u_end + 0.05))), y0 - 0.06, y0 + drop + 0.06)
+            X, Y = g.X[box], g.Y[box]
+            below = 1.0 - 0.6 * smoothstep((Y - a.dome(side)) / 0.15)  # hidden by the abdomen
+            v = (side * X - u0) / (u_end - u0)
             vc = np.clip(v, 0.0, 1.0)
-            yc = y0 - 0.02 * np.sin(np.pi * vc) + drop * vc**1.8
-            slope = (-0.02 * np.pi * np.cos(np.pi * vc) + 1.8 * drop * vc**0.8) / (u_end - u0)
+            yc = y0 - 0.02 * np.sin(np.pi * vc) + drop * vc**1.6
+            slope = (-0.02 * np.pi * np.cos(np.pi * vc) + 1.6 * drop * vc**0.6) / (u_end - u0)
             fade = np.clip(v / 0.04, 0.0, 1.0) * np.clip((1.03 - v) / 0.05, 0.0, 1.0)
-            out[rows] += 0.17 * fade * below * _band(g.Y[rows], yc, slope, half, 0.45)
+            out[box] += 0.15 * fade * below * _band(Y, yc, slope, half, 0.3)
             # Anterior rib: from the lateral wall, medially and downwards to the costal cartilage.
             ya0, u_cc = y0 + drop + 0.01, 0.12 if k == 0 else 0.2 + 0.012 * k
             ya1 = ya0 + 0.17 + 0.012 * k
-            rows = g.rows(ya0 - 0.06, ya1 + 0.06)
-            below = 1.0 - 0.6 * smoothstep((g.Y[rows] - a.dome(side)) / 0.15)
-            w = (u_end - side * g.X[rows]) / (u_end - u_cc)
+            box = g.crop(*sorted((side * (u_cc - 0.05), side * (u_end + 0.05))), ya0 - 0.06, ya1 + 0.06)
+            X, Y = g.X[box], g.Y[box]
+            below = 1.0 - 0.6 * smoothstep((Y - a.dome(side)) / 0.15)
+            w = (u_end - side * X) / (u_end - u_cc)
             wc = np.clip(w, 0.0, 1.0)
             yc = ya0 + (ya1 - ya0) * wc**1.3 - 0.02 * np.sin(np.pi * wc)
             slope = -((ya1 - ya0) * 1.3 * wc**0.3 - 0.02 * np.pi * np.cos(np.pi * wc)) / (u_end - u_cc)
             fade = np.clip(w / 0.05, 0.0, 1.0) * np.clip((1.0 - w) / 0.25, 0.0, 1.0)
-            out[rows] += 0.08 * fade * below * _band(g.Y[rows], yc, slope, 0.024, 0.15)
+            out[box] += 0.1 * fade * below * _band(Y, yc, slope, 0.024, 0.15)
 
 
 def _shoulders(a: Anatomy, g: Grid, out: np.ndarray) -> None:
@@ -380,8 +391,8 @@ def _markings(a: Anatomy, g: Grid, rng: np.random.Generator) -> np.ndarray:
         tree = grow_tree(rng, origin, film, 0.15, 0.013, generations=6)
         xs.append(tree[0]), ys.append(tree[1]), sig.append(tree[2]), wt.append(tree[3])
     x, y = np.concatenate(xs), np.concatenate(ys)
-    vessels = splat_points(g, x, y, 0.2 * np.concatenate(wt), np.concatenate(sig))
-    mottle = 0.018 * smooth_noise(rng, 110, g) + 0.02 * smooth_noise(rng, 36, g)
+    vessels = splat_points(g, x, y, 0.15 * np.concatenate(wt), np.concatenate(sig))
+    mottle = 0.03 * smooth_noise(rng, 110, g) + 0.02 * smooth_noise(rng, 36, g)
     return vessels + mottle
 
 
@@ -390,11 +401,17 @@ def render_anatomy(a: Anatomy, g: Grid) -> AnatomyLayers:
     rng = np.random.default_rng(a.texture_seed)
     med = mediastinum_margin(a, g.X, g.Y)
     med_in = soft(med, g)
-    dia = np.where(g.X < 0, diaphragm_y(a, -1, -g.X), diaphragm_y(a, 1, g.X))
+    # Liver and spleen end at the costophrenic level laterally, so the chest wall shows no dome edge.
+    wall = a.lung_centre + a.lung_lat
+    dia = np.where(
+        g.X < 0, diaphragm_y(a, -1, np.minimum(-g.X, wall)), diaphragm_y(a, 1, np.minimum(g.X, wall))
+    )
     body = _body(a, g)
     tissue = body * (1.0 + 0.04 * smooth_noise(rng, 8, g))
     # Heart and mediastinum above the diaphragm, liver and spleen below it: equally dense.
-    tissue += 0.2 * np.maximum(med_in * soft(dia + 0.02 - g.Y, g, 0.02), soft(g.Y - dia, g, 0.01))
+    tissue += 0.2 * np.minimum(
+        body, np.maximum(med_in * soft(dia + 0.02 - g.Y, g, 0.02), soft(g.Y - dia, g, 0.03))
+    )
     air = np.zeros_like(g.X)
     lung = np.zeros_like(g.X)
     margins = []
@@ -410,12 +427,13 @@ def render_anatomy(a: Anatomy, g: Grid) -> AnatomyLayers:
         air += depth * zone * (vis + 0.35 * soft(m, g) * med_in)
         hilum = np.exp(-(((side * g.X - 0.2) / 0.05) ** 2) - ((g.Y - a.hilum(side)) / 0.08) ** 2)
         tissue += 0.12 * hilum
-    tissue -= 0.22 * _airways(a, g)
+    tissue -= 0.3 * _airways(a, g)
     if a.gastric_bubble:
         q = np.hypot((g.X - a.lung_centre + 0.06) / 0.09, (g.Y - a.domes[1] - 0.1) / 0.055)
         tissue -= 0.3 * soft(1.0 - q, g, 0.1) * soft(a.domes[1] + 0.11 - g.Y, g)
-    bone = _spine(a, g)
-    _ribs(a, g, bone, rng)
+    ribs = np.zeros_like(g.X)
+    _ribs(a, g, ribs, rng)
+    bone = _spine(a, g) + ribs * (1.0 - 0.5 * med_in)  # the dense heart hides the ribs behind it
     _shoulders(a, g, bone)
     bone *= body > 0.01
     return AnatomyLayers(tissue, air, lung, _markings(a, g, rng), bone, (margins[0], margins[1]))

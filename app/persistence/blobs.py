@@ -27,7 +27,7 @@ class BlobStore:
         return self.path(sha256).exists()
 
     def put(self, sha256: str, data: bytes) -> bool:
-        """Store `data` under its hash; returns True when the file is new (so a failed import can remove it)."""
+        """Store `data` under its hash; True when the file is new (a failed import then removes it)."""
         target = self.path(sha256)
         if target.exists():
             return False

@@ -18,8 +18,10 @@ def _x(value: float) -> float:
 
 def _row(y: float, label: str, p: Proportion, colour: str) -> str:
     if p.value is None:
-        return (f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
-                f'<text x="{LEFT + 4}" y="{y + 4}" class="muted">no readings yet</text>')
+        return (
+            f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{LEFT + 4}" y="{y + 4}" class="muted">no readings yet</text>'
+        )
     lo, hi = p.low or 0.0, p.high or 0.0
     return (
         f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
@@ -38,13 +40,15 @@ def accuracy_chart(res: StudyResults) -> Markup:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" class="chart" role="img" '
         f'aria-label="Accuracy per reader with 95 % intervals">',
-        '<style>text{font:12px system-ui,sans-serif;fill:#222}.muted{fill:#888}</style>',
+        "<style>text{font:12px system-ui,sans-serif;fill:#222}.muted{fill:#888}</style>",
     ]
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         x = _x(tick)
         dash = ' stroke-dasharray="4 3"' if tick == 0.5 else ""
         stroke = "#b5452f" if tick == 0.5 else "#ddd"
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP - 12}" y2="{height - 24}" stroke="{stroke}"{dash}/>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP - 12}" y2="{height - 24}" stroke="{stroke}"{dash}/>'
+        )
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{int(tick * 100)} %</text>')
     parts.append(f'<text x="{_x(0.5) + 4:.1f}" y="{TOP - 16}">chance</text>')
     for i, (label, p, colour) in enumerate(rows):

@@ -33,4 +33,6 @@ async def verify_csrf(request: Request) -> None:
             value = form.get(FIELD)
             sent = value if isinstance(value, str) else None
     if not expected or not sent or not secrets.compare_digest(expected, sent):
-        raise HTTPException(403, "The form expired or did not come from this site. Reload the page and try again.")
+        raise HTTPException(
+            403, "The form expired or did not come from this site. Reload the page and try again."
+        )

@@ -43,7 +43,14 @@ class BodyLimitMiddleware:
     async def _refuse(self, send: Send) -> None:
         mb = self.max_bytes // (1024 * 1024)
         body = f"The upload is larger than the limit of {mb} MB.".encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from app.core.config import get_settings
 from app.domain.errors import DomainError
@@ -38,12 +38,23 @@ def create_app() -> FastAPI:
     settings = get_settings()
     settings.require_secret()
     app = FastAPI(title="CXR Realism Lab", dependencies=[Depends(verify_csrf)], docs_url=None, redoc_url=None)
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="cxrlab_session",
-                       same_site="lax", https_only=settings.secure_cookies, max_age=12 * 3600)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="cxrlab_session",
+        same_site="lax",
+        https_only=settings.secure_cookies,
+        max_age=12 * 3600,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for module in (auth, users, image_sets, studies, reading, results, images):
         app.include_router(module.router)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        # Served without touching the session: browsers fetch it beside pages, sometimes without cookies.
+        return FileResponse(ROOT / "static" / "favicon.png", media_type="image/png")
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

@@ -37,8 +37,14 @@ templates.env.filters["pval"] = _fmt_p
 templates.env.filters["num"] = _fmt_num
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """Render `name` with the request, the CSRF token and the given context."""
     ctx = {"csrf_token": csrf_token(request), **(context or {})}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

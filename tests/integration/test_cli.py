@@ -35,8 +35,13 @@ def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server(
     assert out.returncode == 0, out.stderr
     pgdata = (tmp_path / "store" / "pgdata").resolve()
     assert (pgdata / "PG_VERSION").exists()
-    out = subprocess.run([*cli, "users", "create", "--email", "a@b.org", "--role", "admin",
-                          "--password", "long-enough-pw"], env=env, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [*cli, "users", "create", "--email", "a@b.org", "--role", "admin", "--password", "long-enough-pw"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0 and "created admin a@b.org" in out.stdout, out.stderr
     out = subprocess.run([*cli, "db", "check"], env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0 and "no drift" in out.stdout, out.stderr
@@ -49,6 +54,11 @@ def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server(
 def test_cli_reports_domain_errors_plainly(tmp_path, db_url):
     env = {**os.environ, "STORE_DIR": str(tmp_path)}
     cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
-    out = subprocess.run([*cli, "images", "import", "folder", str(tmp_path), "--name", "empty"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*cli, "images", "import", "folder", str(tmp_path), "--name", "empty"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "No PNG, JPEG or DICOM files" in out.stderr

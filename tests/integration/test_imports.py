@@ -44,8 +44,11 @@ def dicom_without_pixels() -> bytes:
 
 def _counts(session, store) -> tuple[int, int, int]:
     files = sum(1 for _ in store.root.rglob("*.png")) if store.root.exists() else 0
-    return (session.scalar(select(func.count()).select_from(ImageSet)),
-            session.scalar(select(func.count()).select_from(Image)), files)
+    return (
+        session.scalar(select(func.count()).select_from(ImageSet)),
+        session.scalar(select(func.count()).select_from(Image)),
+        files,
+    )
 
 
 def _upload(client, files, *, name="Upload", labels=None, extra=None):
@@ -57,12 +60,15 @@ def _upload(client, files, *, name="Upload", labels=None, extra=None):
     return client.post("/image-sets", data=data, files=payload)
 
 
-@pytest.mark.parametrize("bad,message", [
-    (("broken.png", png()[:60], "image/png"), "truncated or corrupt"),
-    (("bomb.png", bomb(), "image/png"), "too large"),
-    (("notes.png", b"hello, this is text", "image/png"), "not an image"),
-    (("empty.dcm", dicom_without_pixels(), "application/dicom"), "no pixel data"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (("broken.png", png()[:60], "image/png"), "truncated or corrupt"),
+        (("bomb.png", bomb(), "image/png"), "too large"),
+        (("notes.png", b"hello, this is text", "image/png"), "not an image"),
+        (("empty.dcm", dicom_without_pixels(), "application/dicom"), "no pixel data"),
+    ],
+)
 def test_bad_file_rejects_the_whole_upload(session, store, signed_in, bad, message):
     admin = signed_in("admin")
     before = _counts(session, store)
@@ -141,15 +147,22 @@ def test_folder_and_chestxray14_importers(session, store, tmp_path):
     (root / "Data_Entry_2017.csv").write_text(
         "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
         "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\n"
-        + "".join(f"{n},{lab},0,{i},50,M,PA,100,100,0.1,0.1\n"
-                  for i, (n, lab) in enumerate(zip(names, ["No Finding", "Effusion|Mass", "Hernia", "Nodule"]))))
+        + "".join(
+            f"{n},{lab},0,{i},50,M,PA,100,100,0.1,0.1\n"
+            for i, (n, lab) in enumerate(
+                zip(names, ["No Finding", "Effusion|Mass", "Hernia", "Nodule"], strict=True)
+            )
+        )
+    )
     (root / "train_val_list.txt").write_text("\n".join(names[:3]))
     (root / "test_list.txt").write_text(names[3])
     items = list(sources.chestxray14_images(root, schema=CXR14_FINDINGS, limit=2, split="train"))
     assert [i.findings for i in items] == [(), ("Effusion", "Mass")]
     test_items = list(sources.chestxray14_images(root, schema=CXR14_FINDINGS, limit=None, split="test"))
     assert [i.split for i in test_items] == ["test"] and test_items[0].patient_id == "3"
-    spec = ImportSpec(name="cxr14", kind="real", label_schema=CXR14_FINDINGS, resolution=64, source="chestxray14")
+    spec = ImportSpec(
+        name="cxr14", kind="real", label_schema=CXR14_FINDINGS, resolution=64, source="chestxray14"
+    )
     s = import_images(session, store, spec, items, actor_id=None)
     assert s.image_count == 2
 

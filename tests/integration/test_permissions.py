@@ -30,15 +30,24 @@ GET_MATRIX = [
     ("/admin/users", {"admin": OK, "researcher": FORBIDDEN, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/image-sets", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/image-sets/{set}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
-    ("/image-sets/{set}/images/{image}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    (
+        "/image-sets/{set}/images/{image}",
+        {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
     ("/studies", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/studies/new", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/studies/{study}", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/studies/{study}/edit", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/studies/{study}/results", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
     ("/studies/{study}/progress", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
-    ("/studies/{study}/export.csv", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
-    ("/studies/{study}/codebook.csv", {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}),
+    (
+        "/studies/{study}/export.csv",
+        {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
+    (
+        "/studies/{study}/codebook.csv",
+        {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
     ("/read", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": OK}),
     ("/read/{study}", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
     ("/read/{study}/case", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
@@ -109,6 +118,7 @@ def test_csrf_is_required(signed_in):
     admin = signed_in("admin")
     r = admin.post("/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader"})
     assert r.status_code == 403 and "expired" in r.text
-    r = admin.post("/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader",
-                                         "csrf_token": "forged"})
+    r = admin.post(
+        "/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader", "csrf_token": "forged"}
+    )
     assert r.status_code == 403

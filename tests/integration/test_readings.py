@@ -12,14 +12,15 @@ from app.domain import readings, studies
 from app.domain.errors import Conflict, NotFound
 from app.domain.readings import Answer
 from app.persistence.db import get_sessionmaker
-from app.persistence.models import AuditEvent, Reading, ReaderCase
+from app.persistence.models import AuditEvent, ReaderCase, Reading
 from tests import factories
 
 
 @pytest.fixture
 def study(session, store, people):
-    s = factories.launched_study(session, store, readers=[people["reader"], people["reader2"]],
-                                 creator=people["researcher"])
+    s = factories.launched_study(
+        session, store, readers=[people["reader"], people["reader2"]], creator=people["researcher"]
+    )
     session.commit()
     return s
 
@@ -83,8 +84,9 @@ def test_two_concurrent_submits_of_one_case_give_one_reading(session, study, peo
 def test_cases_are_answered_in_order(session, study, people):
     reader = people["reader"]
     current = _current(session, study, reader)
-    order = session.scalars(select(ReaderCase).where(ReaderCase.reader_id == reader.id)
-                            .order_by(ReaderCase.position)).all()
+    order = session.scalars(
+        select(ReaderCase).where(ReaderCase.reader_id == reader.id).order_by(ReaderCase.position)
+    ).all()
     from app.persistence.models import Case
 
     later = session.get(Case, order[2].case_id).opaque_id
@@ -103,7 +105,9 @@ def test_reader_cannot_answer_a_study_they_are_not_in(session, store, study, peo
 
 def test_design_is_frozen_after_launch_and_first_reading(session, store, study, people, signed_in):
     reader = people["reader"]
-    readings.submit(session, study.id, reader.id, Answer(_current(session, study, reader), "token-first", "real", 2))
+    readings.submit(
+        session, study.id, reader.id, Answer(_current(session, study, reader), "token-first", "real", 2)
+    )
     session.commit()
     session.refresh(study)
     assert study.frozen_at is not None
@@ -119,25 +123,34 @@ def test_design_is_frozen_after_launch_and_first_reading(session, store, study, 
 
 def test_readings_and_audit_are_append_only_in_the_database(session, study, people):
     reader = people["reader"]
-    readings.submit(session, study.id, reader.id, Answer(_current(session, study, reader), "token-append", "real", 2))
+    readings.submit(
+        session, study.id, reader.id, Answer(_current(session, study, reader), "token-append", "real", 2)
+    )
     session.commit()
     audit = session.scalars(select(AuditEvent).where(AuditEvent.entity == "reading")).all()
     assert len(audit) == 1 and audit[0].new["verdict"] == "real" and audit[0].actor_id == reader.id
-    for statement in ("UPDATE readings SET verdict = 'synthetic'", "DELETE FROM readings",
-                      "UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
+    for statement in (
+        "UPDATE readings SET verdict = 'synthetic'",
+        "DELETE FROM readings",
+        "UPDATE audit_events SET action = 'x'",
+        "DELETE FROM audit_events",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(text(statement))
         session.rollback()
 
 
 def test_revision_where_allowed_is_a_new_row_referencing_the_old(session, store, people):
-    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"],
-                                     allow_revision=True)
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], allow_revision=True
+    )
     session.commit()
     reader = people["reader"]
     case = _current(session, study, reader)
     first, _ = readings.submit(session, study.id, reader.id, Answer(case, "token-rev-0", "real", 2))
-    second, created = readings.submit(session, study.id, reader.id, Answer(case, "token-rev-1", "synthetic", 5))
+    second, created = readings.submit(
+        session, study.id, reader.id, Answer(case, "token-rev-1", "synthetic", 5)
+    )
     session.commit()
     assert created and second.revision == 1 and second.supersedes_id == first.id
     assert session.get(Reading, first.id).verdict == "real"
@@ -145,8 +158,9 @@ def test_revision_where_allowed_is_a_new_row_referencing_the_old(session, store,
 
 def test_orders_are_stored_per_reader_and_differ(session, study, people):
     def order(reader):
-        return session.scalars(select(ReaderCase.case_id).where(ReaderCase.reader_id == reader.id)
-                               .order_by(ReaderCase.position)).all()
+        return session.scalars(
+            select(ReaderCase.case_id).where(ReaderCase.reader_id == reader.id).order_by(ReaderCase.position)
+        ).all()
 
     a, b = order(people["reader"]), order(people["reader2"])
     assert sorted(a) == sorted(b) and len(a) == study.n_cases

@@ -19,9 +19,15 @@ def _current_case(client, study_id: int) -> str:
 
 def _answer(client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None):
     page = client.get(f"/read/{study_id}/case")
-    data = {"case_id": case_id, "client_token": token or f"tok-{case_id}", "verdict": verdict,
-            "confidence": str(confidence), "findings": list(findings), "active_ms": "1500",
-            "csrf_token": factories.csrf_of(page.text)}
+    data = {
+        "case_id": case_id,
+        "client_token": token or f"tok-{case_id}",
+        "verdict": verdict,
+        "confidence": str(confidence),
+        "findings": list(findings),
+        "active_ms": "1500",
+        "csrf_token": factories.csrf_of(page.text),
+    }
     return client.post(f"/read/{study_id}/case", data=data)
 
 
@@ -33,12 +39,23 @@ def test_import_study_read_results_export(session, store, people, signed_in):
     researcher = signed_in("researcher")
     form_page = researcher.get("/studies/new")
     assert form_page.status_code == 200
-    r = researcher.post("/studies", data={
-        "csrf_token": factories.csrf_of(form_page.text), "title": "Loop study", "instructions": "Judge each film.",
-        "image_set_ids": [str(real.id), str(syn.id)], "n_cases": "6", "ratio_real": "1", "ratio_synthetic": "1",
-        "resolution": "64", "ask_findings": "on", "practice_cases": "0",
-        "reader_ids": [str(people["reader"].id), str(people["reader2"].id)], "seed": "42",
-    })
+    r = researcher.post(
+        "/studies",
+        data={
+            "csrf_token": factories.csrf_of(form_page.text),
+            "title": "Loop study",
+            "instructions": "Judge each film.",
+            "image_set_ids": [str(real.id), str(syn.id)],
+            "n_cases": "6",
+            "ratio_real": "1",
+            "ratio_synthetic": "1",
+            "resolution": "64",
+            "ask_findings": "on",
+            "practice_cases": "0",
+            "reader_ids": [str(people["reader"].id), str(people["reader2"].id)],
+            "seed": "42",
+        },
+    )
     assert r.status_code == 200, r.text
     study_id = int(re.search(r"/studies/(\d+)", str(r.url)).group(1))
     assert "draft" in r.text
@@ -53,8 +70,14 @@ def test_import_study_read_results_export(session, store, people, signed_in):
         img = reader.get(f"/img/{case_id}")
         assert img.status_code == 200 and img.headers["content-type"] == "image/png"
         assert img.content.startswith(b"\x89PNG")
-        r = _answer(reader, study_id, case_id, "synthetic" if i % 2 else "real", 3 + i % 3,
-                    findings=["Effusion"] if i == 0 else [])
+        r = _answer(
+            reader,
+            study_id,
+            case_id,
+            "synthetic" if i % 2 else "real",
+            3 + i % 3,
+            findings=["Effusion"] if i == 0 else [],
+        )
         assert r.status_code == 200, r.text
         answered.append(case_id)
     assert len(set(answered)) == 6
@@ -90,8 +113,9 @@ def test_import_study_read_results_export(session, store, people, signed_in):
 
 
 def test_practice_cases_give_feedback_and_are_excluded(session, store, people, signed_in):
-    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"],
-                                     n_cases=4, practice=2)
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], n_cases=4, practice=2
+    )
     session.commit()
     reader = signed_in("reader")
     case_id = _current_case(reader, study.id)
@@ -104,7 +128,9 @@ def test_practice_cases_give_feedback_and_are_excluded(session, store, people, s
         _answer(reader, study.id, case_id, "synthetic", 4)
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
-    assert [r["practice"] for r in sorted(rows, key=lambda r: int(r["position"]))] == ["true"] * 2 + ["false"] * 4
+    assert [r["practice"] for r in sorted(rows, key=lambda r: int(r["position"]))] == ["true"] * 2 + [
+        "false"
+    ] * 4
     page = researcher.get(f"/studies/{study.id}/results").text
     # Pooled n counts the four main readings only.
     assert re.search(r'<tr class="pooled"><th>Pooled</th><td></td><td>4</td>', page)

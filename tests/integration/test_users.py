@@ -13,8 +13,15 @@ from tests import factories
 def test_invite_set_password_intake_then_reading(session, people, signed_in, make_client):
     admin = signed_in("admin")
     page = admin.get("/admin/users")
-    r = admin.post("/admin/users", data={"csrf_token": factories.csrf_of(page.text), "name": "Dr. New",
-                                         "email": "New@Test.org", "role": "reader"})
+    r = admin.post(
+        "/admin/users",
+        data={
+            "csrf_token": factories.csrf_of(page.text),
+            "name": "Dr. New",
+            "email": "New@Test.org",
+            "role": "reader",
+        },
+    )
     assert r.status_code == 200
     link = re.search(r'value="(http://testserver/invite/[^"]+)"', r.text).group(1)
     path = link.removeprefix("http://testserver")
@@ -22,12 +29,25 @@ def test_invite_set_password_intake_then_reading(session, people, signed_in, mak
     invitee = make_client()
     form = invitee.get(path)
     assert form.status_code == 200 and "new@test.org" in form.text
-    r = invitee.post(path, data={"csrf_token": factories.csrf_of(form.text), "password": "a-long-password",
-                                 "confirm": "a-long-password"})
+    r = invitee.post(
+        path,
+        data={
+            "csrf_token": factories.csrf_of(form.text),
+            "password": "a-long-password",
+            "confirm": "a-long-password",
+        },
+    )
     assert r.status_code == 200 and str(r.url).endswith("/intake")
     assert str(invitee.get("/read").url).endswith("/intake")  # no reading before the intake
-    r = invitee.post("/intake", data={"csrf_token": factories.csrf_of(r.text), "years_experience": "12",
-                                      "specialty": "Thoracic radiology", "board_certified": "yes"})
+    r = invitee.post(
+        "/intake",
+        data={
+            "csrf_token": factories.csrf_of(r.text),
+            "years_experience": "12",
+            "specialty": "Thoracic radiology",
+            "board_certified": "yes",
+        },
+    )
     assert r.status_code == 200 and str(r.url).endswith("/read")
     user = session.scalar(select(User).where(User.email == "new@test.org"))
     assert (user.years_experience, user.specialty, user.board_certified) == (12, "Thoracic radiology", True)
@@ -58,9 +78,16 @@ def test_login_is_rate_limited(people, make_client):
 def test_session_cookie_flags_and_open_redirects(people, make_client):
     client = make_client()
     page = client.get("/login")
-    r = client.post("/login", data={"email": "admin@test.org", "password": factories.PASSWORD,
-                                    "csrf_token": factories.csrf_of(page.text), "next": "//evil.example/"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={
+            "email": "admin@test.org",
+            "password": factories.PASSWORD,
+            "csrf_token": factories.csrf_of(page.text),
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/studies"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie

@@ -9,7 +9,9 @@ from app.domain.errors import Invalid
 
 
 def pool(kind: str, n: int, start: int = 0, with_finding_every: int = 3) -> list[Candidate]:
-    return [Candidate(start + i, kind, ("Effusion",) if i % with_finding_every == 0 else ()) for i in range(n)]
+    return [
+        Candidate(start + i, kind, ("Effusion",) if i % with_finding_every == 0 else ()) for i in range(n)
+    ]
 
 
 REAL, SYN = pool("real", 40), pool("synthetic", 40, start=100)
@@ -26,7 +28,9 @@ def test_draw_is_reproducible_and_respects_the_ratio():
 
 
 def test_stratified_draw_balances_the_finding_in_each_class():
-    d = draw_cases(REAL, SYN, n_cases=20, ratio_real=1, ratio_synthetic=1, practice=0, stratify="Effusion", seed=1)
+    d = draw_cases(
+        REAL, SYN, n_cases=20, ratio_real=1, ratio_synthetic=1, practice=0, stratify="Effusion", seed=1
+    )
     for truth in ("real", "synthetic"):
         chosen = [x for x in d.main if x.truth == truth]
         assert sum("Effusion" in x.labels for x in chosen) == 5 and len(chosen) == 10
@@ -34,10 +38,20 @@ def test_stratified_draw_balances_the_finding_in_each_class():
 
 def test_draw_refuses_more_than_the_sets_hold():
     with pytest.raises(Invalid, match="real images"):
-        draw_cases(REAL[:3], SYN, n_cases=10, ratio_real=1, ratio_synthetic=1, practice=0, stratify=None, seed=0)
+        draw_cases(
+            REAL[:3], SYN, n_cases=10, ratio_real=1, ratio_synthetic=1, practice=0, stratify=None, seed=0
+        )
     with pytest.raises(Invalid, match="Stratifying by Effusion"):
-        draw_cases(pool("real", 10, with_finding_every=10), SYN, n_cases=16, ratio_real=1, ratio_synthetic=1,
-                   practice=0, stratify="Effusion", seed=0)
+        draw_cases(
+            pool("real", 10, with_finding_every=10),
+            SYN,
+            n_cases=16,
+            ratio_real=1,
+            ratio_synthetic=1,
+            practice=0,
+            stratify="Effusion",
+            seed=0,
+        )
 
 
 def test_split_counts_and_block_shape():
@@ -61,9 +75,11 @@ def test_reader_order_is_a_reproducible_permutation_per_reader():
 def test_reader_order_is_balanced_in_blocks():
     truth = {i: ("real" if i < 12 else "synthetic") for i in range(24)}
     for reader_id in range(10):
-        order = reader_order(list(truth.items()), seed=11, reader_id=reader_id, ratio_real=1, ratio_synthetic=1)
+        order = reader_order(
+            list(truth.items()), seed=11, reader_id=reader_id, ratio_real=1, ratio_synthetic=1
+        )
         for start in range(0, 24, 4):
-            block = [truth[c] for c in order[start:start + 4]]
+            block = [truth[c] for c in order[start : start + 4]]
             assert block.count("real") == 2, (reader_id, order)
 
 

@@ -35,8 +35,9 @@ class Reading(Base):
         UniqueConstraint("reader_id", "client_token"),
         CheckConstraint("verdict IN ('real', 'synthetic')", name="verdict"),
         CheckConstraint("confidence BETWEEN 1 AND 5", name="confidence"),
-        CheckConstraint("click_x IS NULL OR (click_x BETWEEN 0 AND 1 AND click_y BETWEEN 0 AND 1)",
-                        name="click"),
+        CheckConstraint(
+            "click_x IS NULL OR (click_x BETWEEN 0 AND 1 AND click_y BETWEEN 0 AND 1)", name="click"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,8 +27,9 @@ class Study(CreatedAt, Base):
     __tablename__ = "studies"
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'launched', 'closed')", name="status"),
-        CheckConstraint("ratio_real >= 0 AND ratio_synthetic >= 0 AND ratio_real + ratio_synthetic > 0",
-                        name="ratio"),
+        CheckConstraint(
+            "ratio_real >= 0 AND ratio_synthetic >= 0 AND ratio_real + ratio_synthetic > 0", name="ratio"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

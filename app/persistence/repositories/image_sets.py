@@ -27,7 +27,9 @@ def by_name(session: Session, name: str) -> ImageSet | None:
 
 def preview(session: Session, set_id: int, *, limit: int = 24) -> list[Image]:
     """The first images of a set, for a preview grid."""
-    return list(session.scalars(select(Image).where(Image.image_set_id == set_id).order_by(Image.id).limit(limit)))
+    return list(
+        session.scalars(select(Image).where(Image.image_set_id == set_id).order_by(Image.id).limit(limit))
+    )
 
 
 def label_histogram(session: Session, set_id: int) -> Counter[str]:

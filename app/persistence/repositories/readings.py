@@ -12,9 +12,12 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
     """The reader's first position without a reading, locked so its shown time is set once."""
     answered = select(Reading.id).where(Reading.reader_id == reader_id, Reading.case_id == ReaderCase.case_id)
     stmt = (
-        select(ReaderCase, Case).join(Case, Case.id == ReaderCase.case_id)
+        select(ReaderCase, Case)
+        .join(Case, Case.id == ReaderCase.case_id)
         .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, ~answered.exists())
-        .order_by(ReaderCase.position).limit(1).with_for_update(of=ReaderCase)
+        .order_by(ReaderCase.position)
+        .limit(1)
+        .with_for_update(of=ReaderCase)
     )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
@@ -22,56 +25,106 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
 
 def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]:
     """(cases answered, cases assigned) for one reader."""
-    total = session.scalar(select(func.count()).select_from(ReaderCase).where(
-        ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)) or 0
-    done = session.scalar(select(func.count(func.distinct(Reading.case_id))).where(
-        Reading.study_id == study_id, Reading.reader_id == reader_id)) or 0
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(ReaderCase)
+            .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+        )
+        or 0
+    )
+    done = (
+        session.scalar(
+            select(func.count(func.distinct(Reading.case_id))).where(
+                Reading.study_id == study_id, Reading.reader_id == reader_id
+            )
+        )
+        or 0
+    )
     return done, total
 
 
 def progress_by_reader(session: Session, study_id: int) -> dict[int, tuple[int, int]]:
     """(answered, assigned) per reader of a study."""
-    totals = dict(session.execute(select(ReaderCase.reader_id, func.count()).where(
-        ReaderCase.study_id == study_id).group_by(ReaderCase.reader_id)).all())
-    done = dict(session.execute(select(Reading.reader_id, func.count(func.distinct(Reading.case_id))).where(
-        Reading.study_id == study_id).group_by(Reading.reader_id)).all())
+    totals = dict(
+        session.execute(
+            select(ReaderCase.reader_id, func.count())
+            .where(ReaderCase.study_id == study_id)
+            .group_by(ReaderCase.reader_id)
+        ).all()
+    )
+    done = dict(
+        session.execute(
+            select(Reading.reader_id, func.count(func.distinct(Reading.case_id)))
+            .where(Reading.study_id == study_id)
+            .group_by(Reading.reader_id)
+        ).all()
+    )
     return {rid: (done.get(rid, 0), n) for rid, n in totals.items()}
 
 
-def reader_case(session: Session, study_id: int, reader_id: int, opaque_id: str) -> tuple[ReaderCase, Case] | None:
+def reader_case(
+    session: Session, study_id: int, reader_id: int, opaque_id: str
+) -> tuple[ReaderCase, Case] | None:
     """The reader's order entry for the case with this opaque id."""
-    stmt = select(ReaderCase, Case).join(Case, Case.id == ReaderCase.case_id).where(
-        ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, Case.opaque_id == opaque_id)
+    stmt = (
+        select(ReaderCase, Case)
+        .join(Case, Case.id == ReaderCase.case_id)
+        .where(
+            ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, Case.opaque_id == opaque_id
+        )
+    )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
 
 
 def by_token(session: Session, reader_id: int, client_token: str) -> Reading | None:
     """The reading a reader stored with this client token."""
-    return session.scalar(select(Reading).where(Reading.reader_id == reader_id, Reading.client_token == client_token))
+    return session.scalar(
+        select(Reading).where(Reading.reader_id == reader_id, Reading.client_token == client_token)
+    )
 
 
 def latest(session: Session, reader_id: int, case_id: int) -> Reading | None:
     """The reader's newest revision for a case."""
-    return session.scalar(select(Reading).where(Reading.reader_id == reader_id, Reading.case_id == case_id)
-                          .order_by(Reading.revision.desc()).limit(1))
+    return session.scalar(
+        select(Reading)
+        .where(Reading.reader_id == reader_id, Reading.case_id == case_id)
+        .order_by(Reading.revision.desc())
+        .limit(1)
+    )
 
 
 def last_answered(session: Session, study_id: int, reader_id: int) -> tuple[Reading, Case] | None:
     """The reader's most recent reading in the study and its case."""
-    stmt = select(Reading, Case).join(Case, Case.id == Reading.case_id).where(
-        Reading.study_id == study_id, Reading.reader_id == reader_id).order_by(Reading.id.desc()).limit(1)
+    stmt = (
+        select(Reading, Case)
+        .join(Case, Case.id == Reading.case_id)
+        .where(Reading.study_id == study_id, Reading.reader_id == reader_id)
+        .order_by(Reading.id.desc())
+        .limit(1)
+    )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
 
 
 def freeze(session: Session, study_id: int) -> None:
     """Mark the design frozen at its first reading (a no-op afterwards)."""
-    session.execute(update(Study).where(Study.id == study_id, Study.frozen_at.is_(None)).values(frozen_at=func.now()))
+    session.execute(
+        update(Study).where(Study.id == study_id, Study.frozen_at.is_(None)).values(frozen_at=func.now())
+    )
 
 
 def mark_completed(session: Session, study_id: int, reader_id: int) -> None:
     """Record when a reader finished the study."""
-    session.execute(update(StudyReader).where(and_(
-        StudyReader.study_id == study_id, StudyReader.reader_id == reader_id, StudyReader.completed_at.is_(None)))
-        .values(completed_at=func.now()))
+    session.execute(
+        update(StudyReader)
+        .where(
+            and_(
+                StudyReader.study_id == study_id,
+                StudyReader.reader_id == reader_id,
+                StudyReader.completed_at.is_(None),
+            )
+        )
+        .values(completed_at=func.now())
+    )

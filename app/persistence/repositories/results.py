@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Case, Image, ImageSet, ReaderCase, Reading, User
@@ -14,11 +15,19 @@ from app.persistence.models import Case, Image, ImageSet, ReaderCase, Reading, U
 def latest_readings_stmt(study_id: int, *, include_practice: bool):
     """Each reader's newest revision per case (DISTINCT ON), joined to truth, labels and reader."""
     stmt = (
-        select(Reading.reader_id, Reading.case_id, Case.truth, Reading.verdict, Reading.confidence,
-               Reading.findings, Image.labels)
-        .join(Case, Case.id == Reading.case_id).join(Image, Image.id == Case.image_id)
+        select(
+            Reading.reader_id,
+            Reading.case_id,
+            Case.truth,
+            Reading.verdict,
+            Reading.confidence,
+            Reading.findings,
+            Image.labels,
+        )
+        .join(Case, Case.id == Reading.case_id)
+        .join(Image, Image.id == Case.image_id)
         .where(Reading.study_id == study_id)
-        .distinct(Reading.reader_id, Reading.case_id)
+        .ext(distinct_on(Reading.reader_id, Reading.case_id))
         .order_by(Reading.reader_id, Reading.case_id, Reading.revision.desc())
     )
     if not include_practice:
@@ -34,11 +43,26 @@ def latest_readings(session: Session, study_id: int) -> list[Any]:
 def export_rows(session: Session, study_id: int) -> Iterator[Any]:
     """Every reading of a study with all it needs for the CSV, streamed from a server-side cursor."""
     stmt = (
-        select(Reading, Case.opaque_id, Case.truth, Image.labels, Image.source_name, ImageSet.name,
-               User.pseudonym, User.years_experience, User.specialty, User.board_certified, ReaderCase.shown_at)
-        .join(Case, Case.id == Reading.case_id).join(Image, Image.id == Case.image_id)
-        .join(ImageSet, ImageSet.id == Image.image_set_id).join(User, User.id == Reading.reader_id)
-        .join(ReaderCase, (ReaderCase.case_id == Reading.case_id) & (ReaderCase.reader_id == Reading.reader_id))
+        select(
+            Reading,
+            Case.opaque_id,
+            Case.truth,
+            Image.labels,
+            Image.source_name,
+            ImageSet.name,
+            User.pseudonym,
+            User.years_experience,
+            User.specialty,
+            User.board_certified,
+            ReaderCase.shown_at,
+        )
+        .join(Case, Case.id == Reading.case_id)
+        .join(Image, Image.id == Case.image_id)
+        .join(ImageSet, ImageSet.id == Image.image_set_id)
+        .join(User, User.id == Reading.reader_id)
+        .join(
+            ReaderCase, (ReaderCase.case_id == Reading.case_id) & (ReaderCase.reader_id == Reading.reader_id)
+        )
         .where(Reading.study_id == study_id)
         .order_by(User.pseudonym, Reading.position, Reading.revision)
         .execution_options(yield_per=2000)

@@ -31,15 +31,23 @@ def list_all(session: Session) -> list[Study]:
 
 def image_sets(session: Session, study_id: int) -> list[ImageSet]:
     """The sets a study draws from."""
-    stmt = select(ImageSet).join(StudyImageSet, StudyImageSet.image_set_id == ImageSet.id).where(
-        StudyImageSet.study_id == study_id).order_by(ImageSet.kind, ImageSet.name)
+    stmt = (
+        select(ImageSet)
+        .join(StudyImageSet, StudyImageSet.image_set_id == ImageSet.id)
+        .where(StudyImageSet.study_id == study_id)
+        .order_by(ImageSet.kind, ImageSet.name)
+    )
     return list(session.scalars(stmt))
 
 
 def readers(session: Session, study_id: int) -> list[User]:
     """Readers assigned to a study."""
-    stmt = select(User).join(StudyReader, StudyReader.reader_id == User.id).where(
-        StudyReader.study_id == study_id).order_by(User.name)
+    stmt = (
+        select(User)
+        .join(StudyReader, StudyReader.reader_id == User.id)
+        .where(StudyReader.study_id == study_id)
+        .order_by(User.name)
+    )
     return list(session.scalars(stmt))
 
 
@@ -50,8 +58,12 @@ def is_reader(session: Session, study_id: int, reader_id: int) -> bool:
 
 def candidates(session: Session, set_ids: list[int]) -> list[tuple[int, str, list[str]]]:
     """(image id, kind, labels) of every image in the sets."""
-    stmt = select(Image.id, ImageSet.kind, Image.labels).join(ImageSet, Image.image_set_id == ImageSet.id).where(
-        ImageSet.id.in_(set_ids)).order_by(Image.id)
+    stmt = (
+        select(Image.id, ImageSet.kind, Image.labels)
+        .join(ImageSet, Image.image_set_id == ImageSet.id)
+        .where(ImageSet.id.in_(set_ids))
+        .order_by(Image.id)
+    )
     return [(i, k, list(lab)) for i, k, lab in session.execute(stmt)]
 
 
@@ -74,8 +86,11 @@ def clear_design(session: Session, study_id: int) -> None:
 
 def has_order(session: Session, study_id: int, reader_id: int) -> bool:
     """Whether this reader's order was already drawn."""
-    stmt = select(func.count()).select_from(ReaderCase).where(
-        ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+    stmt = (
+        select(func.count())
+        .select_from(ReaderCase)
+        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+    )
     return (session.scalar(stmt) or 0) > 0
 
 

@@ -28,7 +28,9 @@ def list_all(session: Session) -> list[User]:
 
 def active_readers(session: Session) -> list[User]:
     """Readers who may be assigned to studies."""
-    return list(session.scalars(select(User).where(User.role == "reader", User.is_active).order_by(User.name)))
+    return list(
+        session.scalars(select(User).where(User.role == "reader", User.is_active).order_by(User.name))
+    )
 
 
 def invite_by_digest(session: Session, digest: str) -> Invite | None:
@@ -38,7 +40,9 @@ def invite_by_digest(session: Session, digest: str) -> Invite | None:
 
 def recent_failures(session: Session, *, email: str, client: str, since: datetime) -> tuple[int, int]:
     """Failed logins since `since` for this email and for this client address."""
-    failed = select(func.count()).select_from(LoginAttempt).where(~LoginAttempt.success, LoginAttempt.at >= since)
+    failed = (
+        select(func.count()).select_from(LoginAttempt).where(~LoginAttempt.success, LoginAttempt.at >= since)
+    )
     by_email_n = session.scalar(failed.where(LoginAttempt.email == email)) or 0
     by_client_n = session.scalar(failed.where(LoginAttempt.client == client)) or 0
     return by_email_n, by_client_n

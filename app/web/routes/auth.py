@@ -46,8 +46,11 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 def login(
-    request: Request, db: Db, settings: AppSettings,
-    email: Annotated[str, Form(max_length=320)], password: Annotated[str, Form(max_length=1000)],
+    request: Request,
+    db: Db,
+    settings: AppSettings,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Check the credentials (rate-limited) and start a session."""
@@ -56,13 +59,17 @@ def login(
     try:
         user = users_domain.authenticate(db, email=email, password=password, client=client, limits=limits)
     except TooMany as exc:
-        return render(request, "pages/auth/login.html", {"next": _safe_next(next), "error": str(exc)},
-                      status_code=429)
+        return render(
+            request, "pages/auth/login.html", {"next": _safe_next(next), "error": str(exc)}, status_code=429
+        )
     db.commit()  # keep the attempt, failed or not, for the rate limit
     if user is None:
-        return render(request, "pages/auth/login.html",
-                      {"next": _safe_next(next), "error": "Wrong email or password.", "email": email},
-                      status_code=401)
+        return render(
+            request,
+            "pages/auth/login.html",
+            {"next": _safe_next(next), "error": "Wrong email or password.", "email": email},
+            status_code=401,
+        )
     request.session.clear()  # a fresh session on sign-in (no fixation)
     request.session["user_id"] = user.id
     request.session["auth"] = session_binding(user)
@@ -86,19 +93,30 @@ def invite_page(request: Request, db: Db, token: str) -> Response:
 
 @router.post("/invite/{token}")
 def accept_invite(
-    request: Request, db: Db, token: str,
-    password: Annotated[str, Form(max_length=1000)], confirm: Annotated[str, Form(max_length=1000)],
+    request: Request,
+    db: Db,
+    token: str,
+    password: Annotated[str, Form(max_length=1000)],
+    confirm: Annotated[str, Form(max_length=1000)],
 ) -> Response:
     """Set the password, spend the invitation and sign the user in."""
     _, invitee = users_domain.pending_invite(db, token)
     if password != confirm:
-        return render(request, "pages/auth/invite.html",
-                      {"invitee": invitee, "token": token, "error": "The two passwords differ."}, status_code=422)
+        return render(
+            request,
+            "pages/auth/invite.html",
+            {"invitee": invitee, "token": token, "error": "The two passwords differ."},
+            status_code=422,
+        )
     try:
         user = users_domain.accept_invite(db, token, password=password)
     except DomainError as exc:
-        return render(request, "pages/auth/invite.html", {"invitee": invitee, "token": token, "error": str(exc)},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "pages/auth/invite.html",
+            {"invitee": invitee, "token": token, "error": str(exc)},
+            status_code=exc.status_code,
+        )
     db.commit()
     request.session.clear()
     request.session["user_id"] = user.id
@@ -109,18 +127,29 @@ def accept_invite(
 @router.get("/intake")
 def intake_page(request: Request, user: CurrentUser) -> Response:
     """The reader's intake questions."""
-    return render(request, "pages/auth/intake.html",
-                  {"user": user, "specialties": users_domain.SPECIALTIES, "error": None})
+    return render(
+        request,
+        "pages/auth/intake.html",
+        {"user": user, "specialties": users_domain.SPECIALTIES, "error": None},
+    )
 
 
 @router.post("/intake")
 def intake(
-    request: Request, db: Db, user: CurrentUser,
-    years_experience: Annotated[int, Form(ge=0, le=70)], specialty: Annotated[str, Form(max_length=100)],
+    request: Request,
+    db: Db,
+    user: CurrentUser,
+    years_experience: Annotated[int, Form(ge=0, le=70)],
+    specialty: Annotated[str, Form(max_length=100)],
     board_certified: Annotated[str, Form(pattern="^(yes|no)$")],
 ) -> Response:
     """Store the intake answers."""
-    users_domain.save_intake(db, user, years_experience=years_experience, specialty=specialty,
-                             board_certified=board_certified == "yes")
+    users_domain.save_intake(
+        db,
+        user,
+        years_experience=years_experience,
+        specialty=specialty,
+        board_certified=board_certified == "yes",
+    )
     db.commit()
     return RedirectResponse(home_for(user.role), status_code=303)

@@ -21,8 +21,11 @@ router = APIRouter(prefix="/image-sets")
 @router.get("")
 def list_sets(request: Request, db: Db, user: Staff) -> Response:
     """All image sets, and for admins the upload form."""
-    return render(request, "pages/image_sets/list.html",
-                  {"user": user, "sets": repo.list_all(db), "error": None, "form": {}})
+    return render(
+        request,
+        "pages/image_sets/list.html",
+        {"user": user, "sets": repo.list_all(db), "error": None, "form": {}},
+    )
 
 
 @router.get("/{set_id}")
@@ -33,10 +36,17 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
         raise NotFound("No such image set.")
     hist = repo.label_histogram(db, set_id)
     bars = sorted(hist.items(), key=lambda kv: -kv[1])
-    return render(request, "pages/image_sets/detail.html", {
-        "user": user, "image_set": image_set, "bars": bars, "max_count": max(hist.values(), default=1),
-        "preview": repo.preview(db, set_id),
-    })
+    return render(
+        request,
+        "pages/image_sets/detail.html",
+        {
+            "user": user,
+            "image_set": image_set,
+            "bars": bars,
+            "max_count": max(hist.values(), default=1),
+            "preview": repo.preview(db, set_id),
+        },
+    )
 
 
 @router.get("/{set_id}/images/{image_id}")
@@ -58,7 +68,11 @@ async def _read_limited(upload: UploadFile, budget: list[int]) -> bytes:
 
 @router.post("")
 async def upload(
-    request: Request, db: Db, store: Store, admin: Admin, settings: AppSettings,
+    request: Request,
+    db: Db,
+    store: Store,
+    admin: Admin,
+    settings: AppSettings,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     kind: Annotated[str, Form(pattern="^(real|synthetic)$")],
     files: Annotated[list[UploadFile], File()],
@@ -68,7 +82,13 @@ async def upload(
     labels_csv: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Import an uploaded zip (or loose files) with an optional labels CSV, all or nothing."""
-    form = {"name": name, "kind": kind, "resolution": resolution, "schema": label_schema, "description": description}
+    form = {
+        "name": name,
+        "kind": kind,
+        "resolution": resolution,
+        "schema": label_schema,
+        "description": description,
+    }
     try:
         finding_schema = labels.parse_schema(label_schema)
         budget = [settings.max_upload_bytes]
@@ -81,21 +101,31 @@ async def upload(
                 archive = zipfile.ZipFile(real_files[0].file)
             except zipfile.BadZipFile as exc:
                 raise Invalid("The zip file is damaged or not a zip file.") from exc
-            items = sources.zip_images(archive, labels_data=labels_data, schema=finding_schema,
-                                       max_bytes=settings.max_upload_bytes)
+            items = sources.zip_images(
+                archive, labels_data=labels_data, schema=finding_schema, max_bytes=settings.max_upload_bytes
+            )
         else:
             loose = [(f.filename, await _read_limited(f, budget)) for f in real_files]
             items = sources.uploaded_images(loose, labels_data=labels_data, schema=finding_schema)
-        spec = importers.ImportSpec(name=name, kind=kind, label_schema=finding_schema, resolution=resolution,
-                                    source="upload", description=description)
+        spec = importers.ImportSpec(
+            name=name,
+            kind=kind,
+            label_schema=finding_schema,
+            resolution=resolution,
+            source="upload",
+            description=description,
+        )
         try:
             image_set = importers.import_images(db, store, spec, items, actor_id=admin.id)
         except zipfile.BadZipFile as exc:
             raise Invalid(f"The zip file is damaged: {exc}.") from exc
     except DomainError as exc:
         db.rollback()
-        return render(request, "pages/image_sets/list.html",
-                      {"user": admin, "sets": repo.list_all(db), "error": str(exc), "form": form},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "pages/image_sets/list.html",
+            {"user": admin, "sets": repo.list_all(db), "error": str(exc), "form": form},
+            status_code=exc.status_code,
+        )
     db.commit()
     return RedirectResponse(f"/image-sets/{image_set.id}", status_code=303)

@@ -39,13 +39,19 @@ def instructions(request: Request, db: Db, user: Reader, study_id: int) -> Respo
     """The study's instructions and a start (or continue) button."""
     study = readings_domain.readable_study(db, study_id, user.id)
     done, total = repo.progress(db, study_id, user.id)
-    return render(request, "pages/reading/instructions.html",
-                  {"user": user, "study": study, "done": done, "total": total})
+    return render(
+        request,
+        "pages/reading/instructions.html",
+        {"user": user, "study": study, "done": done, "total": total},
+    )
 
 
 def _case_context(study: Study, view: readings_domain.CaseView, notice: str | None = None) -> dict:
     return {
-        "study": study, "case": view, "notice": notice, "client_token": uuid.uuid4().hex,
+        "study": study,
+        "case": view,
+        "notice": notice,
+        "client_token": uuid.uuid4().hex,
         "finding_keys": dict(zip(study.findings, FINDING_KEYS, strict=False)),
         "percent": round(100 * view.done / view.total) if view.total else 0,
     }
@@ -72,7 +78,10 @@ def case_page(request: Request, db: Db, user: Reader, study_id: int) -> Response
 
 @router.post("/{study_id}/case")
 def submit(
-    request: Request, db: Db, user: Reader, study_id: int,
+    request: Request,
+    db: Db,
+    user: Reader,
+    study_id: int,
     case_id: Annotated[str, Form(min_length=1, max_length=40)],
     client_token: Annotated[str, Form(min_length=8, max_length=64)],
     verdict: Annotated[str, Form(pattern="^(real|synthetic)$")],
@@ -90,9 +99,14 @@ def submit(
     except ValueError:
         click, active = None, None
     answer = readings_domain.Answer(
-        case_opaque_id=case_id, client_token=client_token, verdict=verdict, confidence=confidence,
-        findings=tuple(dict.fromkeys(findings or ())), free_text=(free_text or "").strip() or None,
-        click=click, active_ms=active,
+        case_opaque_id=case_id,
+        client_token=client_token,
+        verdict=verdict,
+        confidence=confidence,
+        findings=tuple(dict.fromkeys(findings or ())),
+        free_text=(free_text or "").strip() or None,
+        click=click,
+        active_ms=active,
     )
     try:
         reading, _ = readings_domain.submit(db, study_id, user.id, answer)
@@ -103,8 +117,15 @@ def submit(
     db.commit()
     if truth is not None:
         done, total = repo.progress(db, study_id, user.id)
-        ctx = {"user": user, "study": study_repo.get(db, study_id), "study_id": study_id, "truth": truth, "verdict": reading.verdict,
-               "done": done, "total": total}
+        ctx = {
+            "user": user,
+            "study": study_repo.get(db, study_id),
+            "study_id": study_id,
+            "truth": truth,
+            "verdict": reading.verdict,
+            "done": done,
+            "total": total,
+        }
         name = "partials/reading/feedback.html" if is_htmx(request) else "pages/reading/feedback.html"
         return render(request, name, ctx)
     if not is_htmx(request):

@@ -31,20 +31,33 @@ def results_page(request: Request, db: Db, user: Staff, study_id: int) -> Respon
     """Per-reader and pooled accuracy, sensitivity, specificity with intervals; per-finding counts."""
     study = _study(db, study_id)
     res = results.study_results(db, study)
-    return render(request, "pages/studies/results.html", {
-        "user": user, "study": study, "res": res, "chart": accuracy_chart(res),
-        "progress": readings_repo.progress_by_reader(db, study_id), "readers": repo.readers(db, study_id),
-    })
+    return render(
+        request,
+        "pages/studies/results.html",
+        {
+            "user": user,
+            "study": study,
+            "res": res,
+            "chart": accuracy_chart(res),
+            "progress": readings_repo.progress_by_reader(db, study_id),
+            "readers": repo.readers(db, study_id),
+        },
+    )
 
 
 @router.get("/progress")
 def progress_fragment(request: Request, db: Db, user: Staff, study_id: int) -> Response:
     """The progress region alone; it polls itself while the study runs."""
     study = _study(db, study_id)
-    return render(request, "partials/studies/progress.html", {
-        "study": study, "progress": readings_repo.progress_by_reader(db, study_id),
-        "readers": repo.readers(db, study_id),
-    })
+    return render(
+        request,
+        "partials/studies/progress.html",
+        {
+            "study": study,
+            "progress": readings_repo.progress_by_reader(db, study_id),
+            "readers": repo.readers(db, study_id),
+        },
+    )
 
 
 def _filename(study, suffix: str) -> str:
@@ -62,14 +75,22 @@ def export_csv(db: Db, user: Staff, study_id: int) -> Response:
         with get_sessionmaker()() as session:
             yield from exports.export_lines(session, study)
 
-    return StreamingResponse(stream(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{_filename(study, "readings")}"',
-        "Cache-Control": "no-store"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{_filename(study, "readings")}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/codebook.csv")
 def codebook_csv(db: Db, user: Staff, study_id: int) -> Response:
     """The definition of every export column; states that positive = synthetic."""
     study = _study(db, study_id)
-    return Response("".join(exports.codebook_lines(study)), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{_filename(study, "codebook")}"'})
+    return Response(
+        "".join(exports.codebook_lines(study)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(study, "codebook")}"'},
+    )

@@ -47,19 +47,44 @@ class StudyForm(BaseModel):
         return studies_domain.StudyDesign(**data)
 
 
-def _form_page(request: Request, db: Db, user, *, form: dict, study=None, error: str | None = None,
-               status_code: int = 200) -> Response:
-    return render(request, "pages/studies/form.html", {
-        "user": user, "form": form, "study": study, "error": error, "sets": sets_repo.list_all(db),
-        "readers": users_repo.active_readers(db),
-    }, status_code=status_code)
+def _form_page(
+    request: Request,
+    db: Db,
+    user,
+    *,
+    form: dict,
+    study=None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "pages/studies/form.html",
+        {
+            "user": user,
+            "form": form,
+            "study": study,
+            "error": error,
+            "sets": sets_repo.list_all(db),
+            "readers": users_repo.active_readers(db),
+        },
+        status_code=status_code,
+    )
 
 
-DEFAULT_FORM = {"n_cases": 20, "ratio_real": 1, "ratio_synthetic": 1, "resolution": 256, "ask_findings": True,
-                "practice_cases": 0, "image_set_ids": [], "reader_ids": [],
-                "instructions": "Each image is either a real chest radiograph or a synthetic one made by a "
-                                "generative model. Decide which, say how confident you are, and tick the "
-                                "findings you see."}
+DEFAULT_FORM = {
+    "n_cases": 20,
+    "ratio_real": 1,
+    "ratio_synthetic": 1,
+    "resolution": 256,
+    "ask_findings": True,
+    "practice_cases": 0,
+    "image_set_ids": [],
+    "reader_ids": [],
+    "instructions": "Each image is either a real chest radiograph or a synthetic one made by a "
+    "generative model. Decide which, say how confident you are, and tick the "
+    "findings you see.",
+}
 
 
 @router.get("")
@@ -76,13 +101,17 @@ def new_study(request: Request, db: Db, user: Staff) -> Response:
 
 
 @router.post("")
-def create(request: Request, db: Db, store: Store, user: Staff, form: Annotated[StudyForm, Form()]) -> Response:
+def create(
+    request: Request, db: Db, store: Store, user: Staff, form: Annotated[StudyForm, Form()]
+) -> Response:
     """Create a draft study and draw its cases."""
     try:
         study = studies_domain.create_study(db, store, form.design(), actor_id=user.id)
     except DomainError as exc:
         db.rollback()
-        return _form_page(request, db, user, form=form.model_dump(), error=str(exc), status_code=exc.status_code)
+        return _form_page(
+            request, db, user, form=form.model_dump(), error=str(exc), status_code=exc.status_code
+        )
     db.commit()
     return RedirectResponse(f"/studies/{study.id}", status_code=303)
 
@@ -101,24 +130,45 @@ def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
     cases = repo.cases(db, study_id)
     readers = repo.readers(db, study_id)
     assigned = {r.id for r in readers}
-    return render(request, "pages/studies/detail.html", {
-        "user": user, "study": study, "sets": repo.image_sets(db, study_id), "readers": readers,
-        "progress": readings_repo.progress_by_reader(db, study_id),
-        "n_real": sum(1 for c in cases if c.truth == "real" and not c.is_practice),
-        "n_synthetic": sum(1 for c in cases if c.truth == "synthetic" and not c.is_practice),
-        "n_practice": sum(1 for c in cases if c.is_practice),
-        "other_readers": [r for r in users_repo.active_readers(db) if r.id not in assigned],
-        "error": request.query_params.get("error"),
-    })
+    return render(
+        request,
+        "pages/studies/detail.html",
+        {
+            "user": user,
+            "study": study,
+            "sets": repo.image_sets(db, study_id),
+            "readers": readers,
+            "progress": readings_repo.progress_by_reader(db, study_id),
+            "n_real": sum(1 for c in cases if c.truth == "real" and not c.is_practice),
+            "n_synthetic": sum(1 for c in cases if c.truth == "synthetic" and not c.is_practice),
+            "n_practice": sum(1 for c in cases if c.is_practice),
+            "other_readers": [r for r in users_repo.active_readers(db) if r.id not in assigned],
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 @router.get("/{study_id}/edit")
 def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
     """The form filled with a draft's design."""
     study = _study_or_404(db, study_id)
-    form = {c: getattr(study, c) for c in ("title", "instructions", "n_cases", "ratio_real", "ratio_synthetic",
-                                           "resolution", "ask_findings", "ask_free_text", "ask_click",
-                                           "allow_revision", "practice_cases", "seed")}
+    form = {
+        c: getattr(study, c)
+        for c in (
+            "title",
+            "instructions",
+            "n_cases",
+            "ratio_real",
+            "ratio_synthetic",
+            "resolution",
+            "ask_findings",
+            "ask_free_text",
+            "ask_click",
+            "allow_revision",
+            "practice_cases",
+            "seed",
+        )
+    }
     form["stratify_finding"] = study.stratify_finding or ""
     form["image_set_ids"] = [s.id for s in repo.image_sets(db, study_id)]
     form["reader_ids"] = [r.id for r in repo.readers(db, study_id)]
@@ -126,16 +176,24 @@ def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
 
 
 @router.post("/{study_id}")
-def update(request: Request, db: Db, store: Store, user: Staff, study_id: int,
-           form: Annotated[StudyForm, Form()]) -> Response:
+def update(
+    request: Request, db: Db, store: Store, user: Staff, study_id: int, form: Annotated[StudyForm, Form()]
+) -> Response:
     """Save a draft's new design; refused once the study is launched."""
     study = _study_or_404(db, study_id)
     try:
         studies_domain.update_study(db, store, study_id, form.design(), actor_id=user.id)
     except DomainError as exc:
         db.rollback()
-        return _form_page(request, db, user, form=form.model_dump(), study=study, error=str(exc),
-                          status_code=exc.status_code)
+        return _form_page(
+            request,
+            db,
+            user,
+            form=form.model_dump(),
+            study=study,
+            error=str(exc),
+            status_code=exc.status_code,
+        )
     db.commit()
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
 

@@ -16,11 +16,21 @@ from app.web.templating import render
 router = APIRouter(prefix="/admin/users")
 
 
-def _page(request: Request, db: Db, admin, *, invite_link: str | None = None, error: str | None = None,
-          status_code: int = 200) -> Response:
-    return render(request, "pages/admin/users.html",
-                  {"user": admin, "users": users_repo.list_all(db), "invite_link": invite_link, "error": error},
-                  status_code=status_code)
+def _page(
+    request: Request,
+    db: Db,
+    admin,
+    *,
+    invite_link: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "pages/admin/users.html",
+        {"user": admin, "users": users_repo.list_all(db), "invite_link": invite_link, "error": error},
+        status_code=status_code,
+    )
 
 
 @router.get("")
@@ -31,8 +41,12 @@ def users_page(request: Request, db: Db, admin: Admin) -> Response:
 
 @router.post("")
 def create_user(
-    request: Request, db: Db, admin: Admin, settings: AppSettings,
-    email: Annotated[str, Form(max_length=320)], name: Annotated[str, Form(max_length=200)],
+    request: Request,
+    db: Db,
+    admin: Admin,
+    settings: AppSettings,
+    email: Annotated[str, Form(max_length=320)],
+    name: Annotated[str, Form(max_length=200)],
     role: Annotated[str, Form(pattern="^(admin|researcher|reader)$")],
 ) -> Response:
     """Create an account and show its one-time invitation link (the password is set by its owner)."""
@@ -58,7 +72,11 @@ def reinvite(request: Request, db: Db, admin: Admin, settings: AppSettings, user
 
 @router.post("/{user_id}/active")
 def set_active(
-    request: Request, db: Db, admin: Admin, user_id: int, active: Annotated[str, Form(pattern="^(yes|no)$")],
+    request: Request,
+    db: Db,
+    admin: Admin,
+    user_id: int,
+    active: Annotated[str, Form(pattern="^(yes|no)$")],
 ) -> Response:
     """Deactivate or reactivate an account."""
     try:

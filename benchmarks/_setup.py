@@ -1,0 +1,294 @@
+"""Shared scaffolding for the benchmarks: a throw-away database, a served app, seeding and statistics.
+
+Every benchmark runs against its own fresh database (a new database on the server named by
+--database-url / DATABASE_URL, dropped afterwards, or the embedded server in a temporary STORE_DIR),
+so it never touches real data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import httpx
+import psutil
+from tqdm import tqdm
+
+# The repository root, so that `python -m uvicorn app.web.main:app` finds the package and its templates.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.persistence.blobs import BlobStore
+    from app.persistence.models import ImageSet
+
+T = TypeVar("T")
+PASSWORD = "bench-password-123"
+
+
+@dataclass(frozen=True)
+class BenchEnv:
+    """Where the benchmark's data lives: a SQLAlchemy URL, a libpq URL and a temporary STORE_DIR."""
+
+    sqlalchemy_url: str
+    libpq_url: str
+    store_dir: Path
+    server_env: dict[str, str]
+    label: str
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    """The --database-url option shared by every benchmark (default: DATABASE_URL, else embedded)."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="A postgresql:// URL of a server on which a throw-away database is created and dropped; "
+        "default DATABASE_URL, or the embedded server in a temporary STORE_DIR when neither is set.",
+    )
+
+
+def _to_libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _reset_app_caches() -> None:
+    # Settings, engine and session factory are cached per process; the benchmark changes the env first.
+    from app.core.config import get_settings
+    from app.persistence.db import get_engine, get_sessionmaker
+
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    get_sessionmaker.cache_clear()
+
+
+@contextlib.contextmanager
+def bench_database(server_url: str | None) -> Iterator[BenchEnv]:
+    """A fresh, migrated database for this run; dropped (or its embedded server stopped) at the end."""
+    from sqlalchemy import create_engine, text
+
+    from app.core.embedded_db import embedded_url, sqlalchemy_url, stop_embedded
+
+    store_dir = Path(tempfile.mkdtemp(prefix="cxrlab-bench-"))
+    admin_engine = None
+    db_name = None
+    try:
+        if server_url:
+            admin_url = sqlalchemy_url(server_url)
+            db_name = f"cxrlab_bench_{secrets.token_hex(4)}"
+            admin_engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            with admin_engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+            from sqlalchemy.engine import make_url
+
+            url = make_url(admin_url).set(database=db_name).render_as_string(hide_password=False)
+            label = f"server {make_url(admin_url).host or 'local socket'}, database {db_name}"
+        else:
+            url = embedded_url(store_dir / "pgdata")
+            label = f"embedded Postgres in {store_dir.name}"
+        # The app reads only these; the served subprocess gets the same (the embedded server is shared).
+        env = {
+            "DATABASE_URL": url,
+            "STORE_DIR": str(store_dir),
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "CXRLAB_ENV": "development",
+        }
+        os.environ.update(env)
+        _reset_app_caches()
+        from app.persistence.db import get_engine
+        from app.persistence.migrate import upgrade
+
+        upgrade(get_engine())
+        yield BenchEnv(url, _to_libpq(url), store_dir, env, label)
+    finally:
+        with contextlib.suppress(Exception):
+            from app.persistence.db import get_engine
+
+            get_engine().dispose()
+        _reset_app_caches()
+        if admin_engine is not None and db_name is not None:
+            with admin_engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            admin_engine.dispose()
+        stop_embedded()
+        shutil.rmtree(store_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(env: BenchEnv, *, timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The app under uvicorn in its own process (one worker, loopback), as in production; stopped after."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "app.web.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited with code {proc.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base + "/login", timeout=2.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not answer within the timeout")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token embedded in a page."""
+    # The form field, or the header htmx sends (forms rendered through a macro may lack the value).
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'"X-CSRF-Token": "([^"]+)"', html)
+    if m is None:
+        raise RuntimeError("page has no CSRF token")
+    return m.group(1)
+
+
+def login(client: httpx.Client, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form (the session cookie lands in the client's jar)."""
+    page = client.get("/login")
+    resp = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_of(page.text)}
+    )
+    if resp.status_code != 303:
+        raise RuntimeError(f"sign-in of {email} failed with HTTP {resp.status_code}")
+
+
+def phantom_set(
+    session: Session, store: BlobStore, *, name: str, kind: str, n: int, size: int, seed: int
+) -> ImageSet:
+    """An image set of demo-config phantoms imported through the normal path, with a progress bar."""
+    from app.cli.images import phantom_items, phantom_schema
+    from app.domain.importers import ImportSpec, import_images
+
+    spec = ImportSpec(name=name, kind=kind, label_schema=phantom_schema(), resolution=size, source="phantoms")
+    with tqdm(total=n, unit="img", desc=f"phantoms {name}", leave=False) as bar:
+        return import_images(
+            session,
+            store,
+            spec,
+            phantom_items(n, size=size, seed=seed, demo=True),
+            actor_id=None,
+            progress=lambda k: bar.update(k - bar.n),
+        )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks; NaN when empty."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+class RssSampler:
+    """Samples a process's resident memory (with its children) in a thread; peak minus the first sample."""
+
+    def __init__(self, pid: int | None = None, interval_s: float = 0.01) -> None:
+        self._proc = psutil.Process(pid)
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.start_bytes = self._rss()
+        self.peak_bytes = self.start_bytes
+
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._rss())
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._rss())
+
+    @property
+    def growth_mib(self) -> float:
+        """Peak RSS minus RSS at the start, in MiB."""
+        return (self.peak_bytes - self.start_bytes) / 2**20
+
+
+def mib(n_bytes: float) -> float:
+    """Bytes as MiB."""
+    return n_bytes / 2**20
+
+
+def timed(fn: Callable[[], T], *, pid: int | None = None) -> tuple[T, float, float]:
+    """(fn's result, wall seconds, RSS growth in MiB of process `pid`, default this one)."""
+    with RssSampler(pid) as rss:
+        t0 = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - t0
+    return result, seconds, rss.growth_mib
+
+
+def traced_peak(fn: Callable[[], object]) -> float:
+    """Peak Python heap (tracemalloc) in MiB above its start; run apart from timing, as it slows code."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        fn()
+        return mib(tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
+def count_lines(path: Path) -> int:
+    """Physical lines of a file."""
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+def csv_records(path: Path) -> int:
+    """CSV records of a file, header included, as a reader of the export would count them."""
+    with path.open(newline="") as fh:
+        return sum(1 for _ in csv.reader(fh))
