@@ -68,7 +68,7 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     thorax = 2.0 * (lung_centre + lung_lat)
     ctr = 0.41 + 0.08 * v[2]  # normal adults: CTR below 0.5
     width = ctr * thorax
-    left = -(0.30 + 0.06 * v[3]) * width  # about a third of the heart lies right of the midline
+    left = -(0.28 + 0.06 * v[3]) * width  # about a third of the heart lies right of the midline
     dome_r = 0.38 + 0.10 * v[4]
     hilum_r = -0.04 + 0.07 * v[5]
     return Anatomy(
@@ -182,7 +182,7 @@ def mediastinum_margin(a: Anatomy, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     x = X - a.mediastinal_shift
     left, right = a.heart
     half, cx = 0.5 * (right - left), 0.5 * (right + left)
-    b, shear = a.heart_height, 0.3  # the apex leans to the image right
+    b, shear = a.heart_height, 0.22  # the apex leans to the image right
     semi_a = math.sqrt(max(half * half - (shear * b) ** 2, 1e-4))  # sheared ellipse keeps width 2*half
     cy = 0.5 * (a.domes[0] + a.domes[1]) - 0.02  # widest just above the diaphragm
     q = ((x - cx) - shear * (Y - cy)) / semi_a
@@ -262,7 +262,9 @@ def smooth_noise(rng: np.random.Generator, cells: int, g: Grid) -> np.ndarray:
     """Band-limited noise (N, N) of unit-ish std whose pattern is fixed in film units."""
     field = rng.standard_normal((cells, cells))
     coords = np.stack([(g.Y + 1.3) / 2.6 * (cells - 1), (g.X + 1.3) / 2.6 * (cells - 1)])
-    return ndimage.map_coordinates(field, coords, order=1, mode="mirror").astype(np.float32)
+    # Cubic keeps coarse fields free of bilinear creases; fine ones (cells ~ pixels) need only linear.
+    order = 3 if cells < 64 else 1
+    return ndimage.map_coordinates(field, coords, order=order, mode="mirror").astype(np.float32)
 
 
 def lateral_wall_u(a: Anatomy, side: int, y: float) -> float:

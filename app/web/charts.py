@@ -9,7 +9,8 @@ from markupsafe import Markup
 from app.domain.results import StudyResults
 from app.domain.statistics import Proportion
 
-ROW_H, LEFT, WIDTH, TOP = 26, 150, 640, 30
+ROW_H, LEFT, WIDTH, TOP = 26, 240, 720, 30
+MAX_LABEL = 34
 
 
 def _x(value: float) -> float:
@@ -17,6 +18,7 @@ def _x(value: float) -> float:
 
 
 def _row(y: float, label: str, p: Proportion, colour: str) -> str:
+    label = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
     if p.value is None:
         return (
             f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'

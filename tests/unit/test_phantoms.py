@@ -147,7 +147,7 @@ def test_heart_bulges_to_the_image_right() -> None:
     # Radiological convention: the patient's left (the cardiac apex) is on the image right.
     for i in INDICES:
         left, right = _central_run(_img(i, ()))
-        assert right > left
+        assert right > left + 2
 
 
 def test_right_hemidiaphragm_is_higher() -> None:
@@ -248,7 +248,7 @@ def test_airspace_findings_add_local_opacity(name: str) -> None:
         diff = ndimage.gaussian_filter(_img(i, (name,)) - _img(i, ()), 1.0)
         assert diff.max() > 8
         if name != "Atelectasis":  # lobar collapse may pull the heart and diaphragm, uncovering lung
-            assert diff.min() > -4
+            assert diff.min() > -0.1 * diff.max()  # no darkening beyond the edge-enhancement halo
         assert (diff > 3).mean() < 0.2  # confined to part of a lung
 
 
