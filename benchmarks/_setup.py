@@ -30,7 +30,7 @@ import httpx
 import psutil
 from tqdm import tqdm
 
-# The repository root, so that `python -m uvicorn app.web.main:app` finds the package and its templates.
+# The repository root: `app` imports from a checkout, and uvicorn runs there (templates, static, migrations).
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -90,7 +90,7 @@ def bench_database(server_url: str | None) -> Iterator[BenchEnv]:
     from app.core.embedded_db import embedded_url, sqlalchemy_url, stop_embedded
 
     store_dir = Path(tempfile.mkdtemp(prefix="cxrlab-bench-"))
-    admin_engine = None
+    admin_engine = engine = None
     db_name = None
     try:
         if server_url:
@@ -118,13 +118,12 @@ def bench_database(server_url: str | None) -> Iterator[BenchEnv]:
         from app.persistence.db import get_engine
         from app.persistence.migrate import upgrade
 
-        upgrade(get_engine())
+        engine = get_engine()
+        upgrade(engine)
         yield BenchEnv(url, _to_libpq(url), store_dir, env, label)
     finally:
-        with contextlib.suppress(Exception):
-            from app.persistence.db import get_engine
-
-            get_engine().dispose()
+        if engine is not None:
+            engine.dispose()
         _reset_app_caches()
         if admin_engine is not None and db_name is not None:
             with admin_engine.connect() as conn:
@@ -220,7 +219,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class RssSampler:
-    """Samples a process's resident memory (with its children) in a thread; peak minus the first sample."""
+    """Samples a process's resident memory in a thread; growth is the peak minus the first sample."""
 
     def __init__(self, pid: int | None = None, interval_s: float = 0.01) -> None:
         self._proc = psutil.Process(pid)
@@ -231,11 +230,8 @@ class RssSampler:
         self.peak_bytes = self.start_bytes
 
     def _rss(self) -> int:
-        total = self._proc.memory_info().rss
-        for child in self._proc.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-        return total
+        # The process alone: an embedded Postgres may be a child, and its memory is not the app's.
+        return self._proc.memory_info().rss
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -75,6 +75,28 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     )
 
 
+def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView, Reading] | None:
+    """The reader's last answered case and its latest answer, where the study allows revising."""
+    study = readable_study(session, study_id, reader_id)
+    if not study.allow_revision or study.status != "launched":
+        raise Conflict("This study does not allow revising answers.")
+    found = repo.last_answered(session, study_id, reader_id)
+    if found is None:
+        return None
+    reading, case = found
+    latest = repo.latest(session, reader_id, case.id) or reading
+    done, total = repo.progress(session, study_id, reader_id)
+    view = CaseView(
+        study=study,
+        opaque_id=case.opaque_id,
+        position=reading.position,
+        total=total,
+        done=done,
+        is_practice=case.is_practice,
+    )
+    return view, latest
+
+
 def _validate(study: Study, answer: Answer) -> None:
     if answer.verdict not in ("real", "synthetic"):
         raise Invalid("Choose a verdict: real (R) or synthetic (S).")

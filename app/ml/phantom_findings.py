@@ -6,6 +6,10 @@ lung air replaced by fluid or tissue (0..1), ``extra`` is added density (nodules
 ``ptx`` marks pleural air with no lung markings. Each finding has its own random stream, so forcing one
 finding never moves another, and the anatomy stream is untouched by any of them. The stream is passed as
 a SeedSequence so that adjust_anatomy and render_findings replay the same first draws.
+
+Scale: the internal thoracic width (about 1.6 film units) stands for about 28 cm, so one film unit is about
+17.5 cm. Nodules get diameters of 0.044-0.11 units (about 0.8-2.2 cm with lobulation, under 3 cm); masses
+0.18-0.32 units (about 3-6 cm).
 """
 
 from __future__ import annotations
@@ -161,7 +165,8 @@ def _patch(
         (dx * math.cos(tilt) + dy * math.sin(tilt)) / rx, (dy * math.cos(tilt) - dx * math.sin(tilt)) / ry
     )
     core = 1.0 - q * q
-    return smoothstep(0.9 * core + 0.4 * smooth_noise(rng, cells, g) + 0.1), centre
+    # A wide ramp keeps the margins fluffy and the inside mottled rather than a flat plateau.
+    return smoothstep((0.9 * core + 0.4 * smooth_noise(rng, cells, g) + 0.3) / 1.5), centre
 
 
 def _consolidation(a: Anatomy, g: Grid, rng: np.random.Generator) -> np.ndarray:
@@ -180,7 +185,7 @@ def _consolidation(a: Anatomy, g: Grid, rng: np.random.Generator) -> np.ndarray:
         origin = (centre[0] - side * 0.06, centre[1])
         x, y, sig, wt = grow_tree(rng, origin, angles, 0.05, 0.0035, generations=4, spread=0.5)
         patch = patch * (1.0 - 0.55 * np.clip(splat_points(g, x, y, wt, sig), 0.0, 1.0))
-    return rng.uniform(0.65, 0.85) * patch
+    return rng.uniform(0.75, 0.95) * patch
 
 
 def _infiltration(a: Anatomy, g: Grid, rng: np.random.Generator) -> np.ndarray:

@@ -3,6 +3,7 @@
  * All reading-page keys, in one place (letters are case-insensitive; ignored with Ctrl/Alt/Meta):
  *   r / s        verdict real / synthetic          1-5      confidence
  *   <data-key>   toggle that finding (letters the server prints next to each finding)
+ *   <data-shortcut>  click that button (u: revise the previous answer, where the study allows it)
  *   Enter        submit (needs a verdict and a confidence); on a feedback panel: Next
  *   ?            open / close the key help          Escape   close the help, or leave the text box
  *   i invert     0 reset     = 1:1     f fit     p next window preset     + / - zoom     arrows pan
@@ -152,6 +153,12 @@
     }
     const f = form();
     if (e.key.length === 1 && f && choose(f, e.key.toLowerCase())) return e.preventDefault();
+    const r = region();
+    const shortcut = e.key.length === 1 && r && r.querySelector(`[data-shortcut="${CSS.escape(e.key.toLowerCase())}"]`);
+    if (shortcut) {
+      e.preventDefault();
+      return shortcut.click();
+    }
     const action = VIEWER_KEYS[e.key];
     if (!action) return;
     if (e.key.startsWith("Arrow") && e.target && e.target.tagName === "INPUT") return; // radios move

@@ -147,3 +147,42 @@ def test_reload_resumes_at_the_same_case(session, store, people, signed_in):
     assert second != first
     fresh = signed_in("reader")  # another browser of the same reader
     assert _current_case(fresh, study.id) == second
+
+
+def test_revising_the_previous_answer_where_allowed(session, store, people, signed_in):
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], allow_revision=True
+    )
+    session.commit()
+    reader = signed_in("reader")
+    first = _current_case(reader, study.id)
+    _answer(reader, study.id, first, "real", 2, findings=["Mass"])
+    second = _current_case(reader, study.id)
+    assert 'data-shortcut="u"' in reader.get(f"/read/{study.id}/case").text
+    page = reader.get(f"/read/{study.id}/revise")
+    assert f'name="case_id" value="{first}"' in page.text and "revising" in page.text
+    assert re.search(r'value="real" data-key="r" checked', page.text)
+    assert re.search(r'value="Mass" data-key="[a-z]" checked', page.text)
+    r = _answer(reader, study.id, first, "synthetic", 5, token="revision-token-1")
+    assert r.status_code == 200
+    assert _current_case(reader, study.id) == second  # back to where the reader was
+    researcher = signed_in("researcher")
+    rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
+    revs = sorted((r for r in rows if r["case_id"] == first), key=lambda r: int(r["revision"]))
+    assert [(r["revision"], r["verdict"]) for r in revs] == [("0", "real"), ("1", "synthetic")]
+    assert revs[1]["supersedes_reading"] == revs[0]["reading_id"]
+
+
+def test_revising_is_refused_where_not_allowed(session, store, people, signed_in):
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
+    session.commit()
+    reader = signed_in("reader")
+    first = _current_case(reader, study.id)
+    _answer(reader, study.id, first, "real", 2)
+    assert 'data-shortcut="u"' not in reader.get(f"/read/{study.id}/case").text
+    assert reader.get(f"/read/{study.id}/revise").status_code == 409
+    r = _answer(reader, study.id, first, "synthetic", 5, token="sneaky-token-1")
+    assert "already answered" in r.text
+    researcher = signed_in("researcher")
+    rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
+    assert [(r["case_id"], r["verdict"]) for r in rows] == [(first, "real")]

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.domain import readings as readings_domain
 from app.domain.errors import Conflict
-from app.persistence.models import Study
+from app.persistence.models import Reading, Study
 from app.persistence.repositories import readings as repo
 from app.persistence.repositories import studies as study_repo
 from app.web.deps import Db, Reader
@@ -19,7 +19,7 @@ from app.web.templating import is_htmx, render
 router = APIRouter(prefix="/read")
 
 # Finding shortcut letters, in checklist order; r, s, i, p, f and digits are taken by verdict and viewer.
-FINDING_KEYS = "abcdeghjklmnoqtuvwxyz"
+FINDING_KEYS = "abcdeghjklmnoqtvwxyz"  # u: revise the previous answer
 
 
 @router.get("")
@@ -46,11 +46,14 @@ def instructions(request: Request, db: Db, user: Reader, study_id: int) -> Respo
     )
 
 
-def _case_context(study: Study, view: readings_domain.CaseView, notice: str | None = None) -> dict:
+def _case_context(
+    study: Study, view: readings_domain.CaseView, notice: str | None = None, previous: Reading | None = None
+) -> dict:
     return {
         "study": study,
         "case": view,
         "notice": notice,
+        "previous": previous,
         "client_token": uuid.uuid4().hex,
         "finding_keys": dict(zip(study.findings, FINDING_KEYS, strict=False)),
         "percent": round(100 * view.done / view.total) if view.total else 0,
@@ -74,6 +77,21 @@ def _next(request: Request, db: Db, user, study_id: int, *, notice: str | None =
 def case_page(request: Request, db: Db, user: Reader, study_id: int) -> Response:
     """Always the reader's current case: reloading resumes, and there is no way back."""
     return _next(request, db, user, study_id)
+
+
+@router.get("/{study_id}/revise")
+def revise(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+    """The reader's last answered case again, prefilled, where the study allows revising."""
+    found = readings_domain.revisable(db, study_id, user.id)
+    if found is None:
+        return _next(request, db, user, study_id, notice="There is no answer to revise yet.")
+    view, previous = found
+    ctx = {
+        "user": user,
+        **_case_context(view.study, view, "You are revising your previous answer.", previous),
+    }
+    name = "partials/reading/case.html" if is_htmx(request) else "pages/reading/case.html"
+    return render(request, name, ctx, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{study_id}/case")
