@@ -171,7 +171,7 @@ def serve(env: BenchEnv, *, timeout_s: float = 60.0) -> Iterator[tuple[str, subp
 
 def csrf_of(html: str) -> str:
     """The CSRF token embedded in a page."""
-    # The form field, or the header htmx sends (forms rendered through a macro may lack the value).
+    # The form field, or else the same token as the header value htmx sends (pages without a form).
     m = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(r'"X-CSRF-Token": "([^"]+)"', html)
     if m is None:
         raise RuntimeError("page has no CSRF token")

@@ -20,10 +20,9 @@ STUDY_TITLE = "Demo study: real or synthetic?"
 
 def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]]:
     """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
-    from app.cli.images import phantom_items, phantom_schema, run_import
+    from app.cli.images import import_phantoms
     from app.core.config import get_settings
     from app.domain import studies, users
-    from app.domain.importers import ImportSpec
     from app.persistence.blobs import BlobStore
     from app.persistence.db import session_scope
     from app.persistence.repositories import image_sets
@@ -37,16 +36,8 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
         with session_scope() as session:
             exists = image_sets.by_name(session, name) is not None
         if not exists:
-            spec = ImportSpec(
-                name=name,
-                kind=kind,
-                label_schema=phantom_schema(),
-                resolution=size,
-                source="phantoms",
-                description=f"procedural phantoms, seed {seed}"
-                + ("; a stand-in until the GAN exists" if kind == "synthetic" else ""),
-            )
-            run_import(spec, phantom_items(n_images, size=size, seed=seed, demo=True), total=n_images)
+            note = "; a stand-in until the GAN exists" if kind == "synthetic" else ""
+            import_phantoms(name=name, kind=kind, n=n_images, size=size, seed=seed, enriched=True, note=note)
     with session_scope() as session:
         from sqlalchemy import select
 

@@ -136,13 +136,21 @@ def phantom_schema() -> tuple[str, ...]:
 @click.option("--enriched", is_flag=True, help="Raise finding prevalence (about half the films show one).")
 def phantoms(n: int, size: int, seed: int, name: str | None, kind: str, enriched: bool) -> None:
     """Generate procedural chest radiograph phantoms as an image set."""
-    name = name or f"phantoms-seed{seed}"
+    import_phantoms(
+        name=name or f"phantoms-seed{seed}", kind=kind, n=n, size=size, seed=seed, enriched=enriched
+    )
+
+
+def import_phantoms(
+    *, name: str, kind: str, n: int, size: int, seed: int, enriched: bool, note: str = ""
+) -> None:
+    """Generate `n` phantoms and import them as one image set."""
     spec = ImportSpec(
         name=name,
         kind=kind,
         label_schema=phantom_schema(),
         resolution=size,
         source="phantoms",
-        description=f"{n} procedural phantoms, seed {seed}" + (", enriched" if enriched else ""),
+        description=f"{n} procedural phantoms, seed {seed}" + (", enriched" if enriched else "") + note,
     )
     run_import(spec, phantom_items(n, size=size, seed=seed, demo=enriched), total=n)

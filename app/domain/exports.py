@@ -91,7 +91,7 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
     """The export as CSV lines: a header, then one line per reading, in constant memory."""
     yield _csv_line([c for c, _, _ in columns(study)])
     for row in repo.export_rows(session, study.id):
-        r = row.Reading
+        r = row
         shown = row.shown_at
         duration = int((r.submitted_at - shown).total_seconds() * 1000) if shown else None
         values = [

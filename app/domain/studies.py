@@ -41,6 +41,14 @@ class StudyDesign:
     seed: int | None = None
 
 
+def get_study(session: Session, study_id: int, *, lock: bool = False) -> Study:
+    """The study, or NotFound; `lock` holds it against concurrent design changes."""
+    study = repo.get(session, study_id, lock=lock)
+    if study is None:
+        raise NotFound("No such study.")
+    return study
+
+
 def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
     if not design.title.strip():
         raise Invalid("The study needs a title.")
@@ -152,9 +160,7 @@ def update_study(
     session: Session, store: BlobStore, study_id: int, design: StudyDesign, *, actor_id: int
 ) -> Study:
     """Change a draft's design and draw its cases again; a launched study is frozen."""
-    study = repo.get(session, study_id, lock=True)
-    if study is None:
-        raise NotFound("No such study.")
+    study = get_study(session, study_id, lock=True)
     if study.status != "draft" or study.frozen_at is not None:
         raise Conflict("The study's design is frozen: it was launched. Create a new study to change it.")
     sets = _validate(session, design)
@@ -190,9 +196,7 @@ def _allocate(session: Session, study: Study, reader_id: int) -> None:
 
 def launch(session: Session, study_id: int, *, actor_id: int) -> Study:
     """Freeze the design and draw every assigned reader's order."""
-    study = repo.get(session, study_id, lock=True)
-    if study is None:
-        raise NotFound("No such study.")
+    study = get_study(session, study_id, lock=True)
     if study.status != "draft":
         raise Conflict("The study was already launched.")
     readers = repo.readers(session, study.id)
@@ -215,9 +219,7 @@ def launch(session: Session, study_id: int, *, actor_id: int) -> Study:
 
 def add_reader(session: Session, study_id: int, reader_id: int, *, actor_id: int) -> None:
     """Assign a reader (also after launch: it changes no case, only adds an order)."""
-    study = repo.get(session, study_id, lock=True)
-    if study is None:
-        raise NotFound("No such study.")
+    study = get_study(session, study_id, lock=True)
     if study.status == "closed":
         raise Conflict("The study is closed.")
     user = session.get(User, reader_id)
@@ -241,9 +243,7 @@ def add_reader(session: Session, study_id: int, reader_id: int, *, actor_id: int
 
 def close(session: Session, study_id: int, *, actor_id: int) -> Study:
     """Stop accepting readings."""
-    study = repo.get(session, study_id, lock=True)
-    if study is None:
-        raise NotFound("No such study.")
+    study = get_study(session, study_id, lock=True)
     if study.status != "launched":
         raise Conflict("Only a launched study can be closed.")
     study.status = "closed"

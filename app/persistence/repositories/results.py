@@ -43,8 +43,21 @@ def latest_readings(session: Session, study_id: int) -> list[Any]:
 def export_rows(session: Session, study_id: int) -> Iterator[Any]:
     """Every reading of a study with all it needs for the CSV, streamed from a server-side cursor."""
     stmt = (
+        # Plain columns, not the Reading entity: building 100k ORM objects cost a third of the export time.
         select(
-            Reading,
+            Reading.id,
+            Reading.verdict,
+            Reading.confidence,
+            Reading.findings,
+            Reading.free_text,
+            Reading.click_x,
+            Reading.click_y,
+            Reading.position,
+            Reading.is_practice,
+            Reading.revision,
+            Reading.supersedes_id,
+            Reading.submitted_at,
+            Reading.client_active_ms,
             Case.opaque_id,
             Case.truth,
             Image.labels,

@@ -27,6 +27,13 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+def _start_session(request: Request, user) -> None:
+    """A fresh session for the signed-in user (never reuse the anonymous one: no fixation)."""
+    request.session.clear()
+    request.session["user_id"] = user.id
+    request.session["auth"] = session_binding(user)
+
+
 @router.get("/")
 def home(request: Request, db: Db) -> Response:
     """Send the visitor to their start page, or to sign in."""
@@ -70,9 +77,7 @@ def login(
             {"next": _safe_next(next), "error": "Wrong email or password.", "email": email},
             status_code=401,
         )
-    request.session.clear()  # a fresh session on sign-in (no fixation)
-    request.session["user_id"] = user.id
-    request.session["auth"] = session_binding(user)
+    _start_session(request, user)
     target = "/intake" if user.needs_intake else (_safe_next(next) or home_for(user.role))
     return RedirectResponse(target, status_code=303)
 
@@ -118,9 +123,7 @@ def accept_invite(
             status_code=exc.status_code,
         )
     db.commit()
-    request.session.clear()
-    request.session["user_id"] = user.id
-    request.session["auth"] = session_binding(user)
+    _start_session(request, user)
     return RedirectResponse("/intake" if user.needs_intake else home_for(user.role), status_code=303)
 
 

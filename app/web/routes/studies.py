@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import RedirectResponse, Response
 
 from app.domain import studies as studies_domain
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import DomainError
 from app.persistence.repositories import image_sets as sets_repo
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
@@ -116,17 +116,10 @@ def create(
     return RedirectResponse(f"/studies/{study.id}", status_code=303)
 
 
-def _study_or_404(db: Db, study_id: int):
-    study = repo.get(db, study_id)
-    if study is None:
-        raise NotFound("No such study.")
-    return study
-
-
 @router.get("/{study_id}")
 def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
     """A study's design, readers and progress."""
-    study = _study_or_404(db, study_id)
+    study = studies_domain.get_study(db, study_id)
     cases = repo.cases(db, study_id)
     readers = repo.readers(db, study_id)
     assigned = {r.id for r in readers}
@@ -151,7 +144,7 @@ def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
 @router.get("/{study_id}/edit")
 def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
     """The form filled with a draft's design."""
-    study = _study_or_404(db, study_id)
+    study = studies_domain.get_study(db, study_id)
     form = {
         c: getattr(study, c)
         for c in (
@@ -180,7 +173,7 @@ def update(
     request: Request, db: Db, store: Store, user: Staff, study_id: int, form: Annotated[StudyForm, Form()]
 ) -> Response:
     """Save a draft's new design; refused once the study is launched."""
-    study = _study_or_404(db, study_id)
+    study = studies_domain.get_study(db, study_id)
     try:
         studies_domain.update_study(db, store, study_id, form.design(), actor_id=user.id)
     except DomainError as exc:
