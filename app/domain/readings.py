@@ -59,6 +59,8 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     """The reader's next unanswered case (setting its shown time once), or None when finished."""
     study = readable_study(session, study_id, reader_id)
     done, total = repo.progress(session, study_id, reader_id)
+    if study.status == "closed" and done < total:
+        raise Conflict("This study is closed; it no longer takes answers.")
     found = repo.next_unread(session, study_id, reader_id)
     if found is None:
         return None

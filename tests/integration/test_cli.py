@@ -62,3 +62,27 @@ def test_cli_reports_domain_errors_plainly(tmp_path, db_url):
         timeout=120,
     )
     assert out.returncode == 2 and "No PNG, JPEG or DICOM files" in out.stderr
+
+
+def test_cli_phantoms_import_a_labelled_set(tmp_path, db_url, session):
+    from sqlalchemy import select
+
+    from app.persistence.models import Image, ImageSet
+
+    env = {**os.environ, "STORE_DIR": str(tmp_path)}
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    out = subprocess.run(
+        [*cli, "phantoms", "--n", "6", "--size", "64", "--seed", "3", "--enriched"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "imported 6 images into 'phantoms-seed3'" in out.stdout
+    image_set = session.scalar(select(ImageSet).where(ImageSet.name == "phantoms-seed3"))
+    images = session.scalars(select(Image).where(Image.image_set_id == image_set.id)).all()
+    assert image_set.kind == "real" and image_set.resolution == 64 and len(images) == 6
+    assert all(i.provenance["generator"] == "phantoms" and i.provenance["seed"] == 3 for i in images)
+    assert any(i.labels for i in images)
+    assert all((tmp_path / "images" / i.sha256[:2] / f"{i.sha256}.png").exists() for i in images)

@@ -12,7 +12,7 @@ from app.domain import readings, studies
 from app.domain.errors import Conflict, NotFound
 from app.domain.readings import Answer
 from app.persistence.db import get_sessionmaker
-from app.persistence.models import AuditEvent, ReaderCase, Reading
+from app.persistence.models import AuditEvent, ImageSet, ReaderCase, Reading
 from tests import factories
 
 
@@ -165,3 +165,50 @@ def test_orders_are_stored_per_reader_and_differ(session, study, people):
     a, b = order(people["reader"]), order(people["reader2"])
     assert sorted(a) == sorted(b) and len(a) == study.n_cases
     assert a != b  # drawn per reader (6! orders; the seed is fixed, so this is deterministic)
+
+
+def test_a_closed_study_takes_no_more_answers(session, study, people, signed_in):
+    reader = people["reader"]
+    case = _current(session, study, reader)
+    studies.close(session, study.id, actor_id=people["researcher"].id)
+    session.commit()
+    with pytest.raises(Conflict, match="closed"):
+        readings.submit(session, study.id, reader.id, Answer(case, "token-closed", "real", 3))
+    session.rollback()
+    page = signed_in("reader").get(f"/read/{study.id}/case")
+    assert page.status_code == 409 and "closed" in page.text
+
+
+def test_giveaway_click_is_stored_only_where_asked(session, store, people):
+    from app.domain.errors import Invalid
+
+    asking = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], ask_click=True
+    )
+    session.commit()
+    reader = people["reader"]
+    case = _current(session, asking, reader)
+    with pytest.raises(Invalid, match="outside the image"):
+        readings.submit(
+            session, asking.id, reader.id, Answer(case, "token-click-0", "synthetic", 4, click=(1.2, 0.5))
+        )
+    stored, _ = readings.submit(
+        session, asking.id, reader.id, Answer(case, "token-click-1", "synthetic", 4, click=(0.25, 0.75))
+    )
+    session.commit()
+    assert (stored.click_x, stored.click_y) == (0.25, 0.75)
+
+    plain = factories.launched_study(
+        session,
+        store,
+        readers=[reader],
+        creator=people["researcher"],
+        real=session.get(ImageSet, 1),
+        synthetic=session.get(ImageSet, 2),
+    )
+    session.commit()
+    plain_case = _current(session, plain, reader)
+    with pytest.raises(Invalid, match="does not ask for a click"):
+        readings.submit(
+            session, plain.id, reader.id, Answer(plain_case, "token-click-2", "real", 2, click=(0.5, 0.5))
+        )
