@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,12 +37,15 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _database(tmp_path_factory: pytest.TempPathFactory, store_dir: Path) -> Iterator[str]:
+def _database(store_dir: Path) -> Iterator[str]:
     """A fresh database for this run, migrated to head; dropped at the end."""
     from app.core.embedded_db import embedded_url, sqlalchemy_url, stop_embedded
 
     server_url = os.environ.get("TEST_DATABASE_URL")
-    admin_url = sqlalchemy_url(server_url) if server_url else embedded_url(tmp_path_factory.mktemp("pgdata"))
+    # The embedded server runs as its own system user, so its data may not live under pytest's
+    # basetemp: a second pytest session resets that folder to mode 0700 and the server would lose it.
+    pgdata = None if server_url else Path(tempfile.mkdtemp(prefix="cxrlab-test-pg-"))
+    admin_url = sqlalchemy_url(server_url) if server_url else embedded_url(pgdata)
     name = f"cxrlab_test_{secrets.token_hex(4)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -59,8 +64,9 @@ def _database(tmp_path_factory: pytest.TempPathFactory, store_dir: Path) -> Iter
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-    if not server_url:
+    if pgdata is not None:
         stop_embedded()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture

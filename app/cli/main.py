@@ -96,7 +96,14 @@ def run_server(*, host: str | None, port: int | None, migrate: bool) -> None:
     settings.require_secret()
     if migrate:
         upgrade(get_engine())
-    uvicorn.run("app.web.main:app", host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(
+        "app.web.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 cli.add_command(images)

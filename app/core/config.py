@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(default=False, validation_alias="SECURE_COOKIES")
     # Largest accepted upload (a zip or the sum of files), in bytes.
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, validation_alias="MAX_UPLOAD_BYTES")
+    # Largest body of any other request (forms); keeps unauthenticated posts from buffering much.
+    max_form_bytes: int = Field(default=1024 * 1024, validation_alias="MAX_FORM_BYTES")
+    # Addresses whose X-Forwarded-For uvicorn trusts (a reverse proxy), so rate limits see real clients.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
     # Failed logins allowed per account (and 4x that per client address) in the window below.
     login_max_failures: int = Field(default=5, validation_alias="LOGIN_MAX_FAILURES")
     login_window_s: int = Field(default=900, validation_alias="LOGIN_WINDOW_S")

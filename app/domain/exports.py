@@ -38,7 +38,12 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
         "Ordinal rating for ROC analysis: +confidence when called synthetic, -confidence "
         "when called real (higher = more sure it is synthetic).",
     ),
-    ("free_text", "text", "What gave it away, in the reader's words (blank when not asked)."),
+    (
+        "free_text",
+        "text",
+        "What gave it away, in the reader's words (blank when not asked). Text cells that begin with "
+        "=, +, -, @, tab or CR carry a leading ' so spreadsheets do not run them as formulas.",
+    ),
     ("click_x", "float", "Giveaway click, x as a fraction of image width from the left (blank when none)."),
     ("click_y", "float", "Giveaway click, y as a fraction of image height from the top (blank when none)."),
     (
@@ -50,9 +55,19 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     ("revision", "integer", "0 for the first answer; n for the n-th revision where the study allows them."),
     ("supersedes_reading", "integer", "Id of the reading this revision replaces (blank for first answers)."),
     ("reading_id", "integer", "Id of this reading."),
+    (
+        "is_latest",
+        "boolean",
+        "true for the reading that counts: the latest revision of this reader's answer to this case. "
+        "Analyse rows with is_latest = true and practice = false.",
+    ),
     ("shown_at", "timestamp", "Server time (UTC, ISO 8601) the case was first shown to the reader."),
     ("submitted_at", "timestamp", "Server time (UTC, ISO 8601) the answer was stored."),
-    ("duration_ms", "integer", "submitted_at minus shown_at, in milliseconds (server clock)."),
+    (
+        "duration_ms",
+        "integer",
+        "submitted_at minus shown_at, in milliseconds (server clock); blank for revisions.",
+    ),
     (
         "active_ms",
         "integer",
@@ -83,6 +98,16 @@ def _csv_line(values: list) -> str:
     return buf.getvalue()
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(v: str | None) -> str:
+    """Text a spreadsheet will not run as a formula: a leading =, +, -, @, tab or CR gets a quote."""
+    if not v:
+        return ""
+    return "'" + v if v.startswith(_FORMULA_START) else v
+
+
 def _bool(v: bool | None) -> str:
     return "" if v is None else ("true" if v else "false")
 
@@ -90,26 +115,27 @@ def _bool(v: bool | None) -> str:
 def export_lines(session: Session, study: Study) -> Iterator[str]:
     """The export as CSV lines: a header, then one line per reading, in constant memory."""
     yield _csv_line([c for c, _, _ in columns(study)])
+    latest = repo.revised(session, study.id)  # small: only answers that were revised
     for row in repo.export_rows(session, study.id):
         r = row
         shown = row.shown_at
         duration = int((r.submitted_at - shown).total_seconds() * 1000) if shown else None
         values = [
             study.id,
-            study.title,
+            _text(study.title),
             row.pseudonym,
             row.years_experience,
-            row.specialty,
+            _text(row.specialty),
             _bool(row.board_certified),
             row.opaque_id,
-            row.name,
-            row.source_name,
+            _text(row.name),
+            _text(row.source_name),
             row.truth,
             r.verdict,
             _bool(r.verdict == row.truth),
             r.confidence,
             rating_score(r.verdict == "synthetic", r.confidence),
-            r.free_text or "",
+            _text(r.free_text),
             r.click_x,
             r.click_y,
             r.position,
@@ -117,6 +143,7 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.revision,
             r.supersedes_id,
             r.id,
+            _bool(r.revision == latest.get((row.reader_id, row.case_id), 0)),
             shown.isoformat() if shown else "",
             r.submitted_at.isoformat(),
             duration,

@@ -43,11 +43,13 @@ class Answer:
     free_text: str | None = None
     click: tuple[float, float] | None = None
     active_ms: int | None = None
+    # Set only by the revise view: without it an answered case is never overwritten (e.g. a stale tab).
+    revise: bool = False
 
 
-def readable_study(session: Session, study_id: int, reader_id: int) -> Study:
+def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
     """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
-    study = study_repo.get(session, study_id)
+    study = study_repo.get(session, study_id, share=share)
     if study is None or session.get(StudyReader, (study_id, reader_id)) is None:
         raise NotFound("No such study among yours.")
     if study.status == "draft":
@@ -144,7 +146,8 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
     existing = repo.by_token(session, reader_id, answer.client_token)
     if existing is not None:
         return existing, False
-    study = readable_study(session, study_id, reader_id)
+    # Held in share mode until commit, so a concurrent close cannot slip in between check and insert.
+    study = readable_study(session, study_id, reader_id, share=True)
     if study.status != "launched":
         raise Conflict("This study is closed; it no longer takes answers.")
     _validate(study, answer)
@@ -153,9 +156,13 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
         raise NotFound("That case is not part of your study.")
     rc, case = found
     previous = repo.latest(session, reader_id, case.id)
-    if previous is not None and not study.allow_revision:
-        raise Conflict("You already answered this case; your first answer was kept.")
-    if previous is None:
+    if previous is not None:
+        if not (study.allow_revision and answer.revise):
+            raise Conflict("You already answered this case; your first answer was kept.")
+        last = repo.last_answered(session, study_id, reader_id)
+        if last is None or last[1].id != case.id:
+            raise Conflict("Only your most recent answer can be revised.")
+    else:
         nxt = repo.next_unread(session, study_id, reader_id)
         if nxt is None or nxt[1].id != case.id:
             raise Conflict("Cases are answered in order; this is not your current case.")
@@ -174,7 +181,8 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
         click_y=answer.click[1] if answer.click else None,
         position=rc.position,
         is_practice=case.is_practice,
-        shown_at=rc.shown_at,
+        # A revision has no "shown" time of its own here; its duration stays blank in the export.
+        shown_at=rc.shown_at if previous is None else None,
         client_active_ms=answer.active_ms,
     )
     try:
@@ -185,7 +193,6 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
         if again is not None:
             return again, False
         raise Conflict("You already answered this case; your first answer was kept.") from None
-    repo.freeze(session, study_id)
     audit.record(
         session,
         actor_id=reader_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ LABELS_NAMES = {"labels.csv"}
 # A zip may expand to at most this many times the upload limit, and hold at most this many members.
 ZIP_EXPANSION_LIMIT = 4
 ZIP_MAX_MEMBERS = 200_000
+# No single image is larger than this uncompressed (a 4096 x 4096 16-bit DICOM is 32 MiB).
+ZIP_MAX_MEMBER_BYTES = 256 * 1024 * 1024
 
 
 def _is_image_name(name: str) -> bool:
@@ -28,6 +31,11 @@ def _attach_labels(names: list[str], labels: dict[str, LabelRow] | None) -> dict
     if labels is None:
         return {n: LabelRow(()) for n in names}
     bases = {n: n.rsplit("/", 1)[-1] for n in names}
+    twice = sorted(b for b, k in Counter(bases.values()).items() if k > 1)
+    if twice:
+        raise Invalid(
+            f"Labels are matched by file name, but {', '.join(twice[:5])} appear in several folders."
+        )
     missing_rows = [n for n, b in bases.items() if b not in labels]
     missing_files = sorted(set(labels) - set(bases.values()))
     problems = []
@@ -76,6 +84,11 @@ def zip_images(
         raise Invalid(f"The zip holds more than {ZIP_MAX_MEMBERS} files.")
     if sum(m.file_size for m in members) > ZIP_EXPANSION_LIMIT * max_bytes:
         raise Invalid("The zip expands to more data than an upload may hold.")
+    too_big = [m.filename for m in members if m.file_size > ZIP_MAX_MEMBER_BYTES]
+    if too_big:
+        raise Invalid(
+            f"{too_big[0]} in the zip is larger than {ZIP_MAX_MEMBER_BYTES // 2**20} MiB uncompressed."
+        )
     if labels_data is None:
         inner = [m for m in members if m.filename.rsplit("/", 1)[-1].lower() in LABELS_NAMES]
         labels_data = archive.read(inner[0]) if inner else None

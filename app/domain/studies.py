@@ -68,6 +68,7 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
         raise Invalid("The ratio asks for real cases, so choose at least one real image set.")
     if design.ratio_synthetic and "synthetic" not in kinds:
         raise Invalid("The ratio asks for synthetic cases, so choose at least one synthetic image set.")
+    _check_resolutions(sets, design.resolution)  # type: ignore[arg-type]
     findings = _findings(sets)  # type: ignore[arg-type]
     if design.stratify_finding and design.stratify_finding not in findings:
         raise Invalid(f"'{design.stratify_finding}' is not a finding of the chosen sets.")
@@ -76,6 +77,23 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
         if user is None or user.role != "reader" or not user.is_active:
             raise Invalid("Only active readers can be assigned to a study.")
     return sets  # type: ignore[return-value]
+
+
+def _check_resolutions(sets: list[ImageSet], study_resolution: int) -> None:
+    """Every case must be resized the same way, or the resampling itself tells the sets apart."""
+    sizes = sorted({s.resolution for s in sets})
+    if len(sizes) > 1:
+        listed = ", ".join(f"{s.name} ({s.resolution} px)" for s in sets)
+        raise Invalid(
+            f"The chosen sets were rendered at different resolutions: {listed}. Their images would be "
+            "resized differently, which readers could notice besides the anatomy; import them at one "
+            "resolution."
+        )
+    if study_resolution > sizes[0]:
+        raise Invalid(
+            f"The study resolution ({study_resolution} px) is above the sets' ({sizes[0]} px); upsampling "
+            "adds nothing and blurs. Choose at most the sets' resolution."
+        )
 
 
 def _findings(sets: list[ImageSet]) -> list[str]:
@@ -205,7 +223,9 @@ def launch(session: Session, study_id: int, *, actor_id: int) -> Study:
     for reader in readers:
         _allocate(session, study, reader.id)
     study.status = "launched"
-    study.launched_at = datetime.now(UTC)
+    # Launch is the freeze: readings never update the study row (a share lock held by every submit
+    # would otherwise have to be upgraded, and two submits upgrading at once deadlock).
+    study.launched_at = study.frozen_at = datetime.now(UTC)
     audit.record(
         session,
         actor_id=actor_id,

@@ -79,6 +79,7 @@ def create_user(
 def invite(session: Session, user: User, *, ttl_hours: int, actor_id: int | None) -> str:
     """Create a one-time invitation for `user`; returns the token (only its hash is stored)."""
     token = new_token()
+    repo.revoke_invites(session, user.id, at=datetime.now(UTC))
     session.add(
         Invite(
             user_id=user.id,
@@ -127,6 +128,7 @@ def authenticate(
 ) -> User | None:
     """The active user with these credentials, or None; raises TooMany when the rate limit is reached."""
     email = email.strip().lower()[:320]
+    repo.lock_login(session, email)
     since = datetime.now(UTC) - timedelta(seconds=limits.window_s)
     by_email, by_client = repo.recent_failures(session, email=email, client=client, since=since)
     if by_email >= limits.max_failures or by_client >= 4 * limits.max_failures:

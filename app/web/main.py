@@ -46,7 +46,12 @@ def create_app() -> FastAPI:
         https_only=settings.secure_cookies,
         max_age=12 * 3600,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_form_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        upload_paths=("/image-sets",),
+    )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for module in (auth, users, image_sets, studies, reading, results, images):
         app.include_router(module.router)

@@ -100,3 +100,23 @@ def test_keyboard_reading_resume_and_export(session, store, live_server, browser
     ]
     assert {r["reader_id"] for r in rows} == {reader.pseudonym}
     assert rows[0]["confidence"] in ("4", "2", "5")
+
+
+def test_server_errors_reach_the_reader(session, store, live_server, browser):
+    from app.domain import studies
+
+    researcher = factories.user(session, "researcher", "res@test.org")
+    reader = factories.user(session, "reader", "reader@test.org")
+    study = factories.launched_study(session, store, readers=[reader], creator=researcher, n_cases=2)
+    session.commit()
+    page = browser.new_page()
+    _sign_in(page, live_server, reader.email)
+    page.goto(f"{live_server}/read/{study.id}/case")
+    page.wait_for_function("() => window.CxrViewer !== undefined")
+    studies.close(session, study.id, actor_id=researcher.id)  # the study closes while the reader reads
+    session.commit()
+    page.keyboard.press("r")
+    page.keyboard.press("3")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#flash').textContent.includes('closed')")
+    page.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +29,16 @@ def _postgres_for(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
-def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server(tmp_path):
+def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server():
+    # Outside pytest's basetemp, which a concurrent pytest session may chmod to 0700 under the server.
+    tmp_path = Path(tempfile.mkdtemp(prefix="cxrlab-cli-test-"))
+    try:
+        _embedded_life_cycle(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _embedded_life_cycle(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env.update(STORE_DIR=str(tmp_path / "store"), CXRLAB_ENV="development")
     cli = [sys.executable, "-c", "from app.cli.main import main; main()"]

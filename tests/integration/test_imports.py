@@ -124,6 +124,15 @@ def test_oversize_upload_is_refused(session, store, db_url, monkeypatch):
         get_settings.cache_clear()
 
 
+def test_large_bodies_are_refused_outside_the_upload_before_any_parsing(make_client):
+    r = make_client().post(
+        "/login",
+        content=b"email=" + b"a" * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 413 and "larger than the limit of 1 MB" in r.text
+
+
 def test_malformed_form_post_gets_a_clear_message(session, store, signed_in):
     admin = signed_in("admin")
     token = factories.csrf_of(admin.get("/image-sets").text)
@@ -173,3 +182,16 @@ def test_folder_and_chestxray14_importers(session, store, tmp_path):
     (folder / "labels.csv").write_text("file,findings\nx.png,Nodule\ny.jpg,\n")
     folder_items = sources.folder_images(folder, labels_csv=folder / "labels.csv", schema=CXR14_FINDINGS)
     assert [i.findings for i in folder_items] == [("Nodule",), ()]
+
+
+def test_labels_cannot_be_ambiguous_across_folders(session, store, signed_in):
+    admin = signed_in("admin")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("real/a.png", png(value=10))
+        zf.writestr("other/a.png", png(value=200))
+        zf.writestr("labels.csv", "file,findings\na.png,Effusion\n")
+    before = _counts(session, store)
+    r = _upload(admin, [("set.zip", buf.getvalue(), "application/zip")], name="Ambiguous")
+    assert r.status_code == 422 and "several folders" in r.text
+    assert _counts(session, store) == before

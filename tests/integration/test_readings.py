@@ -49,36 +49,40 @@ def test_repeated_submit_with_same_token_returns_the_stored_reading(session, stu
 
 def test_two_concurrent_submits_of_one_case_give_one_reading(session, study, people):
     reader = people["reader"]
-    case = _current(session, study, reader)
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def submit(token: str) -> None:
-        s = get_sessionmaker()()
-        try:
-            barrier.wait()
-            readings.submit(s, study.id, reader.id, Answer(case, token, "real", 3))
-            s.commit()
-            outcomes.append("stored")
-        except Conflict:
-            s.rollback()
-            outcomes.append("conflict")
-        finally:
-            s.close()
+    def race(case: str, tokens: tuple[str, str]) -> list[str]:
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
 
-    for tokens in (("same-token-1", "same-token-1"), ("tok-aaaaaaa", "tok-bbbbbbb")):
+        def submit(token: str) -> None:
+            s = get_sessionmaker()()
+            try:
+                barrier.wait()
+                reading, created = readings.submit(s, study.id, reader.id, Answer(case, token, "real", 3))
+                s.commit()
+                outcomes.append("stored" if created else "returned")
+            except Conflict:
+                s.rollback()
+                outcomes.append("conflict")
+            except Exception as exc:  # a deadlock or any other failure must fail the test
+                s.rollback()
+                outcomes.append(f"error {exc!r}")
+            finally:
+                s.close()
+
         threads = [threading.Thread(target=submit, args=(t,)) for t in tokens]
         for t in threads:
             t.start()
         for t in threads:
             t.join(30)
-        if tokens[0] != tokens[1]:
-            break
-        case = _current(session, study, reader)  # next case for the different-token race
-        outcomes.clear()
+        return sorted(outcomes)
+
+    # A retried submit (same token) racing the original: one row, both get it back.
+    assert race(_current(session, study, reader), ("same-token-1", "same-token-1")) == ["returned", "stored"]
+    # Two different submits of one case (two tabs): one row, the other is told.
+    assert race(_current(session, study, reader), ("tok-aaaaaaa", "tok-bbbbbbb")) == ["conflict", "stored"]
     n = session.scalar(select(func.count()).select_from(Reading).where(Reading.reader_id == reader.id))
-    assert n == 2  # one per case, for both races
-    assert sorted(outcomes) == ["conflict", "stored"]
+    assert n == 2  # one per case
 
 
 def test_cases_are_answered_in_order(session, study, people):
@@ -149,11 +153,21 @@ def test_revision_where_allowed_is_a_new_row_referencing_the_old(session, store,
     case = _current(session, study, reader)
     first, _ = readings.submit(session, study.id, reader.id, Answer(case, "token-rev-0", "real", 2))
     second, created = readings.submit(
-        session, study.id, reader.id, Answer(case, "token-rev-1", "synthetic", 5)
+        session, study.id, reader.id, Answer(case, "token-rev-1", "synthetic", 5, revise=True)
     )
     session.commit()
     assert created and second.revision == 1 and second.supersedes_id == first.id
     assert session.get(Reading, first.id).verdict == "real"
+    assert second.shown_at is None  # a revision's duration is not measured from the first showing
+    with pytest.raises(Conflict, match="already answered"):  # a stale second tab, no revise flag
+        readings.submit(session, study.id, reader.id, Answer(case, "token-rev-stale", "real", 1))
+    session.rollback()
+    readings.submit(
+        session, study.id, reader.id, Answer(_current(session, study, reader), "token-next", "real", 3)
+    )
+    session.commit()
+    with pytest.raises(Conflict, match="most recent"):  # only the latest answered case may be revised
+        readings.submit(session, study.id, reader.id, Answer(case, "token-rev-2", "real", 1, revise=True))
 
 
 def test_orders_are_stored_per_reader_and_differ(session, study, people):

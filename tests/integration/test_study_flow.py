@@ -17,7 +17,9 @@ def _current_case(client, study_id: int) -> str:
     return m.group(1)
 
 
-def _answer(client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None):
+def _answer(
+    client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None, **extra
+):
     page = client.get(f"/read/{study_id}/case")
     data = {
         "case_id": case_id,
@@ -27,6 +29,7 @@ def _answer(client, study_id: int, case_id: str, verdict: str, confidence: int, 
         "findings": list(findings),
         "active_ms": "1500",
         "csrf_token": factories.csrf_of(page.text),
+        **extra,
     }
     return client.post(f"/read/{study_id}/case", data=data)
 
@@ -151,7 +154,12 @@ def test_reload_resumes_at_the_same_case(session, store, people, signed_in):
 
 def test_revising_the_previous_answer_where_allowed(session, store, people, signed_in):
     study = factories.launched_study(
-        session, store, readers=[people["reader"]], creator=people["researcher"], allow_revision=True
+        session,
+        store,
+        readers=[people["reader"]],
+        creator=people["researcher"],
+        allow_revision=True,
+        ask_free_text=True,
     )
     session.commit()
     reader = signed_in("reader")
@@ -163,13 +171,28 @@ def test_revising_the_previous_answer_where_allowed(session, store, people, sign
     assert f'name="case_id" value="{first}"' in page.text and "revising" in page.text
     assert re.search(r'value="real" data-key="r" checked', page.text)
     assert re.search(r'value="Mass" data-key="[a-z]" checked', page.text)
-    r = _answer(reader, study.id, first, "synthetic", 5, token="revision-token-1")
+    # Without the revise flag (a stale tab) the first answer stands; with it, a revision is stored.
+    stale = _answer(reader, study.id, first, "synthetic", 5, token="stale-token-1")
+    assert "already answered" in stale.text
+    r = _answer(
+        reader,
+        study.id,
+        first,
+        "synthetic",
+        5,
+        token="revision-token-1",
+        revise="1",
+        free_text='=HYPERLINK("x")',
+    )
     assert r.status_code == 200
     assert _current_case(reader, study.id) == second  # back to where the reader was
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
     revs = sorted((r for r in rows if r["case_id"] == first), key=lambda r: int(r["revision"]))
     assert [(r["revision"], r["verdict"]) for r in revs] == [("0", "real"), ("1", "synthetic")]
+    assert [r["is_latest"] for r in revs] == ["false", "true"]
+    assert revs[1]["free_text"] == '\'=HYPERLINK("x")'  # not a live formula in a spreadsheet
+    assert revs[1]["duration_ms"] == ""
     assert revs[1]["supersedes_reading"] == revs[0]["reading_id"]
 
 

@@ -56,6 +56,27 @@ def test_invite_set_password_intake_then_reading(session, people, signed_in, mak
     assert again.status_code == 404 and "already used" in again.text
 
 
+def test_a_new_invitation_link_replaces_the_old_one(session, people, signed_in, make_client):
+    admin = signed_in("admin")
+    page = admin.get("/admin/users")
+    r = admin.post(
+        "/admin/users",
+        data={
+            "csrf_token": factories.csrf_of(page.text),
+            "name": "Dr. Two",
+            "email": "two@test.org",
+            "role": "reader",
+        },
+    )
+    old = re.search(r'value="http://testserver(/invite/[^"]+)"', r.text).group(1)
+    user = session.scalar(select(User).where(User.email == "two@test.org"))
+    r = admin.post(f"/admin/users/{user.id}/invite", data={"csrf_token": factories.csrf_of(r.text)})
+    new = re.search(r'value="http://testserver(/invite/[^"]+)"', r.text).group(1)
+    assert new != old
+    assert make_client().get(old).status_code == 404
+    assert make_client().get(new).status_code == 200
+
+
 def test_deactivation_ends_sessions_at_once(people, signed_in):
     reader = signed_in("reader")
     assert reader.get("/read").status_code == 200

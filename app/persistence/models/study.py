@@ -52,7 +52,7 @@ class Study(CreatedAt, Base):
     practice_cases: Mapped[int] = mapped_column(Integer, default=0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Set by the first reading; nothing about the design may change after it.
+    # Set at launch, before the first reading can exist; nothing about the design may change after it.
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

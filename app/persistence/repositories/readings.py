@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
+from app.persistence.models import Case, ReaderCase, Reading, StudyReader
 
 
 def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
@@ -106,13 +106,6 @@ def last_answered(session: Session, study_id: int, reader_id: int) -> tuple[Read
     )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
-
-
-def freeze(session: Session, study_id: int) -> None:
-    """Mark the design frozen at its first reading (a no-op afterwards)."""
-    session.execute(
-        update(Study).where(Study.id == study_id, Study.frozen_at.is_(None)).values(frozen_at=func.now())
-    )
 
 
 def mark_completed(session: Session, study_id: int, reader_id: int) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from app.persistence.models import Case, Image, ImageSet, ReaderCase, Reading, User
+from app.persistence.models import Case, Image, ImageSet, Reading, User
 
 
 def latest_readings_stmt(study_id: int, *, include_practice: bool):
@@ -40,6 +40,16 @@ def latest_readings(session: Session, study_id: int) -> list[Any]:
     return list(session.execute(latest_readings_stmt(study_id, include_practice=False)))
 
 
+def revised(session: Session, study_id: int) -> dict[tuple[int, int], int]:
+    """Latest revision number per (reader id, case id), for the answers that were revised at all."""
+    stmt = (
+        select(Reading.reader_id, Reading.case_id, func.max(Reading.revision))
+        .where(Reading.study_id == study_id, Reading.revision > 0)
+        .group_by(Reading.reader_id, Reading.case_id)
+    )
+    return {(r, c): n for r, c, n in session.execute(stmt)}
+
+
 def export_rows(session: Session, study_id: int) -> Iterator[Any]:
     """Every reading of a study with all it needs for the CSV, streamed from a server-side cursor."""
     stmt = (
@@ -67,15 +77,14 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
             User.years_experience,
             User.specialty,
             User.board_certified,
-            ReaderCase.shown_at,
+            Reading.shown_at,
+            Reading.reader_id,
+            Reading.case_id,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)
         .join(ImageSet, ImageSet.id == Image.image_set_id)
         .join(User, User.id == Reading.reader_id)
-        .join(
-            ReaderCase, (ReaderCase.case_id == Reading.case_id) & (ReaderCase.reader_id == Reading.reader_id)
-        )
         .where(Reading.study_id == study_id)
         .order_by(User.pseudonym, Reading.position, Reading.revision)
         .execution_options(yield_per=2000)

@@ -18,10 +18,12 @@ from app.persistence.models import (
 )
 
 
-def get(session: Session, study_id: int, *, lock: bool = False) -> Study | None:
-    """The study, optionally locked against concurrent design changes."""
+def get(session: Session, study_id: int, *, lock: bool = False, share: bool = False) -> Study | None:
+    """The study; `lock` holds it against concurrent changes, `share` against a concurrent close."""
     stmt = select(Study).where(Study.id == study_id)
-    return session.scalar(stmt.with_for_update() if lock else stmt)
+    if lock or share:
+        stmt = stmt.with_for_update(read=not lock)
+    return session.scalar(stmt)
 
 
 def list_all(session: Session) -> list[Study]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Invite, LoginAttempt, User
@@ -36,6 +36,18 @@ def active_readers(session: Session) -> list[User]:
 def invite_by_digest(session: Session, digest: str) -> Invite | None:
     """The invite whose token hashes to `digest`, locked so it can be used once."""
     return session.scalar(select(Invite).where(Invite.token_hash == digest).with_for_update())
+
+
+def lock_login(session: Session, email: str) -> None:
+    """Serialise sign-ins for one email until commit, so parallel guesses cannot all pass the count."""
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtext("login:" + email))))
+
+
+def revoke_invites(session: Session, user_id: int, *, at: datetime) -> None:
+    """Spend every unused invitation of a user (a new link replaces the old ones)."""
+    session.execute(
+        update(Invite).where(Invite.user_id == user_id, Invite.used_at.is_(None)).values(used_at=at)
+    )
 
 
 def recent_failures(session: Session, *, email: str, client: str, since: datetime) -> tuple[int, int]:

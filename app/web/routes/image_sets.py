@@ -58,8 +58,8 @@ def preview_image(db: Db, store: Store, user: Staff, set_id: int, image_id: int)
     return png_response(store.get(image.sha256))
 
 
-async def _read_limited(upload: UploadFile, budget: list[int]) -> bytes:
-    data = await upload.read()
+def _read_limited(upload: UploadFile, budget: list[int]) -> bytes:
+    data = upload.file.read()
     budget[0] -= len(data)
     if budget[0] < 0:
         raise Invalid("The uploaded files are larger than the upload limit.")
@@ -67,7 +67,7 @@ async def _read_limited(upload: UploadFile, budget: list[int]) -> bytes:
 
 
 @router.post("")
-async def upload(
+def upload(
     request: Request,
     db: Db,
     store: Store,
@@ -81,7 +81,11 @@ async def upload(
     description: Annotated[str, Form(max_length=2000)] = "",
     labels_csv: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """Import an uploaded zip (or loose files) with an optional labels CSV, all or nothing."""
+    """Import an uploaded zip (or loose files) with an optional labels CSV, all or nothing.
+
+    A plain (sync) route on purpose: rendering is CPU work and runs in the thread pool, so readers'
+    requests keep being served on the event loop while an import runs.
+    """
     form = {
         "name": name,
         "kind": kind,
@@ -92,7 +96,7 @@ async def upload(
     try:
         finding_schema = labels.parse_schema(label_schema)
         budget = [settings.max_upload_bytes]
-        labels_data = await _read_limited(labels_csv, budget) if labels_csv and labels_csv.filename else None
+        labels_data = _read_limited(labels_csv, budget) if labels_csv and labels_csv.filename else None
         real_files = [f for f in files if f.filename]
         if not real_files:
             raise Invalid("Choose a zip file or image files to upload.")
@@ -105,7 +109,7 @@ async def upload(
                 archive, labels_data=labels_data, schema=finding_schema, max_bytes=settings.max_upload_bytes
             )
         else:
-            loose = [(f.filename, await _read_limited(f, budget)) for f in real_files]
+            loose = [(f.filename, _read_limited(f, budget)) for f in real_files]
             items = sources.uploaded_images(loose, labels_data=labels_data, schema=finding_schema)
         spec = importers.ImportSpec(
             name=name,

@@ -109,6 +109,7 @@ def submit(
     click_x: Annotated[str, Form(max_length=32)] = "",
     click_y: Annotated[str, Form(max_length=32)] = "",
     active_ms: Annotated[str, Form(max_length=16)] = "",
+    revise: Annotated[str, Form(pattern="^1?$")] = "",
 ) -> Response:
     """Store the answer (committed before responding), then show feedback for practice or the next case."""
     try:
@@ -125,6 +126,7 @@ def submit(
         free_text=(free_text or "").strip() or None,
         click=click,
         active_ms=active,
+        revise=revise == "1",
     )
     try:
         reading, _ = readings_domain.submit(db, study_id, user.id, answer)
