@@ -8,7 +8,9 @@ import sys
 import click
 
 from app.cli.demo import demo
+from app.cli.gan import gan
 from app.cli.images import images, phantoms
+from app.cli.models import models, sample
 from app.core.config import get_settings
 from app.domain.errors import DomainError
 
@@ -109,6 +111,9 @@ def run_server(*, host: str | None, port: int | None, migrate: bool) -> None:
 cli.add_command(images)
 cli.add_command(phantoms)
 cli.add_command(demo)
+cli.add_command(gan)
+cli.add_command(models)
+cli.add_command(sample)
 
 
 def main() -> None:
