@@ -80,3 +80,50 @@ def test_sample_makes_a_synthetic_set_with_provenance(db_url, session, tiny_snap
 def test_unknown_model_is_a_clear_error(db_url):
     out = _cli("sample", "--model", "nope", "--n", "2")
     assert out.returncode != 0 and "no model called 'nope'" in out.stderr
+
+
+def test_import_segal_then_sample(db_url, session, tmp_path, store_dir):
+    from sqlalchemy import select
+
+    from app.persistence.models import Image, ImageSet
+    from tests.unit.segal_reference import authors_checkpoint
+
+    source = tmp_path / "Final_Full_Model.pth"
+    torch.save(authors_checkpoint((32, 32, 16, 16)), source)  # 4 -> 32 px, the authors' key layout
+    name = "segal-test"
+    try:
+        out = _cli("models", "import-segal", str(source), "--name", name)
+        assert out.returncode == 0, out.stderr
+        assert "32 px, 3 channels" in out.stdout
+        listed = _cli("models", "list")
+        assert name in listed.stdout
+        out = _cli("sample", "--model", name, "--n", "3", "--seed", "1", "--name", "Segal samples")
+        assert out.returncode == 0, out.stderr
+        set_id = session.scalar(select(ImageSet.id).where(ImageSet.name == "Segal samples"))
+        images = session.scalars(select(Image).where(Image.image_set_id == set_id)).all()
+        assert len(images) == 3 and all(i.provenance["model"] == name for i in images)
+        again = _cli("models", "import-segal", str(source), "--name", name)
+        assert again.returncode != 0 and "exists already" in again.stderr
+    finally:
+        shutil.rmtree(store_dir / "models" / name, ignore_errors=True)
+
+
+class _Payload:
+    """Unpickling this would create a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_import_segal_refuses_a_hostile_file(db_url, tmp_path):
+    marker = tmp_path / "ran"
+    hostile = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"x": _Payload(marker)}}, hostile)
+    out = _cli("models", "import-segal", str(hostile), "--name", "evil")
+    assert out.returncode != 0 and "refusing" in out.stderr.lower()
+    assert not marker.exists()
