@@ -68,7 +68,7 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
         raise Invalid("The ratio asks for real cases, so choose at least one real image set.")
     if design.ratio_synthetic and "synthetic" not in kinds:
         raise Invalid("The ratio asks for synthetic cases, so choose at least one synthetic image set.")
-    _check_resolutions(sets, design.resolution)  # type: ignore[arg-type]
+    _check_resolutions(sets)  # type: ignore[arg-type]
     findings = _findings(sets)  # type: ignore[arg-type]
     if design.stratify_finding and design.stratify_finding not in findings:
         raise Invalid(f"'{design.stratify_finding}' is not a finding of the chosen sets.")
@@ -79,7 +79,7 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
     return sets  # type: ignore[return-value]
 
 
-def _check_resolutions(sets: list[ImageSet], study_resolution: int) -> None:
+def _check_resolutions(sets: list[ImageSet]) -> None:
     """Every case must be resized the same way, or the resampling itself tells the sets apart."""
     sizes = sorted({s.resolution for s in sets})
     if len(sizes) > 1:
@@ -89,11 +89,7 @@ def _check_resolutions(sets: list[ImageSet], study_resolution: int) -> None:
             "resized differently, which readers could notice besides the anatomy; import them at one "
             "resolution."
         )
-    if study_resolution > sizes[0]:
-        raise Invalid(
-            f"The study resolution ({study_resolution} px) is above the sets' ({sizes[0]} px); upsampling "
-            "adds nothing and blurs. Choose at most the sets' resolution."
-        )
+    # A study resolution above or below the sets' is fine: every case is resampled the same way.
 
 
 def _findings(sets: list[ImageSet]) -> list[str]:
