@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -e .
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[ml]'
 exec .venv/bin/cxrlab demo "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
@@ -14,15 +15,42 @@ DEMO_ACCOUNTS = [
     ("reader2@demo.local", "Dr. Grace Reader", "reader"),
     ("reader3@demo.local", "Dr. Lee Reader", "reader"),
 ]
-REAL_SET, SYNTHETIC_SET = "Demo real (phantoms, seed 0)", "Demo synthetic (stand-in: phantoms, seed 1)"
 STUDY_TITLE = "Demo study: real or synthetic?"
+DEMO_MODEL = "phantom-pggan-64"  # bundled in model_store/, trained on phantoms (see its manifest)
+STAND_IN_SET = "Demo synthetic (stand-in: phantoms, seed 1)"
 
 
-def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]]:
+def gan_available() -> bool:
+    """Whether the demo can sample its synthetic set from the bundled generator (needs the ml extra)."""
+    from app.cli.models import BUNDLED
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return (BUNDLED / DEMO_MODEL / "config.json").exists()
+
+
+def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(name, resolution) of the demo's real and synthetic sets; both share one resolution."""
+    if gan_available():
+        from app.cli.models import BUNDLED
+
+        res = json.loads((BUNDLED / DEMO_MODEL / "config.json").read_text())["resolution"]
+        return (f"Demo real (phantoms, seed 0, {res} px)", res), (
+            f"Demo synthetic ({DEMO_MODEL}, seed 0)",
+            res,
+        )
+    return ("Demo real (phantoms, seed 0)", size), (STAND_IN_SET, size)
+
+
+def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
     """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
-    from app.cli.images import import_phantoms
+    from app.cli.images import import_phantoms, run_import
+    from app.cli.models import BUNDLED, sample_items
     from app.core.config import get_settings
     from app.domain import studies, users
+    from app.domain.importers import ImportSpec
     from app.persistence.blobs import BlobStore
     from app.persistence.db import session_scope
     from app.persistence.repositories import image_sets
@@ -32,12 +60,33 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
         for email, name, role in DEMO_ACCOUNTS:
             if users_repo.by_email(session, email) is None:
                 users.create_user(session, email=email, name=name, role=role, password=DEMO_PASSWORD)
-    for name, kind, seed in ((REAL_SET, "real", 0), (SYNTHETIC_SET, "synthetic", 1)):
-        with session_scope() as session:
-            exists = image_sets.by_name(session, name) is not None
-        if not exists:
-            note = "; a stand-in until the GAN exists" if kind == "synthetic" else ""
-            import_phantoms(name=name, kind=kind, n=n_images, size=size, seed=seed, enriched=True, note=note)
+    (real_set, real_res), (synthetic_set, syn_res) = demo_sets(size)
+    with session_scope() as session:
+        missing = {n for n in (real_set, synthetic_set) if image_sets.by_name(session, n) is None}
+    if real_set in missing:
+        import_phantoms(name=real_set, kind="real", n=n_images, size=real_res, seed=0, enriched=True)
+    if synthetic_set in missing and synthetic_set == STAND_IN_SET:
+        import_phantoms(
+            name=synthetic_set,
+            kind="synthetic",
+            n=n_images,
+            size=syn_res,
+            seed=1,
+            enriched=True,
+            note="; a stand-in because the ml extra (torch) is not installed",
+        )
+    elif synthetic_set in missing:
+        spec = ImportSpec(
+            name=synthetic_set,
+            kind="synthetic",
+            label_schema=(),
+            resolution=syn_res,
+            source="sampling",
+            description=f"{n_images} samples of {DEMO_MODEL}, seed 0",
+        )
+        run_import(
+            spec, sample_items(DEMO_MODEL, BUNDLED / DEMO_MODEL, n_images, seed=0, batch=16), total=n_images
+        )
     with session_scope() as session:
         from sqlalchemy import select
 
@@ -46,21 +95,28 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
         if session.scalar(select(Study.id).where(Study.title == STUDY_TITLE)) is None:
             admin = users_repo.by_email(session, "admin@demo.local")
             readers = [users_repo.by_email(session, e) for e, _, r in DEMO_ACCOUNTS if r == "reader"]
-            sets = [image_sets.by_name(session, REAL_SET), image_sets.by_name(session, SYNTHETIC_SET)]
+            sets = [image_sets.by_name(session, real_set), image_sets.by_name(session, synthetic_set)]
             design = studies.StudyDesign(
                 title=STUDY_TITLE,
                 image_set_ids=[s.id for s in sets],
                 n_cases=n_cases,
                 practice_cases=2,
-                resolution=size,
+                resolution=study_size,
                 ask_findings=True,
                 ask_free_text=True,
                 ask_click=True,
                 seed=2021,
                 reader_ids=[r.id for r in readers],
-                instructions="Half of these chest films are 'real' and half 'synthetic'. In this demo both "
-                "are procedural phantoms; the synthetic set is a stand-in until the project's GAN "
-                "samples them. Judge each film, say how sure you are, and tick the findings you see.",
+                instructions=(
+                    "Half of these chest films are real and half synthetic. In this demo the real ones are "
+                    "procedural phantoms, and the synthetic ones "
+                    + (
+                        f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms. "
+                        if synthetic_set != STAND_IN_SET
+                        else "are a second set of phantoms (a stand-in: torch is not installed). "
+                    )
+                    + "Judge each film, say how sure you are, and tick the findings you see."
+                ),
             )
             study = studies.create_study(
                 session, BlobStore(get_settings().images_dir), design, actor_id=admin.id
@@ -72,9 +128,10 @@ def seed_demo(*, n_images: int, size: int, n_cases: int) -> list[tuple[str, str]
 @click.command()
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web app afterwards.")
 @click.option("--images", "n_images", type=int, default=120, show_default=True, help="Phantoms per set.")
-@click.option("--size", type=int, default=256, show_default=True)
+@click.option("--size", type=int, default=256, show_default=True, help="Image size when no GAN is used.")
+@click.option("--study-size", type=int, default=256, show_default=True, help="Resolution readers see.")
 @click.option("--cases", "n_cases", type=int, default=20, show_default=True)
-def demo(serve: bool, n_images: int, size: int, n_cases: int) -> None:
+def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -> None:
     """Set up the demo (idempotent) and serve it at http://127.0.0.1:8000."""
     os.environ.setdefault("CXRLAB_ENV", "development")
     from app.cli.main import run_server
@@ -85,11 +142,14 @@ def demo(serve: bool, n_images: int, size: int, n_cases: int) -> None:
     get_settings.cache_clear()
     settings = get_settings()
     upgrade(get_engine())
-    accounts = seed_demo(n_images=n_images, size=size, n_cases=n_cases)
+    accounts = seed_demo(n_images=n_images, size=size, n_cases=n_cases, study_size=study_size)
     click.echo(f"\nDemo accounts (password for all: {DEMO_PASSWORD}):")
     for email, role in accounts:
         click.echo(f"  {role:<10} {email}")
-    click.echo("The 'synthetic' set is a second phantom set, a stand-in until the GAN exists.")
+    if gan_available():
+        click.echo(f"The synthetic set was sampled from the bundled generator {DEMO_MODEL} (model_store/).")
+    else:
+        click.echo("torch is not installed, so the synthetic set is a second phantom set (a stand-in).")
     if serve:
         click.echo(
             f"\nOpen http://{settings.host}:{settings.port}  (Ctrl+C stops the app and its database)\n"

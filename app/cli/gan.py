@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -66,6 +67,14 @@ def gan() -> None:
 @click.option("--kimg-final", type=int, default=1200, show_default=True, help="Thousands at the last size.")
 @click.option("--batch", default="16,16,16,16,16,16,14,8,3", show_default=True, help="Batch per stage.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--ema",
+    "ema_decay",
+    type=float,
+    default=0.999,
+    show_default=True,
+    help="EMA decay per step; short runs need less (e.g. 0.99), or the EMA lags the new blocks.",
+)
 @click.option("--kimg-grid", type=int, default=100, show_default=True, help="Thousands between sample grids.")
 @click.option("--kimg-checkpoint", type=int, default=100, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/resume.pt.")
@@ -82,6 +91,7 @@ def train_command(
     kimg_final: int,
     batch: str,
     seed: int,
+    ema_decay: float,
     kimg_grid: int,
     kimg_checkpoint: int,
     resume: bool,
@@ -104,15 +114,17 @@ def train_command(
         final_stable_images=kimg_final * 1000,
         batch_sizes=_ints(batch),
         seed=seed,
+        ema_decay=ema_decay,
         grid_every=kimg_grid * 1000,
         checkpoint_every=kimg_checkpoint * 1000,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "command.json").write_text(
-        json.dumps(
-            {"gan": cfg.to_dict(), "train": tcfg.to_dict(), "data": image_set or str(folder)}, indent=2
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes files
+        (run_dir / "command.json").write_text(
+            json.dumps(
+                {"gan": cfg.to_dict(), "train": tcfg.to_dict(), "data": image_set or str(folder)}, indent=2
+            )
         )
-    )
     resume_path = run_dir / "resume.pt" if resume else None
     if resume_path is not None and not resume_path.exists():
         raise click.UsageError(f"nothing to resume: {resume_path} does not exist")
