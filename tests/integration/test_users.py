@@ -10,18 +10,16 @@ from app.persistence.models import User
 from tests import factories
 
 
+def _invite(admin, name: str, email: str):
+    """Create a reader through the admin form; returns the response that shows the invitation link."""
+    page = admin.get("/admin/users")
+    data = {"csrf_token": factories.csrf_of(page.text), "name": name, "email": email, "role": "reader"}
+    return admin.post("/admin/users", data=data)
+
+
 def test_invite_set_password_intake_then_reading(session, people, signed_in, make_client):
     admin = signed_in("admin")
-    page = admin.get("/admin/users")
-    r = admin.post(
-        "/admin/users",
-        data={
-            "csrf_token": factories.csrf_of(page.text),
-            "name": "Dr. New",
-            "email": "New@Test.org",
-            "role": "reader",
-        },
-    )
+    r = _invite(admin, "Dr. New", "New@Test.org")
     assert r.status_code == 200
     link = re.search(r'value="(http://testserver/invite/[^"]+)"', r.text).group(1)
     path = link.removeprefix("http://testserver")
@@ -58,16 +56,7 @@ def test_invite_set_password_intake_then_reading(session, people, signed_in, mak
 
 def test_a_new_invitation_link_replaces_the_old_one(session, people, signed_in, make_client):
     admin = signed_in("admin")
-    page = admin.get("/admin/users")
-    r = admin.post(
-        "/admin/users",
-        data={
-            "csrf_token": factories.csrf_of(page.text),
-            "name": "Dr. Two",
-            "email": "two@test.org",
-            "role": "reader",
-        },
-    )
+    r = _invite(admin, "Dr. Two", "two@test.org")
     old = re.search(r'value="http://testserver(/invite/[^"]+)"', r.text).group(1)
     user = session.scalar(select(User).where(User.email == "two@test.org"))
     r = admin.post(f"/admin/users/{user.id}/invite", data={"csrf_token": factories.csrf_of(r.text)})
