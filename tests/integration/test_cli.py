@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+from sqlalchemy import func
 
 
 def test_alembic_finds_no_drift(db_url):
@@ -97,3 +98,26 @@ def test_cli_phantoms_import_a_labelled_set(tmp_path, db_url, session):
     assert all(i.provenance["generator"] == "phantoms" and i.provenance["seed"] == 3 for i in images)
     assert any(i.labels for i in images)
     assert all((tmp_path / "images" / i.sha256[:2] / f"{i.sha256}.png").exists() for i in images)
+
+
+def test_demo_samples_its_synthetic_set_from_the_bundled_generator(tmp_path, db_url, session):
+    from sqlalchemy import select
+
+    from app.persistence.models import Image, ImageSet, Study
+
+    env = {**os.environ, "STORE_DIR": str(tmp_path)}
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    args = ["demo", "--no-serve", "--images", "8", "--cases", "6"]
+    out = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "sampled from the bundled generator phantom-pggan-64" in out.stdout
+    synthetic = session.scalar(select(ImageSet).where(ImageSet.kind == "synthetic"))
+    real = session.scalar(select(ImageSet).where(ImageSet.kind == "real"))
+    assert synthetic.source == "sampling" and synthetic.resolution == real.resolution == 64
+    images = session.scalars(select(Image).where(Image.image_set_id == synthetic.id)).all()
+    assert len(images) == 8 and {i.provenance["model"] for i in images} == {"phantom-pggan-64"}
+    study = session.scalar(select(Study))
+    assert study.status == "launched" and study.resolution == 256
+    again = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr  # idempotent
+    assert session.scalar(select(func.count()).select_from(ImageSet)) == 2
