@@ -86,7 +86,8 @@ def columns(study: Study) -> list[tuple[str, str, str]]:
             (
                 f"label_{f}",
                 "0/1",
-                f"1 when the image's label (or, for synthetic images, its target) includes {f}.",
+                f"1 when the image's label (or, for synthetic images, its target) includes {f}; "
+                "blank when the image's set carries no labels.",
             )
         )
     return cols
@@ -150,7 +151,8 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.client_active_ms,
         ]
         values += [int(f in r.findings) for f in study.findings]
-        values += [int(f in row.labels) for f in study.findings]
+        # A set without a label schema (e.g. plain GAN samples) says nothing about findings: blank, not 0.
+        values += [int(f in row.labels) if row.label_schema else "" for f in study.findings]
         yield _csv_line(["" if v is None else v for v in values])
 
 

@@ -95,8 +95,10 @@ def study_results(session: Session, study: Study) -> StudyResults:
                 marked_synthetic=sum(1 for r in rows if r.truth == "synthetic" and f in r.findings),
             )
         )
+    # Marks can only agree with labels where the image's set has labels (unlabelled GAN samples do not).
+    labelled = [r for r in rows if r.label_schema]
     agreement = (
-        finding_agreement(study.findings, [r.findings for r in rows], [r.labels for r in rows])
+        finding_agreement(study.findings, [r.findings for r in labelled], [r.labels for r in labelled])
         if study.ask_findings
         else []
     )

@@ -209,3 +209,35 @@ def test_revising_is_refused_where_not_allowed(session, store, people, signed_in
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
     assert [(r["case_id"], r["verdict"]) for r in rows] == [(first, "real")]
+
+
+def test_unlabelled_synthetic_sets_export_blank_labels(session, store, people, signed_in):
+    from app.domain.importers import ImportSpec, SourceImage, import_images
+    from app.ml import phantoms
+
+    real = factories.phantom_set(session, store, name="real", kind="real")
+    spec = ImportSpec(name="unlabelled", kind="synthetic", label_schema=(), resolution=64, source="sampling")
+    items = [SourceImage(name=f"s{p.index}", pixels=p.image) for p in phantoms.generate(12, size=64, seed=9)]
+    synthetic = import_images(session, store, spec, items, actor_id=None)
+    study = factories.launched_study(
+        session,
+        store,
+        readers=[people["reader"]],
+        creator=people["researcher"],
+        real=real,
+        synthetic=synthetic,
+        n_cases=4,
+    )
+    session.commit()
+    reader = signed_in("reader")
+    for _ in range(4):
+        _answer(reader, study.id, _current_case(reader, study.id), "real", 3)
+    researcher = signed_in("researcher")
+    assert "Unlabelled" in researcher.get(f"/image-sets/{synthetic.id}").text
+    rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
+    for row in rows:
+        labels = {k: v for k, v in row.items() if k.startswith("label_")}
+        if row["truth"] == "synthetic":
+            assert set(labels.values()) == {""}
+        else:
+            assert set(labels.values()) <= {"0", "1"}

@@ -279,7 +279,12 @@ def train(
     data = _as_data(data, cfg)
     d = _setup_dist(device)
     try:
-        return _train(cfg, tcfg, data, Path(run_dir), d, resume, progress_fn, abort_fn)
+        result = _train(cfg, tcfg, data, Path(run_dir), d, resume, progress_fn, abort_fn)
+        if d.created:
+            # Every rank finishes its collectives before teardown; gloo otherwise can abort a peer
+            # that is still shutting down ("terminate called without an active exception").
+            dist.barrier()
+        return result
     finally:
         if d.created:
             dist.destroy_process_group()

@@ -23,9 +23,11 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
             Reading.confidence,
             Reading.findings,
             Image.labels,
+            ImageSet.label_schema,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)
+        .join(ImageSet, ImageSet.id == Image.image_set_id)
         .where(Reading.study_id == study_id)
         .ext(distinct_on(Reading.reader_id, Reading.case_id))
         .order_by(Reading.reader_id, Reading.case_id, Reading.revision.desc())
@@ -73,6 +75,7 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
             Image.labels,
             Image.source_name,
             ImageSet.name,
+            ImageSet.label_schema,
             User.pseudonym,
             User.years_experience,
             User.specialty,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -35,6 +36,8 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
     if image_set is None:
         raise NotFound("No such image set.")
     hist = repo.label_histogram(db, set_id)
+    if not image_set.label_schema:  # e.g. plain GAN samples: no labels is not "No Finding"
+        hist = Counter({"Unlabelled": image_set.image_count})
     bars = sorted(hist.items(), key=lambda kv: -kv[1])
     return render(
         request,
