@@ -87,8 +87,7 @@ def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView
     found = repo.last_answered(session, study_id, reader_id)
     if found is None:
         return None
-    reading, case = found
-    latest = repo.latest(session, reader_id, case.id) or reading
+    reading, case = found  # the newest reading of the reader, so the latest revision of its case
     done, total = repo.progress(session, study_id, reader_id)
     view = CaseView(
         study=study,
@@ -98,7 +97,7 @@ def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView
         done=done,
         is_practice=case.is_practice,
     )
-    return view, latest
+    return view, reading
 
 
 def _validate(study: Study, answer: Answer) -> None:
