@@ -69,14 +69,7 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     rc, case = found
     if rc.shown_at is None:
         rc.shown_at = datetime.now(UTC)
-    return CaseView(
-        study=study,
-        opaque_id=case.opaque_id,
-        position=rc.position,
-        total=total,
-        done=done,
-        is_practice=case.is_practice,
-    )
+    return CaseView(study, case.opaque_id, rc.position, total, done, case.is_practice)
 
 
 def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView, Reading] | None:
@@ -89,14 +82,7 @@ def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView
         return None
     reading, case = found  # the newest reading of the reader, so the latest revision of its case
     done, total = repo.progress(session, study_id, reader_id)
-    view = CaseView(
-        study=study,
-        opaque_id=case.opaque_id,
-        position=reading.position,
-        total=total,
-        done=done,
-        is_practice=case.is_practice,
-    )
+    view = CaseView(study, case.opaque_id, reading.position, total, done, case.is_practice)
     return view, reading
 
 

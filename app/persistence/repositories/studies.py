@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import (
     Case,
     Image,
     ImageSet,
-    ReaderCase,
-    Reading,
     Study,
     StudyImageSet,
     StudyReader,
@@ -86,16 +84,12 @@ def clear_design(session: Session, study_id: int) -> None:
     session.execute(delete(StudyReader).where(StudyReader.study_id == study_id))
 
 
-def has_order(session: Session, study_id: int, reader_id: int) -> bool:
-    """Whether this reader's order was already drawn."""
+def of_reader(session: Session, reader_id: int) -> list[Study]:
+    """The launched or closed studies a reader is assigned to, newest first (one query)."""
     stmt = (
-        select(func.count())
-        .select_from(ReaderCase)
-        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+        select(Study)
+        .join(StudyReader, StudyReader.study_id == Study.id)
+        .where(StudyReader.reader_id == reader_id, Study.status != "draft")
+        .order_by(Study.id.desc())
     )
-    return (session.scalar(stmt) or 0) > 0
-
-
-def reading_count(session: Session, study_id: int) -> int:
-    """Number of readings stored for a study."""
-    return session.scalar(select(func.count()).select_from(Reading).where(Reading.study_id == study_id)) or 0
+    return list(session.scalars(stmt))

@@ -26,9 +26,7 @@ FINDING_KEYS = "abcdeghjklmnoqtvwxyz"  # u: revise the previous answer
 def my_studies(request: Request, db: Db, user: Reader) -> Response:
     """The reader's studies with their progress."""
     rows = []
-    for study in study_repo.list_all(db):
-        if study.status == "draft" or not study_repo.is_reader(db, study.id, user.id):
-            continue
+    for study in study_repo.of_reader(db, user.id):
         done, total = repo.progress(db, study.id, user.id)
         rows.append({"study": study, "done": done, "total": total})
     return render(request, "pages/reading/my_studies.html", {"user": user, "rows": rows})
