@@ -11,11 +11,22 @@ from app.persistence.base import Base
 target_metadata = Base.metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Leave procrastinate's own tables out of autogenerate and `alembic check` (revision 0002 owns them)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
+def _configure(connection) -> None:
+    context.configure(
+        connection=connection, target_metadata=target_metadata, compare_type=True, include_name=include_name
+    )
+
+
 def run_migrations_online() -> None:
     """Migrate through a connection handed over by app.persistence.migrate, or one we open."""
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -24,7 +35,7 @@ def run_migrations_online() -> None:
 
     engine = create_engine(database_url(get_settings()))
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, compare_type=True)
+        _configure(conn)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
+QUEUE_TABLES = (
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+)
 
 
 def _reset_caches() -> None:
@@ -52,7 +60,15 @@ def _database(store_dir: Path) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     os.environ.update(
-        {"DATABASE_URL": url, "STORE_DIR": str(store_dir), "CXRLAB_ENV": "test", "SECRET_KEY": TEST_SECRET}
+        {
+            "DATABASE_URL": url,
+            "STORE_DIR": str(store_dir),
+            "CXRLAB_ENV": "test",
+            "SECRET_KEY": TEST_SECRET,
+            # Fast heartbeats, so job tests see progress and stalls in seconds rather than minutes.
+            "RUN_HEARTBEAT_S": "0.5",
+            "RUN_STALL_AFTER_S": "4",
+        }
     )
     _reset_caches()
     from app.persistence.db import get_engine
@@ -75,7 +91,7 @@ def db_url(_database: str) -> str:
     from app.persistence.base import Base
     from app.persistence.db import get_engine
 
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables) + ", " + ", ".join(QUEUE_TABLES)
     with get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return _database
@@ -98,3 +114,47 @@ def store(store_dir: Path):
     from app.persistence.blobs import BlobStore
 
     return BlobStore(store_dir / "images")
+
+
+class Workers:
+    """`cxrlab worker` processes on the test database; every one still running is stopped at the end."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, queues: str = "gpu,cpu") -> subprocess.Popen:
+        """A new worker process consuming `queues`."""
+        log = (self.log_dir / f"worker-{len(self.procs)}.log").open("w")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from app.cli.main import main; main()", "worker", "--queues", queues],
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        self.procs.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        """Everything the workers printed, for assertion messages."""
+        return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("worker-*.log")))
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def workers(db_url: str, tmp_path: Path) -> Iterator[Workers]:
+    """Start real worker processes with `workers.start()`."""
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop_all()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import click
 
@@ -22,7 +24,7 @@ STAND_IN_SET = "Demo synthetic (stand-in: phantoms, seed 1)"
 
 def gan_available() -> bool:
     """Whether the demo can sample its synthetic set from the bundled generator (needs the ml extra)."""
-    from app.cli.models import BUNDLED
+    from app.persistence.snapshots import BUNDLED
 
     try:
         import torch  # noqa: F401
@@ -34,7 +36,7 @@ def gan_available() -> bool:
 def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
     """(name, resolution) of the demo's real and synthetic sets; both share one resolution."""
     if gan_available():
-        from app.cli.models import BUNDLED
+        from app.persistence.snapshots import BUNDLED
 
         res = json.loads((BUNDLED / DEMO_MODEL / "config.json").read_text())["resolution"]
         return (f"Demo real (phantoms, seed 0, {res} px)", res), (
@@ -47,14 +49,15 @@ def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
 def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
     """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
     from app.cli.images import import_phantoms, run_import
-    from app.cli.models import BUNDLED, sample_items
     from app.core.config import get_settings
     from app.domain import studies, users
     from app.domain.importers import ImportSpec
+    from app.jobs.tasks.sampling import sample_items
     from app.persistence.blobs import BlobStore
     from app.persistence.db import session_scope
     from app.persistence.repositories import image_sets
     from app.persistence.repositories import users as users_repo
+    from app.persistence.snapshots import BUNDLED
 
     with session_scope() as session:
         for email, name, role in DEMO_ACCOUNTS:
@@ -125,6 +128,17 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
     return [(e, r) for e, _, r in DEMO_ACCOUNTS]
 
 
+def start_worker() -> subprocess.Popen:
+    """A `cxrlab worker` beside the demo's server, on the same (possibly embedded) database."""
+    from app.core.config import get_settings
+    from app.persistence.db import database_url
+
+    env = {**os.environ, "DATABASE_URL": database_url(get_settings())}
+    click.echo("Started a job worker (queues gpu, cpu): runs started under Runs execute on this machine.")
+    command = [sys.executable, "-c", "from app.cli.main import main; main()", "worker", "--queues", "gpu,cpu"]
+    return subprocess.Popen(command, env=env)
+
+
 @click.command()
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web app afterwards.")
 @click.option("--images", "n_images", type=int, default=120, show_default=True, help="Phantoms per set.")
@@ -154,4 +168,12 @@ def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -
         click.echo(
             f"\nOpen http://{settings.host}:{settings.port}  (Ctrl+C stops the app and its database)\n"
         )
-        run_server(host=None, port=None, migrate=False)
+        worker = start_worker() if gan_available() else None
+        if worker is None:
+            click.echo("No job worker: runs started in the browser wait until `cxrlab worker` runs.")
+        try:
+            run_server(host=None, port=None, migrate=False)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(30)

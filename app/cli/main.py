@@ -1,4 +1,4 @@
-"""The `cxrlab` command line: serve, database, users, images, phantoms, demo."""
+"""The `cxrlab` command line: serve, worker, database, users, images, phantoms, models, demo."""
 
 from __future__ import annotations
 
@@ -106,6 +106,21 @@ def run_server(*, host: str | None, port: int | None, migrate: bool) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+@cli.command()
+@click.option("--queues", default="gpu,cpu", show_default=True, help="Comma-separated queues to consume.")
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Jobs at once (1 per GPU).")
+@click.option("--name", default=None, help="Worker name in logs (default: procrastinate's).")
+def worker(queues: str, concurrency: int, name: str | None) -> None:
+    """Run jobs that admins start in the browser (training, sampling, imports) until stopped."""
+    from app.jobs.worker import run_worker
+
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    if not wanted or concurrency < 1:
+        raise click.UsageError("give at least one queue and a concurrency of 1 or more")
+    logging.getLogger().setLevel(logging.INFO)  # job starts and ends belong in a worker's log
+    run_worker(wanted, concurrency, name)
 
 
 cli.add_command(images)

@@ -7,41 +7,27 @@ model_store/<name>/ (bundled demo weights); each is generator.safetensors + conf
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
 from app.core.config import get_settings
-from app.domain.importers import ImportSpec, SourceImage
-
-BUNDLED = Path(__file__).resolve().parents[2] / "model_store"
+from app.domain.importers import ImportSpec
+from app.persistence.snapshots import find_snapshot, list_snapshots
 
 
 def models_dir() -> Path:
     """Where imported and trained snapshots are kept."""
-    return get_settings().store_dir / "models"
+    return get_settings().models_dir
 
 
 def resolve_model(name: str) -> Path:
     """The snapshot folder called `name`: the store's first, then the bundled ones."""
-    for root in (models_dir(), BUNDLED):
-        candidate = root / name
-        if (candidate / "config.json").exists():
-            return candidate
-    known = ", ".join(sorted(n for n, _ in list_models())) or "none"
-    raise click.UsageError(f"no model called '{name}' (known: {known})")
-
-
-def list_models() -> list[tuple[str, Path]]:
-    """(name, folder) of every snapshot, store first."""
-    found: dict[str, Path] = {}
-    for root in (BUNDLED, models_dir()):
-        if root.is_dir():
-            for d in sorted(root.iterdir()):
-                if (d / "config.json").exists():
-                    found[d.name] = d
-    return sorted(found.items())
+    found = find_snapshot(models_dir(), name)
+    if found is None:
+        known = ", ".join(s.name for s in list_snapshots(models_dir())) or "none"
+        raise click.UsageError(f"no model called '{name}' (known: {known})")
+    return found.folder
 
 
 @click.group()
@@ -52,14 +38,11 @@ def models() -> None:
 @models.command("list")
 def models_list() -> None:
     """Every snapshot with its resolution and provenance."""
-    for name, folder in list_models():
-        manifest = (
-            json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() else {}
-        )
-        config = json.loads((folder / "config.json").read_text())
-        source = manifest.get("source") or manifest.get("data") or ""
+    for snap in list_snapshots(models_dir()):
+        source = snap.manifest.get("source") or snap.manifest.get("data") or ""
         click.echo(
-            f"{name:<24} {config['resolution']:>5} px  {config['image_channels']} ch  {source}  ({folder})"
+            f"{snap.name:<24} {snap.resolution:>5} px  {snap.config['image_channels']} ch  {source}  "
+            f"({snap.folder})"
         )
 
 
@@ -85,30 +68,6 @@ def import_segal(file: Path, name: str) -> None:
     )
 
 
-def sample_items(model: str, folder: Path, n: int, *, seed: int, batch: int) -> Iterable[SourceImage]:
-    """Generated films as import items, each recording the model, its hash, the seed and the latent index."""
-    from app.ml.gan.checkpoints import load_snapshot
-    from app.ml.gan.inference import prepare_for_inference
-    from app.ml.gan.sampling import sample
-
-    generator, manifest = load_snapshot(folder)
-    # Scales folded into the weights once, upsample+conv fused: ~2x the plain network on CPU, same images.
-    generator = prepare_for_inference(generator, precision="fp32")
-    model_sha = manifest.get("sha256", "")
-    for index, pixels in sample(generator, n, seed=seed, batch=batch):
-        yield SourceImage(
-            name=f"{model}-seed{seed}-{index:06d}",
-            pixels=pixels,
-            provenance={
-                "model": model,
-                "model_sha256": model_sha,
-                "seed": seed,
-                "latent_index": index,
-                "job": None,
-            },
-        )
-
-
 @click.command()
 @click.option("--model", "model", required=True, help="Snapshot name (see `cxrlab models list`).")
 @click.option("--n", "n", type=int, default=200, show_default=True)
@@ -121,6 +80,7 @@ def sample_items(model: str, folder: Path, n: int, *, seed: int, batch: int) -> 
 def sample(model: str, n: int, seed: int, size: int | None, batch: int, name: str | None) -> None:
     """Sample a generator into a synthetic image set (through the same rendering path as real images)."""
     from app.cli.images import run_import
+    from app.jobs.tasks.sampling import sample_items
 
     folder = resolve_model(model)
     config = json.loads((folder / "config.json").read_text())

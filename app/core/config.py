@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     login_window_s: int = Field(default=900, validation_alias="LOGIN_WINDOW_S")
     # How long an invitation link stays valid.
     invite_ttl_hours: int = Field(default=72, validation_alias="INVITE_TTL_HOURS")
+    # A running job's worker writes a heartbeat this often; a run whose heartbeat is older than
+    # RUN_STALL_AFTER_S is marked stalled (its worker died) and may be retried.
+    run_heartbeat_s: float = Field(default=5.0, validation_alias="RUN_HEARTBEAT_S")
+    run_stall_after_s: float = Field(default=60.0, validation_alias="RUN_STALL_AFTER_S")
 
     @model_validator(mode="after")
     def _check_secret_length(self) -> Settings:
@@ -65,6 +69,16 @@ class Settings(BaseSettings):
     def pgdata_dir(self) -> Path:
         """Data directory of the embedded Postgres server."""
         return self.store_dir / "pgdata"
+
+    @property
+    def runs_dir(self) -> Path:
+        """One folder per run: its log, metrics, grids, checkpoints (shared by web and workers)."""
+        return self.store_dir / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        """Generator snapshots imported or trained here (bundled ones live in model_store/)."""
+        return self.store_dir / "models"
 
     @property
     def tmp_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""Server-rendered SVG charts (no JavaScript, no chart library): reader accuracy with intervals."""
+"""Server-rendered SVG charts (no JavaScript, no chart library): reader accuracy, training losses."""
 
 from __future__ import annotations
 
@@ -55,5 +55,72 @@ def accuracy_chart(res: StudyResults) -> Markup:
     parts.append(f'<text x="{_x(0.5) + 4:.1f}" y="{TOP - 16}">chance</text>')
     for i, (label, p, colour) in enumerate(rows):
         parts.append(_row(TOP + i * ROW_H, label, p, colour))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+LOSS_SERIES = (("d_loss", "critic", "#3b6ea5"), ("g_loss", "generator", "#b5452f"))
+PLOT_W, PLOT_H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 260, 60, 34, 24, 16
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    step = (hi - lo) / (n - 1) if hi > lo else 1.0
+    return [lo + i * step for i in range(n)]
+
+
+def loss_chart(lines: list[dict]) -> Markup:
+    """Critic and generator loss against thousands of images shown, with resolution changes marked."""
+    points = [m for m in lines if "kimg" in m and all(k in m for k, _, _ in LOSS_SERIES)]
+    if len(points) < 2:
+        return Markup('<p class="muted">The loss curves appear after the first metrics lines.</p>')
+    xs = [float(m["kimg"]) for m in points]
+    ys = [float(m[k]) for m in points for k, _, _ in LOSS_SERIES]
+    x0, x1 = xs[0], max(xs[-1], xs[0] + 1e-9)
+    y0, y1 = min(ys), max(ys)
+    if y1 - y0 < 1e-9:
+        y0, y1 = y0 - 1, y1 + 1
+
+    def px(x: float) -> float:
+        return PAD_L + (x - x0) / (x1 - x0) * (PLOT_W - PAD_L - PAD_R)
+
+    def py(y: float) -> float:
+        return PAD_T + (y1 - y) / (y1 - y0) * (PLOT_H - PAD_T - PAD_B)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {PLOT_W} {PLOT_H}" class="chart" role="img" '
+        'aria-label="Loss curves">',
+        "<style>text{font:11px system-ui,sans-serif;fill:#222}.res{fill:#888}</style>",
+    ]
+    for y in _ticks(y0, y1):
+        yy = f"{py(y):.1f}"
+        parts.append(f'<line x1="{PAD_L}" x2="{PLOT_W - PAD_R}" y1="{yy}" y2="{yy}" stroke="#eee"/>')
+        parts.append(f'<text x="{PAD_L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>')
+    for x in _ticks(x0, x1):
+        parts.append(f'<text x="{px(x):.1f}" y="{PLOT_H - PAD_B + 16}" text-anchor="middle">{x:,.0f}</text>')
+    parts.append(
+        f'<text x="{(PAD_L + PLOT_W) / 2:.0f}" y="{PLOT_H - 4}" text-anchor="middle">'
+        "thousands of images</text>"
+    )
+    previous = None
+    for m, x in zip(points, xs, strict=True):  # a dashed line where the resolution grows
+        if previous is not None and m.get("resolution") != previous:
+            parts.append(
+                f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{PAD_T}" y2="{PLOT_H - PAD_B}" '
+                'stroke="#bbb" stroke-dasharray="3 3"/>'
+                f'<text class="res" x="{px(x) + 3:.1f}" y="{PAD_T + 10}">{int(m["resolution"])} px</text>'
+            )
+        previous = m.get("resolution")
+    for i, (key, label, colour) in enumerate(LOSS_SERIES):
+        path = " ".join(
+            f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(float(m[key])):.1f}"
+            for j, (m, x) in enumerate(zip(points, xs, strict=True))
+        )
+        parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        lx = PAD_L + 10 + i * 110
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 18}" y1="{PAD_T - 10}" y2="{PAD_T - 10}" stroke="{colour}" '
+            'stroke-width="2"/>'
+            f'<text x="{lx + 22}" y="{PAD_T - 6}">{escape(label)}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -14,7 +14,7 @@ from app.domain.errors import DomainError
 from app.web.csrf import verify_csrf
 from app.web.deps import IntakeRequired, LoginRequired, RoleRequired
 from app.web.limits import BodyLimitMiddleware
-from app.web.routes import auth, image_sets, images, reading, results, studies, users
+from app.web.routes import auth, image_sets, images, models, reading, results, runs, studies, users
 from app.web.templating import ROOT, is_htmx, render
 
 
@@ -53,7 +53,7 @@ def create_app() -> FastAPI:
         upload_paths=("/image-sets",),
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for module in (auth, users, image_sets, studies, reading, results, images):
+    for module in (auth, users, image_sets, studies, reading, results, images, runs, models):
         app.include_router(module.router)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -121,3 +121,47 @@ def test_demo_samples_its_synthetic_set_from_the_bundled_generator(tmp_path, db_
     again = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr  # idempotent
     assert session.scalar(select(func.count()).select_from(ImageSet)) == 2
+
+
+def test_the_queue_revision_downgrades_and_upgrades_cleanly(db_url):
+    """0002 adds procrastinate's schema and the runs table; going down removes every object it made."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from app.core.embedded_db import sqlalchemy_url
+    from app.persistence.migrate import upgrade
+
+    name = f"cxrlab_mig_{secrets.token_hex(4)}"
+    admin = create_engine(sqlalchemy_url(db_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(make_url(sqlalchemy_url(db_url)).set(database=name))
+    count = text(
+        "SELECT (SELECT count(*) FROM pg_tables WHERE tablename LIKE 'procrastinate%' OR tablename = 'runs')"
+        " + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'procrastinate%')"
+        " + (SELECT count(*) FROM pg_type WHERE typname LIKE 'procrastinate%' AND typtype IN ('e', 'c'))"
+    )
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            at_head = conn.scalar(count)
+        from alembic import command
+
+        from app.persistence.migrate import alembic_config
+
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        with engine.connect() as conn:
+            assert conn.scalar(count) == 0
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.scalar(count) == at_head > 20
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

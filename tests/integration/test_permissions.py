@@ -8,7 +8,10 @@ import pytest
 
 from tests import factories
 
-OK, FORBIDDEN, NOT_FOUND, LOGIN = 200, 403, 404, "login"
+OK, FORBIDDEN, NOT_FOUND, CONFLICT, LOGIN = 200, 403, 404, 409, "login"
+MODEL = "phantom-pggan-64"  # bundled
+STAFF_ONLY = {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN}
+ADMIN_ONLY = {"admin": OK, "researcher": FORBIDDEN, "reader": FORBIDDEN, "reader2": FORBIDDEN}
 
 
 @pytest.fixture
@@ -22,7 +25,14 @@ def world(session, store, people):
     from app.persistence.models import Image
 
     image = session.get(Image, case.image_id)
-    return {"study": study.id, "case": case.opaque_id, "set": image.image_set_id, "image": image.id}
+    from app.domain import runs
+
+    run, _ = runs.create(
+        session, "sample", {"model": MODEL, "n": 2}, actor_id=people["admin"].id, request_key=None
+    )
+    session.commit()
+    ids = {"study": study.id, "case": case.opaque_id, "set": image.image_set_id, "image": image.id}
+    return ids | {"run": run.id, "model": MODEL}
 
 
 GET_MATRIX = [
@@ -52,6 +62,14 @@ GET_MATRIX = [
     ("/read/{study}", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
     ("/read/{study}/case", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
     ("/img/{case}", {"admin": OK, "researcher": OK, "reader": OK, "reader2": NOT_FOUND}),
+    ("/runs", STAFF_ONLY),
+    ("/runs?kind=sample&status=queued", STAFF_ONLY),
+    ("/runs/new", ADMIN_ONLY),
+    ("/runs/new?kind=train_gan", ADMIN_ONLY),
+    ("/runs/{run}", STAFF_ONLY),
+    ("/runs/{run}/live", STAFF_ONLY),
+    ("/models", STAFF_ONLY),
+    ("/models/{model}/samples.png", STAFF_ONLY),
 ]
 
 
@@ -70,6 +88,10 @@ POST_MATRIX = [
     ("/studies/{study}/close", {}, {"researcher": OK}),
     ("/studies/{study}/readers", {"reader_id": "0"}, {}),
     ("/image-sets", {"name": "n", "kind": "real"}, {}),
+    ("/runs", {"kind": "sample", "model": MODEL, "n": "2"}, {"admin": OK}),
+    ("/runs/{run}/cancel", {}, {"admin": OK}),
+    ("/runs/{run}/retry", {}, {"admin": CONFLICT}),  # a queued run cannot be retried
+    ("/models/default", {"name": MODEL}, {"admin": OK}),
 ]
 
 
@@ -122,3 +144,11 @@ def test_csrf_is_required(signed_in):
         "/admin/users", data={"name": "X", "email": "x@test.org", "role": "reader", "csrf_token": "forged"}
     )
     assert r.status_code == 403
+
+
+def test_researchers_see_runs_without_controls(world, signed_in):
+    page = signed_in("researcher").get(f"/runs/{world['run']}").text
+    assert "queued" in page and "/cancel" not in page and "/retry" not in page
+    assert "/runs/new" not in signed_in("researcher").get("/runs").text
+    admin_page = signed_in("admin").get(f"/runs/{world['run']}").text
+    assert f"/runs/{world['run']}/cancel" in admin_page

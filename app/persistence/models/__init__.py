@@ -2,11 +2,16 @@
 
 from app.persistence.models.image_set import Image, ImageSet
 from app.persistence.models.reading import AuditEvent, Reading
+from app.persistence.models.run import FINISHED, RUN_STATUSES, Preference, Run
 from app.persistence.models.study import Case, ReaderCase, Study, StudyImageSet, StudyReader
 from app.persistence.models.user import ROLES, Invite, LoginAttempt, User
 
 __all__ = [
+    "FINISHED",
     "ROLES",
+    "RUN_STATUSES",
+    "Preference",
+    "Run",
     "AuditEvent",
     "Case",
     "Image",

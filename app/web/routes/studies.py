@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import RedirectResponse, Response
 
@@ -95,9 +95,11 @@ def list_studies(request: Request, db: Db, user: Staff) -> Response:
 
 
 @router.get("/new")
-def new_study(request: Request, db: Db, user: Staff) -> Response:
-    """The empty study form."""
-    return _form_page(request, db, user, form=DEFAULT_FORM)
+def new_study(
+    request: Request, db: Db, user: Staff, image_set_ids: Annotated[list[int] | None, Query()] = None
+) -> Response:
+    """The empty study form; ?image_set_ids= preselects sets (e.g. a sampling run's new set)."""
+    return _form_page(request, db, user, form={**DEFAULT_FORM, "image_set_ids": image_set_ids or []})
 
 
 @router.post("")

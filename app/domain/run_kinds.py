@@ -1,0 +1,129 @@
+"""The kinds of run an admin can start: each is a config model, a queue and a task of the same name.
+
+Adding a kind means one config model here (its fields, titles and defaults are the New-run form), one
+entry in KINDS, and one task function in app/jobs/tasks registered under the kind's name. The web
+process only ever sees this module; the tasks and torch live in the worker.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
+
+
+def _int_list(value: Any) -> Any:
+    """Accept "16,16,8" from a form field as well as a JSON list."""
+    if isinstance(value, str):
+        parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
+        return parts
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _numeric(value: Any) -> Any:
+    """Form fields arrive as text; a choice among numbers must still match."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+IntList = Annotated[tuple[int, ...], BeforeValidator(_int_list)]
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class RunConfig(BaseModel):
+    """Base of every kind's config: unknown fields are refused, values are frozen once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainGanConfig(RunConfig):
+    """Train a progressively growing GAN (Karras et al. 2018) on an image set."""
+
+    image_set_id: int = Field(title="Image set", json_schema_extra={"choices": "image_sets"})
+    model_name: str = Field(
+        title="Model name", pattern=NAME_RE, description="The snapshot is stored under this name."
+    )
+    resolution: Annotated[Literal[8, 16, 32, 64, 128, 256, 512, 1024], BeforeValidator(_numeric)] = Field(
+        64, title="Final resolution (px)", description="Grows from 4 px to this."
+    )
+    z_dim: int = Field(128, ge=8, le=512, title="Latent size")
+    channels: IntList = Field(
+        (128, 128, 128, 64, 32, 16, 16, 16, 16),
+        title="Feature maps per stage",
+        description="From 4 px up, comma-separated; the authors used 512 ×4, then halving.",
+    )
+    batch_sizes: IntList = Field(
+        (16, 16, 16, 16, 16, 16, 14, 8, 3), title="Batch per stage", description="From 4 px up."
+    )
+    fade_images: int = Field(20_000, ge=0, title="Images per fade-in")
+    stable_images: int = Field(20_000, ge=1, title="Images per stable phase")
+    final_stable_images: int = Field(40_000, ge=1, title="Images at the final resolution")
+    ema_decay: float = Field(0.99, gt=0, lt=1, title="EMA decay per step")
+    seed: int = Field(0, ge=0, title="Seed")
+    metrics_every: int = Field(2_000, ge=1, title="Images between metrics lines")
+    grid_every: int = Field(10_000, ge=1, title="Images between sample grids")
+    checkpoint_every: int = Field(10_000, ge=1, title="Images between resume checkpoints")
+
+    @model_validator(mode="after")
+    def _stages_covered(self) -> TrainGanConfig:
+        stages = self.resolution.bit_length() - 2  # 4 px is stage 1, 8 px stage 2, ...
+        for name in ("channels", "batch_sizes"):
+            values = getattr(self, name)
+            if len(values) < stages:
+                raise ValueError(f"{name.replace('_', ' ')} needs {stages} values for {self.resolution} px")
+            if any(v < 1 for v in values):
+                raise ValueError(f"{name.replace('_', ' ')} must be positive")
+        return self
+
+
+class SampleConfig(RunConfig):
+    """Sample a generator into a new synthetic image set."""
+
+    model: str = Field(title="Model", pattern=NAME_RE, json_schema_extra={"choices": "models"})
+    n: int = Field(200, ge=1, le=100_000, title="Images")
+    seed: int = Field(0, ge=0, title="Seed")
+    size: OptionalInt = Field(
+        None, ge=32, le=2048, title="Rendered size (px)", description="Blank: the model's resolution."
+    )
+    batch: int = Field(16, ge=1, le=256, title="Batch")
+    set_name: str = Field(
+        "", max_length=200, title="Image set name", description="Blank: named after the model, seed and run."
+    )
+
+
+class ImportSegalConfig(RunConfig):
+    """Convert the published Segal et al. generator (Final_Full_Model.pth) found on the worker."""
+
+    path: str = Field(
+        min_length=1, max_length=1000, title="File on the worker", description="Read with weights_only."
+    )
+    model_name: str = Field("segal-2021", pattern=NAME_RE, title="Model name")
+
+
+class Kind(BaseModel):
+    """A kind of run: what it is called, how it is configured and which worker queue takes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    title: str
+    config: type[RunConfig]
+    queue: Literal["gpu", "cpu"]
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(name="train_gan", title="Train a GAN", config=TrainGanConfig, queue="gpu"),
+        Kind(name="sample", title="Sample a model", config=SampleConfig, queue="gpu"),
+        Kind(
+            name="import_segal", title="Import the published generator", config=ImportSegalConfig, queue="cpu"
+        ),
+    )
+}

@@ -1,0 +1,194 @@
+"""Runs: admins start, cancel and retry them; workers claim them, report progress and finish them.
+
+The route that starts or retries a run defers its job in the same transaction (app.jobs.queue), so a
+run row and its job become visible together at commit, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.config import get_settings
+from app.domain import audit
+from app.domain.errors import Conflict, Invalid, NotFound
+from app.domain.run_kinds import KINDS, ImportSegalConfig, RunConfig, SampleConfig, TrainGanConfig
+from app.persistence.models import FINISHED, ImageSet, Run
+from app.persistence.repositories import runs as repo
+from app.persistence.snapshots import find_snapshot
+
+RETRYABLE = frozenset({"failed", "cancelled", "stalled"})
+
+
+class InvalidConfig(Invalid):
+    """A run's config broke its kind's rules; `fields` maps each bad field to its message."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("Please correct: " + "; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+def validate_config(session: Session, kind: str, raw: Mapping[str, Any]) -> RunConfig:
+    """The kind's config from form or JSON values, with the objects it names checked to exist."""
+    if kind not in KINDS:
+        raise NotFound(f"No kind of run called '{kind}'.")
+    model = KINDS[kind].config
+    values = {k: v for k, v in raw.items() if k in model.model_fields}
+    try:
+        config = model.model_validate(values)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for err in exc.errors():
+            where = str(err["loc"][0]) if err["loc"] else "config"
+            fields.setdefault(where, err["msg"].removeprefix("Value error, "))
+        raise InvalidConfig(fields) from None
+    _check_references(session, config)
+    return config
+
+
+def _check_references(session: Session, config: RunConfig) -> None:
+    models_dir = get_settings().models_dir
+    if isinstance(config, TrainGanConfig):
+        if session.get(ImageSet, config.image_set_id) is None:
+            raise InvalidConfig({"image_set_id": "no such image set"})
+        if find_snapshot(models_dir, config.model_name) is not None:
+            raise InvalidConfig({"model_name": "a model of this name exists already"})
+    elif isinstance(config, SampleConfig):
+        if find_snapshot(models_dir, config.model) is None:
+            raise InvalidConfig({"model": "no such model"})
+        taken = select(ImageSet.id).where(ImageSet.name == config.set_name.strip())
+        if config.set_name and session.scalar(taken) is not None:
+            raise InvalidConfig({"set_name": "an image set of this name exists already"})
+    elif isinstance(config, ImportSegalConfig) and find_snapshot(models_dir, config.model_name) is not None:
+        raise InvalidConfig({"model_name": "a model of this name exists already"})
+
+
+def create(
+    session: Session, kind: str, raw: Mapping[str, Any], *, actor_id: int, request_key: str | None
+) -> tuple[Run, bool]:
+    """A new queued run, or the one this form's token already made; the bool says whether it is new."""
+    if request_key and (earlier := repo.by_request_key(session, request_key)) is not None:
+        return earlier, False
+    config = validate_config(session, kind, raw)
+    run_id = repo.insert_once(
+        session,
+        {
+            "kind": kind,
+            "config": config.model_dump(mode="json"),
+            "status": "queued",
+            "started_by_id": actor_id,
+            "request_key": request_key or None,
+        },
+    )
+    if run_id is None:  # the other click's insert committed while ours waited
+        earlier = repo.by_request_key(session, request_key or "")
+        assert earlier is not None
+        return earlier, False
+    run = get(session, run_id)
+    audit.record(
+        session, actor_id=actor_id, action="start", entity="run", entity_id=run_id, new={"kind": kind}
+    )
+    return run, True
+
+
+def get(session: Session, run_id: int, *, lock: bool = False) -> Run:
+    """The run, or NotFound."""
+    run = repo.get(session, run_id, lock=lock)
+    if run is None:
+        raise NotFound("No such run.")
+    return run
+
+
+def request_cancel(session: Session, run_id: int, *, actor_id: int) -> Run:
+    """Cancel a queued run at once; ask a running one to stop at its next check (should_abort)."""
+    run = get(session, run_id, lock=True)
+    if run.status == "queued":
+        run.status, run.finished_at = "cancelled", _now()
+    elif run.status == "running":
+        run.cancel_requested = True
+    else:
+        raise Conflict(f"The run has already ended ({run.status}).")
+    audit.record(session, actor_id=actor_id, action="cancel", entity="run", entity_id=run_id)
+    return run
+
+
+def retry(session: Session, run_id: int, *, actor_id: int) -> Run:
+    """Queue a failed, cancelled or stalled run again as its next attempt (training resumes)."""
+    run = get(session, run_id, lock=True)
+    if run.status not in RETRYABLE:
+        raise Conflict(f"Only failed, cancelled or stalled runs can be retried; this one is {run.status}.")
+    run.attempt += 1
+    run.status, run.error, run.cancel_requested = "queued", None, False
+    run.finished_at, run.heartbeat_at, run.worker = None, None, None
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="retry",
+        entity="run",
+        entity_id=run_id,
+        new={"attempt": run.attempt},
+    )
+    return run
+
+
+def claim(session: Session, run_id: int, attempt: int, *, worker: str) -> Run | None:
+    """The worker's first step: mark the run running, or None when this job is stale or cancelled."""
+    run = repo.get(session, run_id, lock=True)
+    if run is None or run.attempt != attempt or run.status != "queued":
+        return None
+    if run.cancel_requested:
+        run.status, run.finished_at = "cancelled", _now()
+        return None
+    # The database's clock, like the heartbeats and the stall check: workers' clocks may differ.
+    run.status, run.worker, run.heartbeat_at = "running", worker, func.now()
+    if run.started_at is None:
+        run.started_at = func.now()
+    session.flush()
+    return run
+
+
+def beat(session: Session, run_id: int, attempt: int, *, progress: float, note: str) -> bool:
+    """Heartbeat with progress; True means stop (cancel requested, or the run is no longer ours)."""
+    cancel = repo.beat(session, run_id, attempt, progress=min(max(progress, 0.0), 1.0), note=note)
+    return cancel is None or cancel
+
+
+def finish(
+    session: Session,
+    run_id: int,
+    attempt: int,
+    *,
+    status: str,
+    outputs: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """Record how this attempt ended; False (nothing written) when the run is no longer this attempt's."""
+    assert status in FINISHED
+    run = repo.get(session, run_id, lock=True)
+    if run is None or run.attempt != attempt or run.status != "running":
+        return False
+    run.status, run.finished_at, run.error = status, _now(), error
+    if outputs:
+        run.outputs = {**run.outputs, **outputs}
+    if status == "succeeded":
+        run.progress = 1.0
+    return True
+
+
+def reap_stalled(session: Session) -> list[int]:
+    """Mark running runs whose worker went silent as stalled (any process may do this)."""
+    return repo.mark_stalled(session, get_settings().run_stall_after_s)
+
+
+def list_runs(session: Session, *, kind: str | None = None, status: str | None = None) -> list[Run]:
+    """Runs for the list page, newest first."""
+    return repo.list_runs(session, kind=kind or None, status=status or None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,109 @@
+"""`train_gan`: a thin adapter from a run to app.ml.gan.train (progressive GAN, Karras et al. 2018).
+
+Progress and metrics go to the run row and its log; resume state goes to the run's folder, so a retry
+after a crash or a cancel continues from the last checkpoint. The finished EMA generator becomes a model
+snapshot named by the config.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import get_settings
+from app.domain.run_kinds import TrainGanConfig
+from app.jobs.tasks.runner import Aborted, RunContext, log
+from app.persistence.blobs import BlobStore
+from app.persistence.models import Image, ImageSet
+
+
+def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
+    store = BlobStore(get_settings().images_dir)
+    image_set = session.get(ImageSet, set_id)
+    if image_set is None:
+        raise ValueError(f"image set {set_id} no longer exists")
+    hashes = session.scalars(select(Image.sha256).where(Image.image_set_id == set_id).order_by(Image.id))
+    return image_set.name, [store.path(h) for h in hashes]
+
+
+def _publish(snapshot: Path, name: str, provenance: dict[str, Any]) -> Path:
+    """Copy the finished snapshot into the model store under `name`, appearing all at once."""
+    models_dir = get_settings().models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / name
+    if target.exists():
+        raise FileExistsError(
+            f"a model called '{name}' appeared while training; the snapshot stays in {snapshot}"
+        )
+    staging = models_dir / f".{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(snapshot, staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    (staging / "manifest.json").write_text(
+        json.dumps({**manifest, **provenance}, indent=2, sort_keys=True) + "\n"
+    )
+    staging.rename(target)
+    return target
+
+
+def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+    """Train, report, publish the snapshot; resume when an earlier attempt left a checkpoint."""
+    from app.ml.gan.checkpoints import RESUME_FILE
+    from app.ml.gan.config import GanConfig
+    from app.ml.gan.schedule import TrainConfig
+    from app.ml.gan.train import train
+
+    cfg: TrainGanConfig = ctx.config  # type: ignore[assignment]
+    set_name, paths = _image_paths(session, cfg.image_set_id)
+    session.rollback()  # end this read now rather than hold a transaction open for the whole training
+    stages = cfg.resolution.bit_length() - 2
+    gan = GanConfig(z_dim=cfg.z_dim, resolution=cfg.resolution, channels=tuple(cfg.channels[:stages]))
+    tcfg = TrainConfig(
+        resolution=cfg.resolution,
+        fade_images=cfg.fade_images,
+        stable_images=cfg.stable_images,
+        final_stable_images=cfg.final_stable_images,
+        batch_sizes=tuple(cfg.batch_sizes[:stages]),
+        ema_decay=cfg.ema_decay,
+        seed=cfg.seed,
+        metrics_every=cfg.metrics_every,
+        grid_every=cfg.grid_every,
+        checkpoint_every=cfg.checkpoint_every,
+    )
+    resume = ctx.run_dir / RESUME_FILE
+    if resume.exists():
+        log.info("resuming from %s", resume.name)
+    log.info("training on '%s' (%d images) to %d px", set_name, len(paths), cfg.resolution)
+    last_logged = [-1]
+
+    def progress(seen: int, total: int, metrics: dict[str, Any]) -> None:
+        note = f"{seen:,} / {total:,} images · {metrics.get('resolution', '?')} px"
+        if "alpha" in metrics and metrics["alpha"] < 1:
+            note += f" (fade-in {metrics['alpha']:.0%})"
+        ctx.progress(seen / total, note)
+        if "d_loss" in metrics and metrics.get("images_seen") != last_logged[0]:
+            last_logged[0] = metrics.get("images_seen", -1)
+            log.info("%s · d %.4g · g %.4g", note, metrics["d_loss"], metrics["g_loss"])
+
+    result = train(
+        gan,
+        tcfg,
+        paths,
+        ctx.run_dir,
+        resume=resume if resume.exists() else None,
+        progress_fn=progress,
+        abort_fn=ctx.should_abort,
+    )
+    if result.aborted or result.snapshot is None:
+        raise Aborted()
+    _publish(
+        result.snapshot,
+        cfg.model_name,
+        {"source": f"run {ctx.run_id}", "data": set_name, "name": cfg.model_name},
+    )
+    return {"model": cfg.model_name, "images_seen": result.images_seen, "metrics": result.metrics}

@@ -1,0 +1,69 @@
+"""`sample`: draw n films from a generator snapshot into a new synthetic image set, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.config import get_settings
+from app.domain.importers import ImportSpec, SourceImage, import_images
+from app.domain.run_kinds import SampleConfig
+from app.jobs.tasks.runner import RunContext, log
+from app.persistence.blobs import BlobStore
+from app.persistence.snapshots import find_snapshot
+
+
+def sample_items(
+    model: str, folder: Path, n: int, *, seed: int, batch: int, job: int | None = None
+) -> Iterable[SourceImage]:
+    """Generated films as import items, each recording the model, its hash, the seed and the latent index."""
+    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.inference import prepare_for_inference
+    from app.ml.gan.sampling import sample
+
+    generator, manifest = load_snapshot(folder)
+    # Scales folded into the weights once, upsample+conv fused: ~2x the plain network on CPU, same images.
+    generator = prepare_for_inference(generator, precision="fp32")
+    model_sha = manifest.get("sha256", "")
+    for index, pixels in sample(generator, n, seed=seed, batch=batch):
+        yield SourceImage(
+            name=f"{model}-seed{seed}-{index:06d}",
+            pixels=pixels,
+            provenance={
+                "model": model,
+                "model_sha256": model_sha,
+                "seed": seed,
+                "latent_index": index,
+                "job": job,
+            },
+        )
+
+
+def sample_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+    """Sample into one new set; a cancel or an error leaves no set and no stray blobs behind."""
+    cfg: SampleConfig = ctx.config  # type: ignore[assignment]
+    snapshot = find_snapshot(get_settings().models_dir, cfg.model)
+    if snapshot is None:
+        raise ValueError(f"model '{cfg.model}' no longer exists")
+    spec = ImportSpec(
+        name=cfg.set_name.strip() or f"{cfg.model} samples (seed {cfg.seed}, run {ctx.run_id})",
+        kind="synthetic",
+        label_schema=(),
+        resolution=cfg.size or snapshot.resolution,
+        source="sampling",
+        description=f"{cfg.n} samples of {cfg.model}, seed {cfg.seed}, run {ctx.run_id}",
+    )
+    log.info("sampling %d images of %s (seed %d) into '%s'", cfg.n, cfg.model, cfg.seed, spec.name)
+
+    def progress(done: int) -> None:
+        ctx.progress(done / cfg.n, f"{done:,} / {cfg.n:,} images")
+        ctx.check_abort()  # raising inside the import discards what it rendered so far
+
+    items = sample_items(cfg.model, snapshot.folder, cfg.n, seed=cfg.seed, batch=cfg.batch, job=ctx.run_id)
+    image_set = import_images(
+        session, BlobStore(get_settings().images_dir), spec, items, actor_id=None, progress=progress
+    )
+    return {"image_set_id": image_set.id, "image_set": image_set.name, "images": image_set.image_count}

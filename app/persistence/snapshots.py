@@ -1,0 +1,65 @@
+"""Generator snapshots on disk: STORE_DIR/models/<name>/ and the bundled model_store/<name>/.
+
+Each snapshot folder holds generator.safetensors, config.json (the network) and manifest.json
+(provenance). This module only reads the JSON files, so the web process can list models without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUNDLED = Path(__file__).resolve().parents[2] / "model_store"
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One stored generator."""
+
+    name: str
+    folder: Path
+    config: dict[str, Any]
+    manifest: dict[str, Any]
+    bundled: bool
+
+    @property
+    def resolution(self) -> int:
+        """Side length the generator makes, in pixels."""
+        return int(self.config.get("resolution", 0))
+
+    @property
+    def grid(self) -> Path | None:
+        """A sample grid saved beside the weights, if any."""
+        path = self.folder / "samples.png"
+        return path if path.exists() else None
+
+
+def _read(folder: Path, bundled: bool) -> Snapshot:
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    return Snapshot(folder.name, folder, json.loads((folder / "config.json").read_text()), manifest, bundled)
+
+
+def list_snapshots(models_dir: Path) -> list[Snapshot]:
+    """Every snapshot by name; one in the store hides a bundled one of the same name."""
+    found: dict[str, Snapshot] = {}
+    for root, bundled in ((BUNDLED, True), (models_dir, False)):
+        if root.is_dir():
+            for d in sorted(root.iterdir()):
+                if (d / "config.json").exists():
+                    found[d.name] = _read(d, bundled)
+    return [found[name] for name in sorted(found)]
+
+
+def find_snapshot(models_dir: Path, name: str) -> Snapshot | None:
+    """The snapshot called `name` (the store's first, then the bundled one), or None."""
+    if not NAME_PATTERN.match(name):
+        return None
+    for root, bundled in ((models_dir, False), (BUNDLED, True)):
+        if (root / name / "config.json").exists():
+            return _read(root / name, bundled)
+    return None

@@ -1,0 +1,179 @@
+"""Runs: admins start, cancel and retry jobs; researchers watch them. Readers see none of this.
+
+The page's live region is one htmx fragment that polls itself every two seconds until the run ends:
+status, progress bar, outputs, loss curves, latest grid and the log's tail.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from app.domain import runs as runs_domain
+from app.domain.errors import DomainError, NotFound
+from app.domain.run_kinds import KINDS
+from app.jobs import queue
+from app.persistence import run_files
+from app.persistence.models import FINISHED, RUN_STATUSES, Run
+from app.web.charts import loss_chart
+from app.web.deps import Admin, AppSettings, Db, Staff
+from app.web.images import png_response
+from app.web.run_forms import describe
+from app.web.templating import is_htmx, render
+
+router = APIRouter(prefix="/runs")
+POLL_S = 2
+
+
+def _reap(db: Db) -> None:
+    """Mark silent runs stalled before showing any: an admin must see it even when no worker is left."""
+    if runs_domain.reap_stalled(db):
+        db.commit()
+
+
+@router.get("")
+def list_runs(request: Request, db: Db, user: Staff, kind: str = "", status: str = "") -> Response:
+    """Runs, newest first, filtered by kind and status."""
+    _reap(db)
+    kind = kind if kind in KINDS else ""
+    status = status if status in RUN_STATUSES else ""
+    return render(
+        request,
+        "pages/runs/list.html",
+        {
+            "user": user,
+            "runs": runs_domain.list_runs(db, kind=kind, status=status),
+            "kinds": KINDS,
+            "statuses": RUN_STATUSES,
+            "kind": kind,
+            "status": status,
+        },
+    )
+
+
+def _form(request: Request, db: Db, user, kind: str, values: dict, errors=None, status_code: int = 200):
+    if kind not in KINDS:
+        raise NotFound(f"No kind of run called '{kind}'.")
+    return render(
+        request,
+        "pages/runs/new.html",
+        {
+            "user": user,
+            "kind": KINDS[kind],
+            "kinds": KINDS,
+            "fields": describe(db, KINDS[kind], values, errors),
+            # One token per rendered form: a second submit of the same form finds the first run.
+            "request_key": secrets.token_urlsafe(24),
+            "error": "Please correct the marked fields." if errors else None,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/new")
+def new_run(request: Request, db: Db, admin: Admin, kind: str = "") -> Response:
+    """Choose a kind, then its form with defaults (query parameters prefill fields)."""
+    if not kind:
+        return render(request, "pages/runs/kinds.html", {"user": admin, "kinds": KINDS})
+    return _form(request, db, admin, kind, {k: v for k, v in request.query_params.items() if k != "kind"})
+
+
+async def posted_fields(request: Request) -> dict[str, str]:
+    """The posted form as text fields (a kind's fields vary, so no fixed form model)."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+@router.post("")
+def start(
+    request: Request, db: Db, admin: Admin, form: Annotated[dict[str, str], Depends(posted_fields)]
+) -> Response:
+    """Validate the kind's config, write the run and defer its job in one transaction."""
+    kind = str(form.get("kind", ""))
+    values = {k: v for k, v in form.items() if k not in ("kind", "csrf_token", "request_key")}
+    try:
+        run, created = runs_domain.create(
+            db, kind, values, actor_id=admin.id, request_key=form.get("request_key") or None
+        )
+        if created:
+            queue.enqueue(db, run)
+    except runs_domain.InvalidConfig as exc:
+        db.rollback()
+        return _form(request, db, admin, kind, values, exc.fields, status_code=exc.status_code)
+    db.commit()
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+def _live_context(run: Run, settings) -> dict:
+    folder = run_files.run_dir(settings.runs_dir, run.id)
+    grid = run_files.latest_grid(folder)
+    return {
+        "run": run,
+        "kind": KINDS.get(run.kind),
+        "finished": run.status in FINISHED,
+        "poll_s": POLL_S,
+        "chart": loss_chart(run_files.metrics(folder)) if run.kind == "train_gan" else None,
+        "grid_version": int(grid.stat().st_mtime) if grid else None,
+        "log": run_files.log_tail(folder),
+    }
+
+
+@router.get("/{run_id}")
+def detail(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+    """A run: its config, who started it, and the live region."""
+    _reap(db)
+    run = runs_domain.get(db, run_id)
+    return render(request, "pages/runs/detail.html", {"user": user, **_live_context(run, settings)})
+
+
+@router.get("/{run_id}/live")
+def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+    """The live region alone, for htmx polling."""
+    _reap(db)
+    run = runs_domain.get(db, run_id)
+    return render(request, "partials/runs/live.html", {"user": user, **_live_context(run, settings)})
+
+
+@router.get("/{run_id}/grid.png")
+def grid(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+    """The run's latest sample grid."""
+    runs_domain.get(db, run_id)
+    path = run_files.latest_grid(run_files.run_dir(settings.runs_dir, run_id))
+    if path is None:
+        raise NotFound("This run has no sample grid yet.")
+    return png_response(path.read_bytes())
+
+
+def _after_action(request: Request, db: Db, user, settings, run: Run) -> Response:
+    db.commit()
+    if is_htmx(request):
+        return render(request, "partials/runs/live.html", {"user": user, **_live_context(run, settings)})
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/{run_id}/cancel")
+def cancel(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: int) -> Response:
+    """Cancel a queued run, or ask a running one to stop."""
+    try:
+        run = runs_domain.request_cancel(db, run_id, actor_id=admin.id)
+        queue.abort(db, run.job_id)
+    except DomainError:
+        db.rollback()
+        raise
+    return _after_action(request, db, admin, settings, run)
+
+
+@router.post("/{run_id}/retry")
+def retry(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: int) -> Response:
+    """Queue the run again; training resumes from its last checkpoint."""
+    try:
+        old_job = runs_domain.get(db, run_id).job_id
+        run = runs_domain.retry(db, run_id, actor_id=admin.id)
+        queue.fail_if_orphaned(db, old_job)
+        queue.enqueue(db, run)
+    except DomainError:
+        db.rollback()
+        raise
+    return _after_action(request, db, admin, settings, run)

@@ -1,0 +1,96 @@
+"""The New-run form of a kind, described from its pydantic config model: a field per config field.
+
+A field's title, description and default come from the model; `json_schema_extra={"choices": ...}`
+turns it into a select filled from image sets or models. A new kind therefore needs no template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic.fields import FieldInfo
+from sqlalchemy.orm import Session
+
+from app.core.config import get_settings
+from app.domain import preferences
+from app.domain.run_kinds import Kind
+from app.persistence.repositories import image_sets as sets_repo
+from app.persistence.snapshots import list_snapshots
+
+
+@dataclass
+class FormField:
+    """One input of the form."""
+
+    name: str
+    label: str
+    help: str
+    input: str  # "number", "text" or "select"
+    value: str
+    required: bool
+    choices: list[tuple[str, str]]
+    error: str | None = None
+
+
+def _choices(session: Session, source: str) -> list[tuple[str, str]]:
+    if source == "image_sets":
+        return [
+            (str(s.id), f"{s.name} · {s.kind} · {s.image_count} images, {s.resolution} px")
+            for s in sets_repo.list_all(session)
+        ]
+    if source == "models":
+        return [
+            (s.name, f"{s.name} · {s.resolution} px" + (" · bundled" if s.bundled else ""))
+            for s in list_snapshots(get_settings().models_dir)
+        ]
+    raise ValueError(f"unknown choices source {source}")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _input(info: FieldInfo) -> tuple[str, list[tuple[str, str]]]:
+    annotation = info.annotation
+    if get_origin(annotation) is Literal:
+        return "select", [(str(v), str(v)) for v in get_args(annotation)]
+    if annotation in (int, float) or (get_origin(annotation) is not None and int in get_args(annotation)):
+        return "number", []
+    return "text", []
+
+
+def describe(
+    session: Session, kind: Kind, values: dict[str, Any], errors: dict[str, str] | None = None
+) -> list[FormField]:
+    """The form's fields with the posted values (or the defaults) and any errors."""
+    defaults = {"model": preferences.get(session, preferences.DEFAULT_MODEL)}
+    fields = []
+    for name, info in kind.config.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        input_type, choices = _input(info)
+        if "choices" in extra:
+            input_type, choices = "select", _choices(session, str(extra["choices"]))
+        if name in values:
+            value = _shown(values[name])
+        elif not info.is_required():
+            value = _shown(info.get_default(call_default_factory=True))
+        else:
+            value = _shown(defaults.get(name))
+        fields.append(
+            FormField(
+                name=name,
+                label=info.title or name,
+                help=info.description or "",
+                input=input_type,
+                value=value,
+                required=info.is_required(),
+                choices=choices,
+                error=(errors or {}).get(name),
+            )
+        )
+    return fields
