@@ -136,7 +136,19 @@ def start_worker() -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url(get_settings())}
     click.echo("Started a job worker (queues gpu, cpu): runs started under Runs execute on this machine.")
     command = [sys.executable, "-c", "from app.cli.main import main; main()", "worker", "--queues", "gpu,cpu"]
-    return subprocess.Popen(command, env=env)
+    # Its own session: Ctrl+C in the terminal reaches the app only, and the worker gets one SIGTERM
+    # below (a second signal would kill it before a running job saves its state).
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    """SIGTERM: a running job gets procrastinate's grace, then writes its resume state and stops."""
+    worker.terminate()
+    try:
+        worker.wait(120)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
 
 
 @click.command()
@@ -175,5 +187,4 @@ def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -
             run_server(host=None, port=None, migrate=False)
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(30)
+                stop_worker(worker)

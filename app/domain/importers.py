@@ -76,12 +76,13 @@ def import_images(
     """Render every item and add the set with its images; any bad item rejects the whole import.
 
     Blobs are written as we go (they are content-addressed and invisible until rows point at them);
-    the ones this import created are removed again if it fails, and no row reaches the session.
+    the ones this import created are removed again if it fails (unless another import has used them
+    since), and no row reaches the session.
     """
     validate_spec(session, spec)
     schema = set(spec.label_schema)
     rows: list[Image] = []
-    created: list[str] = []
+    created: list[tuple[str, int]] = []
     errors: list[str] = []
     seen: set[str] = set()
     try:
@@ -97,8 +98,9 @@ def import_images(
             except ImageRejected as exc:
                 errors.append(f"{item.name}: {exc}")
             else:
-                if store.put(rendered.sha256, rendered.png):
-                    created.append(rendered.sha256)
+                stamp = store.put(rendered.sha256, rendered.png)
+                if stamp is not None:
+                    created.append((rendered.sha256, stamp))
                 rows.append(
                     Image(
                         sha256=rendered.sha256,
@@ -118,7 +120,7 @@ def import_images(
         if not rows:
             raise Invalid("Nothing was imported: no images were found.")
     except BaseException:
-        store.remove(created)
+        store.remove_created(created)
         raise
     image_set = ImageSet(
         name=spec.name.strip(),

@@ -51,6 +51,12 @@ def validate_config(session: Session, kind: str, raw: Mapping[str, Any]) -> RunC
     return config
 
 
+def _claimed(session: Session, key: str, value: str) -> bool:
+    """Whether a queued or running run will create something called `value` (config[key])."""
+    query = select(Run.id).where(Run.status.in_(("queued", "running")), Run.config[key].astext == value)
+    return session.scalar(query.limit(1)) is not None
+
+
 def _check_references(session: Session, config: RunConfig) -> None:
     models_dir = get_settings().models_dir
     if isinstance(config, TrainGanConfig):
@@ -58,20 +64,29 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig({"image_set_id": "no such image set"})
         if find_snapshot(models_dir, config.model_name) is not None:
             raise InvalidConfig({"model_name": "a model of this name exists already"})
+        if _claimed(session, "model_name", config.model_name):
+            raise InvalidConfig({"model_name": "a waiting or running run will create a model of this name"})
     elif isinstance(config, SampleConfig):
         if find_snapshot(models_dir, config.model) is None:
             raise InvalidConfig({"model": "no such model"})
         taken = select(ImageSet.id).where(ImageSet.name == config.set_name.strip())
         if config.set_name and session.scalar(taken) is not None:
             raise InvalidConfig({"set_name": "an image set of this name exists already"})
-    elif isinstance(config, ImportSegalConfig) and find_snapshot(models_dir, config.model_name) is not None:
-        raise InvalidConfig({"model_name": "a model of this name exists already"})
+        if config.set_name and _claimed(session, "set_name", config.set_name.strip()):
+            raise InvalidConfig({"set_name": "a waiting or running run will create a set of this name"})
+    elif isinstance(config, ImportSegalConfig) and (
+        find_snapshot(models_dir, config.model_name) is not None
+        or _claimed(session, "model_name", config.model_name)
+    ):
+        raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
 
 
 def create(
     session: Session, kind: str, raw: Mapping[str, Any], *, actor_id: int, request_key: str | None
 ) -> tuple[Run, bool]:
     """A new queued run, or the one this form's token already made; the bool says whether it is new."""
+    if request_key and len(request_key) > 64:
+        raise Invalid("The form's token is malformed; reload the form.")
     if request_key and (earlier := repo.by_request_key(session, request_key)) is not None:
         return earlier, False
     config = validate_config(session, kind, raw)
@@ -124,6 +139,7 @@ def retry(session: Session, run_id: int, *, actor_id: int) -> Run:
         raise Conflict(f"Only failed, cancelled or stalled runs can be retried; this one is {run.status}.")
     run.attempt += 1
     run.status, run.error, run.cancel_requested = "queued", None, False
+    run.progress, run.progress_note = 0.0, ""
     run.finished_at, run.heartbeat_at, run.worker = None, None, None
     audit.record(
         session,
@@ -152,10 +168,19 @@ def claim(session: Session, run_id: int, attempt: int, *, worker: str) -> Run | 
     return run
 
 
-def beat(session: Session, run_id: int, attempt: int, *, progress: float, note: str) -> bool:
-    """Heartbeat with progress; True means stop (cancel requested, or the run is no longer ours)."""
+def beat(session: Session, run_id: int, attempt: int, *, progress: float, note: str) -> str | None:
+    """Heartbeat with progress; None to go on, "cancel" when asked to stop, "lost" when the run is no
+    longer this attempt's (stalled and retried, or ended)."""
     cancel = repo.beat(session, run_id, attempt, progress=min(max(progress, 0.0), 1.0), note=note)
-    return cancel is None or cancel
+    if cancel is None:
+        return "lost"
+    return "cancel" if cancel else None
+
+
+def still_running(session: Session, run_id: int, attempt: int) -> bool:
+    """Whether this attempt still owns the run (locks the row until the transaction ends)."""
+    run = repo.get(session, run_id, lock=True)
+    return run is not None and run.attempt == attempt and run.status == "running"
 
 
 def finish(

@@ -13,6 +13,7 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.domain.run_kinds import KINDS
@@ -61,10 +62,14 @@ def fail_if_orphaned(session: Session, job_id: int | None) -> None:
     """Close the job of a stalled attempt (its worker died with it 'doing') before the run is retried."""
     if job_id is None:
         return
-    session.execute(
-        text(
-            "SELECT procrastinate_finish_job_v1(id, 'failed', false) FROM procrastinate_jobs "
-            "WHERE id = :id AND status = 'doing'"
-        ),
-        {"id": job_id},
-    )
+    try:
+        with session.begin_nested():  # the job may leave 'doing' between our check and the update
+            session.execute(
+                text(
+                    "SELECT procrastinate_finish_job_v1(id, 'failed', false) FROM procrastinate_jobs "
+                    "WHERE id = :id AND status = 'doing'"
+                ),
+                {"id": job_id},
+            )
+    except DBAPIError:
+        pass  # it finished on its own meanwhile: nothing to close

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -26,11 +27,15 @@ class BlobStore:
         """Whether the blob is stored."""
         return self.path(sha256).exists()
 
-    def put(self, sha256: str, data: bytes) -> bool:
-        """Store `data` under its hash; True when the file is new (a failed import then removes it)."""
+    def put(self, sha256: str, data: bytes) -> int | None:
+        """Store `data` under its hash. A new file returns its mtime in ns (the caller's claim on it);
+        an existing one is touched, which tells a failing import that wrote it that it is in use now."""
         target = self.path(sha256)
-        if target.exists():
-            return False
+        try:
+            os.utime(target)
+            return None
+        except FileNotFoundError:
+            pass
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
@@ -40,13 +45,28 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return True
+        return target.stat().st_mtime_ns
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; FileNotFoundError when missing."""
         return self.path(sha256).read_bytes()
 
-    def remove(self, sha256s: list[str]) -> None:
-        """Delete blobs written by an import that then failed."""
-        for sha in sha256s:
-            self.path(sha).unlink(missing_ok=True)
+    def remove_created(self, created: list[tuple[str, int]]) -> None:
+        """Delete the blobs a failed import created, except those another import has used since.
+
+        Identical images (the same model and seed sampled twice) share one blob. The blob is first moved
+        aside, then its mtime is compared with the one it had when created: a touch by another import's
+        put() before the move shows up there and the blob goes back; a put() after the move finds no
+        file and writes it again. Either way the other import keeps its blob.
+        """
+        for sha, stamp in created:
+            target = self.path(sha)
+            grave = target.with_name(f".dead-{secrets.token_hex(8)}")
+            try:
+                os.rename(target, grave)
+            except FileNotFoundError:
+                continue
+            if grave.stat().st_mtime_ns != stamp:
+                os.replace(grave, target)
+            else:
+                grave.unlink(missing_ok=True)

@@ -18,6 +18,15 @@ def run_dir(runs_dir: Path, run_id: int) -> Path:
     return runs_dir / str(int(run_id))
 
 
+def artefacts_dir(folder: Path, attempt: int) -> Path:
+    """Where the current attempt's metrics and grids are: attempt-<n>/ for training, else the run's folder."""
+    for k in range(attempt, 0, -1):
+        candidate = folder / f"attempt-{k}"
+        if candidate.is_dir():
+            return candidate
+    return folder
+
+
 def log_tail(folder: Path, lines: int = 40) -> list[str]:
     """The last `lines` lines of the run's log."""
     path = folder / LOG_FILE

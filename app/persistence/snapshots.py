@@ -50,8 +50,12 @@ def list_snapshots(models_dir: Path) -> list[Snapshot]:
     for root, bundled in ((BUNDLED, True), (models_dir, False)):
         if root.is_dir():
             for d in sorted(root.iterdir()):
-                if (d / "config.json").exists():
-                    found[d.name] = _read(d, bundled)
+                # Staging folders (".name.partial") and half-written files are not models (yet).
+                if NAME_PATTERN.match(d.name) and (d / "manifest.json").exists():
+                    try:
+                        found[d.name] = _read(d, bundled)
+                    except (OSError, ValueError):
+                        continue
     return [found[name] for name in sorted(found)]
 
 
@@ -60,6 +64,9 @@ def find_snapshot(models_dir: Path, name: str) -> Snapshot | None:
     if not NAME_PATTERN.match(name):
         return None
     for root, bundled in ((models_dir, False), (BUNDLED, True)):
-        if (root / name / "config.json").exists():
-            return _read(root / name, bundled)
+        if (root / name / "manifest.json").exists():
+            try:
+                return _read(root / name, bundled)
+            except (OSError, ValueError):
+                return None
     return None

@@ -155,7 +155,7 @@ def test_sigkill_mid_training_then_retry_resumes_and_completes(signed_in, worker
         admin, session, store, model_name="killed-8", final_stable_images="6144", checkpoint_every="512"
     )
     first = workers.start()
-    resume = store_dir / "runs" / str(run_id) / "resume.pt"
+    resume = store_dir / "runs" / str(run_id) / "attempt-1" / "resume.pt"
     wait_for(run_id, lambda r: r.status == "running" and resume.exists() and r.progress > 0.1, workers)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
@@ -177,7 +177,7 @@ def test_sigkill_mid_training_then_retry_resumes_and_completes(signed_in, worker
     assert run.status == "succeeded", run.error
     assert run.attempt == 2 and run.outputs["images_seen"] == 512 + 512 + 6144
     log = (store_dir / "runs" / str(run_id) / "log.txt").read_text()
-    assert "resuming from resume.pt" in log
+    assert "resuming from attempt-2/resume.pt" in log
     with get_sessionmaker()() as s:  # the dead attempt's job is closed, the new one succeeded
         statuses = s.execute(text("SELECT status FROM procrastinate_jobs ORDER BY id")).scalars().all()
     assert statuses == ["failed", "succeeded"]

@@ -482,3 +482,23 @@ def test_corrupt_dicom_pixel_data_is_rejected() -> None:
     ds.save_as(buffer, enforce_file_format=True)
     with pytest.raises(ImageRejected, match="truncated or corrupt"):
         render(buffer.getvalue(), size=SIZE)
+
+
+def test_a_failed_import_keeps_blobs_another_import_used_meanwhile(tmp_path):
+    """Two imports of identical images share blobs; the one that fails must not delete the other's."""
+    import hashlib
+    import os
+    import time
+
+    from app.persistence.blobs import BlobStore
+
+    store = BlobStore(tmp_path)
+    shared, own = b"same png", b"only mine"
+    sha = {d: hashlib.sha256(d).hexdigest() for d in (shared, own)}
+    stamps = [(sha[d], store.put(sha[d], d)) for d in (shared, own)]  # import A writes both
+    time.sleep(0.01)
+    assert store.put(sha[shared], shared) is None  # import B finds the shared one and touches it
+    store.remove_created(stamps)  # A fails
+    assert store.exists(sha[shared]) and not store.exists(sha[own])
+    assert not [p for p in tmp_path.rglob(".dead-*")]
+    os.unlink(store.path(sha[shared]))

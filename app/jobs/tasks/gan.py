@@ -51,6 +51,28 @@ def _publish(snapshot: Path, name: str, provenance: dict[str, Any]) -> Path:
     return target
 
 
+def attempt_dir(run_dir: Path, attempt: int) -> Path:
+    """This attempt's own folder, seeded with the newest earlier attempt's resume state and metrics.
+
+    Each attempt writes only its own folder, so an attempt that was wrongly given up for stalled (and is
+    still running somewhere) cannot overwrite the resume state of the attempt that replaced it.
+    """
+    out = run_dir / f"attempt-{attempt}"
+    if not out.exists():
+        staging = run_dir / f".attempt-{attempt}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for k in range(attempt - 1, 0, -1):
+            earlier = run_dir / f"attempt-{k}"
+            if (earlier / "resume.pt").exists():
+                for name in ("resume.pt", "metrics.jsonl"):
+                    if (earlier / name).exists():
+                        shutil.copy2(earlier / name, staging / name)
+                break
+        staging.rename(out)
+    return out
+
+
 def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Train, report, publish the snapshot; resume when an earlier attempt left a checkpoint."""
     from app.ml.gan.checkpoints import RESUME_FILE
@@ -75,9 +97,10 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         grid_every=cfg.grid_every,
         checkpoint_every=cfg.checkpoint_every,
     )
-    resume = ctx.run_dir / RESUME_FILE
+    out = attempt_dir(ctx.run_dir, ctx.attempt)
+    resume = out / RESUME_FILE
     if resume.exists():
-        log.info("resuming from %s", resume.name)
+        log.info("resuming from %s", resume.relative_to(ctx.run_dir))
     log.info("training on '%s' (%d images) to %d px", set_name, len(paths), cfg.resolution)
     last_logged = [-1]
 
@@ -94,13 +117,14 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         gan,
         tcfg,
         paths,
-        ctx.run_dir,
+        out,
         resume=resume if resume.exists() else None,
         progress_fn=progress,
         abort_fn=ctx.should_abort,
     )
     if result.aborted or result.snapshot is None:
         raise Aborted()
+    ctx.check_still_mine()  # a stalled-and-retried attempt must not publish over the live one
     _publish(
         result.snapshot,
         cfg.model_name,

@@ -47,6 +47,8 @@ class RunContext:
     _fraction: float = 0.0
     _note: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
+    # Set when the run is no longer this attempt's (stalled and retried): write nothing shared any more.
+    lost: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, fraction: float, note: str = "") -> None:
         """Remember progress; the heartbeat thread writes the latest value to the run row."""
@@ -61,6 +63,13 @@ class RunContext:
         if self.should_abort():
             raise Aborted()
 
+    def check_still_mine(self) -> None:
+        """Before publishing anything outside the run's own transaction: stop if the run moved on."""
+        with session_scope() as session:
+            if not runs.still_running(session, self.run_id, self.attempt):
+                self.lost.set()
+                raise Aborted()
+
 
 def worker_name() -> str:
     """host:pid, shown on the run page and in stall messages."""
@@ -72,10 +81,25 @@ def _heartbeat(ctx: RunContext, done: threading.Event, every_s: float) -> None:
     while not done.wait(every_s):
         try:
             with session_scope() as session:
-                if runs.beat(session, ctx.run_id, ctx.attempt, progress=ctx._fraction, note=ctx._note):
-                    ctx._stop.set()
+                verdict = runs.beat(session, ctx.run_id, ctx.attempt, progress=ctx._fraction, note=ctx._note)
+            if verdict is not None:
+                ctx._stop.set()
+                if verdict == "lost":
+                    ctx.lost.set()
         except Exception:  # a database hiccup must not kill the job; the next beat tries again
             log.exception("heartbeat for run %s failed", ctx.run_id)
+
+
+def _run_log(run_dir: Path) -> logging.Handler:
+    """Send this thread's records of the run logger to the run's log file (shown on its page)."""
+    handler = logging.FileHandler(run_dir / LOG_FILE)
+    # Only this task's thread: with --concurrency > 1 other runs log through the same logger.
+    task_thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == task_thread)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
 
 
 def execute(
@@ -88,23 +112,22 @@ def execute(
         if run is None:
             log.info("run %s attempt %s is not ours to run (stale or cancelled)", run_id, attempt)
             return
-        config = KINDS[run.kind].config.model_validate(run.config)
-    run_dir = settings.runs_dir / str(run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(run_id, attempt, config, run_dir, job)
-    handler = logging.FileHandler(run_dir / LOG_FILE)
-    # Only this task's thread: with --concurrency > 1 other runs log through the same logger.
-    task_thread = threading.get_ident()
-    handler.addFilter(lambda record: record.thread == task_thread)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+        kind, raw_config = run.kind, run.config
+    ctx: RunContext | None = None
+    handler: logging.Handler | None = None
     done = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(ctx, done, settings.run_heartbeat_s), daemon=True)
-    beat.start()
-    log.info("run %s (%s) attempt %s started on %s", run_id, run.kind, attempt, worker_name())
+    beat: threading.Thread | None = None
     session = get_sessionmaker()()
     try:
+        # Inside the try: a bad config or an unwritable store fails the run with its reason.
+        config = KINDS[kind].config.model_validate(raw_config)
+        run_dir = settings.runs_dir / str(run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RunContext(run_id, attempt, config, run_dir, job)
+        handler = _run_log(run_dir)
+        beat = threading.Thread(target=_heartbeat, args=(ctx, done, settings.run_heartbeat_s), daemon=True)
+        beat.start()
+        log.info("run %s (%s) attempt %s started on %s", run_id, kind, attempt, worker_name())
         outputs = body(ctx, session)
         if runs.finish(session, run_id, attempt, status="succeeded", outputs=outputs or {}):
             session.commit()  # what the body wrote and the run's outcome, together
@@ -135,6 +158,8 @@ def execute(
     finally:
         session.close()
         done.set()
-        beat.join()
-        log.removeHandler(handler)
-        handler.close()
+        if beat is not None:
+            beat.join()
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()

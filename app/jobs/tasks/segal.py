@@ -34,6 +34,7 @@ def import_segal_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     save_snapshot(
         generator, staging, manifest={**manifest, "name": cfg.model_name, "source_file": source.name}
     )
+    ctx.check_still_mine()
     staging.rename(target)
     log.info("stored %s: %s px, sha256 %s", cfg.model_name, manifest["resolution"], manifest["source_sha256"])
     return {"model": cfg.model_name, "source_sha256": manifest["source_sha256"]}

@@ -17,8 +17,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +25,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from app.ml.files import atomic_write, fsync_dir, write_json
 from app.ml.gan.config import GanConfig
 from app.ml.gan.networks import Generator
 
@@ -35,41 +34,6 @@ RESUME_FORMAT = "cxrlab-pggan-resume/1"
 WEIGHTS_FILE = "generator.safetensors"
 RESUME_FILE = "resume.pt"
 PREVIOUS_RESUME_FILE = "resume-prev.pt"
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write `path` through `write(file)` so readers see the old file or the whole new one, never part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)  # make the rename itself durable
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save_snapshot(G: nn.Module, directory: Path, *, manifest: dict[str, Any], images_seen: int = 0) -> Path:
@@ -81,7 +45,7 @@ def save_snapshot(G: nn.Module, directory: Path, *, manifest: dict[str, Any], im
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in G.state_dict().items()}
     blob = safetensors.torch.save(tensors, metadata={"format": SNAPSHOT_FORMAT})
     atomic_write(directory / WEIGHTS_FILE, lambda f: f.write(blob))
-    _write_json(directory / "config.json", cfg.to_dict())
+    write_json(directory / "config.json", cfg.to_dict())
     full = {
         **manifest,
         "format": SNAPSHOT_FORMAT,
@@ -91,7 +55,7 @@ def save_snapshot(G: nn.Module, directory: Path, *, manifest: dict[str, Any], im
         "resolution": cfg.resolution,
         "image_channels": cfg.image_channels,
     }
-    _write_json(directory / "manifest.json", full)  # written last: its presence marks a whole snapshot
+    write_json(directory / "manifest.json", full)  # written last: its presence marks a whole snapshot
     return directory
 
 
@@ -150,7 +114,7 @@ def save_resume(run_dir: Path, state: dict[str, Any], *, keep_previous: bool = T
         tmp = atomic_write(run_dir / ".resume-new.pt", write)
         os.replace(path, run_dir / PREVIOUS_RESUME_FILE)
         os.replace(tmp, path)
-        _fsync_dir(run_dir)
+        fsync_dir(run_dir)
         return path
     return atomic_write(path, write)
 

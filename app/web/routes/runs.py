@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain import runs as runs_domain
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.run_kinds import KINDS
 from app.jobs import queue
 from app.persistence import run_files
@@ -108,13 +108,14 @@ def start(
 
 def _live_context(run: Run, settings) -> dict:
     folder = run_files.run_dir(settings.runs_dir, run.id)
-    grid = run_files.latest_grid(folder)
+    artefacts = run_files.artefacts_dir(folder, run.attempt)
+    grid = run_files.latest_grid(artefacts)
     return {
         "run": run,
         "kind": KINDS.get(run.kind),
         "finished": run.status in FINISHED,
         "poll_s": POLL_S,
-        "chart": loss_chart(run_files.metrics(folder)) if run.kind == "train_gan" else None,
+        "chart": loss_chart(run_files.metrics(artefacts)) if run.kind == "train_gan" else None,
         "grid_version": int(grid.stat().st_mtime) if grid else None,
         "log": run_files.log_tail(folder),
     }
@@ -139,8 +140,10 @@ def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: i
 @router.get("/{run_id}/grid.png")
 def grid(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
     """The run's latest sample grid."""
-    runs_domain.get(db, run_id)
-    path = run_files.latest_grid(run_files.run_dir(settings.runs_dir, run_id))
+    run = runs_domain.get(db, run_id)
+    path = run_files.latest_grid(
+        run_files.artefacts_dir(run_files.run_dir(settings.runs_dir, run_id), run.attempt)
+    )
     if path is None:
         raise NotFound("This run has no sample grid yet.")
     return png_response(path.read_bytes())
@@ -172,7 +175,8 @@ def retry(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id:
         old_job = runs_domain.get(db, run_id).job_id
         run = runs_domain.retry(db, run_id, actor_id=admin.id)
         queue.fail_if_orphaned(db, old_job)
-        queue.enqueue(db, run)
+        if not queue.enqueue(db, run):
+            raise Conflict("A job for this run is already waiting in the queue.")
     except DomainError:
         db.rollback()
         raise

@@ -1,0 +1,1 @@
+"""Multi-label chest X-ray classifiers: one sigmoid per finding (a CheXNet DenseNet-121 or a small CNN)."""

@@ -1,0 +1,126 @@
+"""LCO on a tiny random generator and a hand-made two-finding classifier: reach rare single and paired
+findings within the step limit, stop per sample, keep z in the typical shell; the rejection baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from app.ml.gan.config import GanConfig
+from app.ml.gan.networks import Generator
+from app.ml.gan.sampling import latents
+from app.ml.lco import targets
+from app.ml.lco.optimise import LcoConfig, classify, optimise, reached, to_unit
+from app.ml.lco.rejection import rejection_sample
+
+THRESHOLDS = np.array([0.5, 0.5])
+
+
+class Regions(nn.Module):
+    """Finding A: a bright left half; finding B: a bright top half (logit = k * (mean - centre))."""
+
+    def __init__(self, centre: list[float], k: float = 40.0) -> None:
+        super().__init__()
+        self.register_buffer("centre", torch.tensor(centre))
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        left = x[..., : w // 2].mean(dim=(1, 2, 3))
+        top = x[..., : h // 2, :].mean(dim=(1, 2, 3))
+        return self.k * (torch.stack([left, top], dim=1) - self.centre)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """G at 16 px (z 32) and C whose findings each occur in ~2 % of random latents."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        G = Generator(GanConfig(z_dim=32, resolution=16, channels=(32, 32, 32))).eval()
+    with torch.no_grad():
+        img = to_unit(G(latents(99, 0, 2000, 32)), G.cfg.pixel_range)
+    left, top = img[..., :8].mean(dim=(1, 2, 3)), img[..., :8, :].mean(dim=(1, 2, 3))
+    C = Regions([float(left.quantile(0.98)), float(top.quantile(0.98))])
+    return G, C
+
+
+def rate(G, C, target: list[int], n: int = 2000) -> float:
+    """How often random latents already meet `target` (the rejection sampler's acceptance rate)."""
+    with torch.no_grad():
+        p = torch.sigmoid(classify(G, C, latents(7, 0, n, G.cfg.z_dim)))
+    t = torch.tensor([target] * n, dtype=torch.float32)
+    return float(reached(p, t, torch.tensor(THRESHOLDS, dtype=torch.float32), 0.05).float().mean())
+
+
+def test_reaches_a_rare_finding_and_a_rarer_pair_within_the_step_limit(tiny):
+    G, C = tiny
+    assert rate(G, C, [1, 0]) < 0.03 and rate(G, C, [1, 1]) < 0.01  # rare under plain sampling
+    cfg = LcoConfig(steps=150, batch=8, restarts=0)
+    goal = targets.explicit([["A"], ["A", "B"]], ["A", "B"], 8)
+    res = optimise(G, C, goal, THRESHOLDS, cfg, seed=0)
+    assert res.success.all(), res.steps
+    assert (res.steps <= cfg.steps).all()
+    # The recorded latents really give the wanted findings.
+    with torch.no_grad():
+        p = torch.sigmoid(classify(G, C, res.z)).numpy()
+    assert ((p >= 0.55) == goal.astype(bool)).all()
+    np.testing.assert_allclose(p, res.probs, atol=1e-5)
+
+
+def test_early_stopping_is_per_sample(tiny):
+    G, C = tiny
+    goal = np.array([[0, 0]] * 4 + [[1, 1]] * 4, dtype=np.float32)  # "no finding" is met at once
+    res = optimise(G, C, goal, THRESHOLDS, LcoConfig(steps=150, batch=8, restarts=0), seed=1)
+    assert res.success.all()
+    assert (res.steps[:4] <= 1).all() and (res.steps[4:] > res.steps[:4].max()).all()
+    with torch.no_grad():  # the easy samples' latents were kept from their own stopping step
+        np.testing.assert_allclose(torch.sigmoid(classify(G, C, res.z[:4])).numpy(), res.probs[:4], atol=1e-5)
+
+
+def test_the_prior_keeps_z_in_the_typical_shell(tiny):
+    G, C = tiny
+    d = G.cfg.z_dim
+    goal = np.array([[1, 1]] * 8, dtype=np.float32)
+
+    def shell(**prior) -> np.ndarray:
+        cfg = LcoConfig(steps=60, lr=0.2, batch=8, restarts=0, **prior)
+        return optimise(G, C, goal, THRESHOLDS, cfg, seed=2).z.pow(2).sum(dim=1).numpy() / d
+
+    np.testing.assert_allclose(shell(prior="sphere"), 1.0, atol=1e-4)
+    # G pixel-normalises z, so the BCE gradient is orthogonal to z and every unconstrained step
+    # lengthens it; the penalty holds ||z||^2 / d near 1, where nothing holds it without.
+    free = np.abs(shell(prior="penalty", prior_weight=0.0) - 1)
+    held = np.abs(shell(prior="penalty", prior_weight=5.0) - 1)
+    assert held.mean() < free.mean() / 2 and held.max() < 0.35, (held, free)
+
+
+def test_failures_restart_from_new_latents(tiny):
+    G, C = tiny
+    res = optimise(
+        G, C, np.array([[1, 1]] * 3, dtype=np.float32), THRESHOLDS, LcoConfig(steps=0, restarts=2), seed=3
+    )
+    assert not res.success.any() and (res.attempts == 3).all()
+
+
+def test_rejection_baseline_uses_the_same_acceptance_rule(tiny):
+    G, C = tiny
+    found = rejection_sample(
+        G, C, np.array([0, 0]), THRESHOLDS, wanted=10, max_draws=500, margin=0.05, seed=4
+    )
+    assert len(found.z) == 10 and found.drawn <= 500
+    assert (found.probs <= 0.45).all()
+    rare = rejection_sample(G, C, np.array([1, 1]), THRESHOLDS, wanted=50, max_draws=256, margin=0.05, seed=4)
+    assert rare.drawn == 256 and len(rare.z) < 50
+
+
+def test_target_modes():
+    f = ["A", "B", "C"]
+    assert targets.explicit([["A", "C"], []], f, 3).tolist() == [[1, 0, 1], [0, 0, 0], [1, 0, 1]]
+    with pytest.raises(ValueError, match="not among"):
+        targets.explicit([["Z"]], f, 1)
+    assert targets.balanced(f, 6).sum(axis=0).tolist() == [2, 2, 2]
+    rows = np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)
+    drawn = targets.empirical(rows, 200, seed=0)
+    assert {tuple(r) for r in drawn} == {(1, 1, 0), (0, 0, 0)} and 60 < drawn[:, 0].sum() < 140
