@@ -19,6 +19,7 @@ DEMO_ACCOUNTS = [
 ]
 STUDY_TITLE = "Demo study: real or synthetic?"
 DEMO_MODEL = "phantom-pggan-64"  # bundled in model_store/, trained on phantoms (see its manifest)
+DEMO_CLASSIFIER = "phantom-classifier-64"  # bundled too; labels the demo's generates through LCO
 STAND_IN_SET = "Demo synthetic (stand-in: phantoms, seed 1)"
 
 
@@ -30,7 +31,7 @@ def gan_available() -> bool:
         import torch  # noqa: F401
     except ImportError:
         return False
-    return (BUNDLED / DEMO_MODEL / "config.json").exists()
+    return all((BUNDLED / name / "manifest.json").exists() for name in (DEMO_MODEL, DEMO_CLASSIFIER))
 
 
 def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
@@ -40,24 +41,61 @@ def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
 
         res = json.loads((BUNDLED / DEMO_MODEL / "config.json").read_text())["resolution"]
         return (f"Demo real (phantoms, seed 0, {res} px)", res), (
-            f"Demo synthetic ({DEMO_MODEL}, seed 0)",
+            f"Demo synthetic ({DEMO_MODEL}, LCO archive, seed 0)",
             res,
         )
     return ("Demo real (phantoms, seed 0)", size), (STAND_IN_SET, size)
 
 
+def build_demo_archive(name: str, real_set: str, n: int, size: int) -> None:
+    """The demo's synthetic set: LCO towards label rows of the real set (their real co-occurrence)."""
+    from tqdm import tqdm
+
+    from app.cli.images import run_import
+    from app.domain.importers import ImportSpec
+    from app.jobs.tasks.lco import archive_items, label_rows
+    from app.ml.classifier.checkpoints import load_classifier, thresholds_of
+    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.lco import targets
+    from app.ml.lco.optimise import LcoConfig, optimise
+    from app.persistence.db import session_scope
+    from app.persistence.repositories import image_sets
+    from app.persistence.snapshots import BUNDLED
+
+    G, g_manifest = load_snapshot(BUNDLED / DEMO_MODEL)
+    C, c_manifest = load_classifier(BUNDLED / DEMO_CLASSIFIER)
+    findings, thresholds = list(c_manifest["findings"]), thresholds_of(c_manifest)
+    with session_scope() as session:
+        real = image_sets.by_name(session, real_set)
+        goal = targets.empirical(label_rows(session, real.id, findings), n, seed=0)
+    cfg = LcoConfig(steps=100, lr=0.1, restarts=1, batch=16)
+    with tqdm(total=n, desc="LCO targets reached", unit="img") as bar:
+        res = optimise(G, C, goal, thresholds, cfg, seed=0, progress_fn=lambda ok, _: bar.update(ok - bar.n))
+    meta = {"method": "lco", "model": DEMO_MODEL, "model_sha256": g_manifest["sha256"], "seed": 0}
+    meta |= {"classifier": DEMO_CLASSIFIER, "classifier_sha256": c_manifest["sha256"], "lco": cfg.to_dict()}
+    meta |= {"target_mode": "empirical", "job": None}
+    spec = ImportSpec(
+        name=name,
+        kind="synthetic",
+        label_schema=tuple(findings),
+        resolution=size,
+        source="lco",
+        description=f"{n} LCO films of {DEMO_MODEL} labelled by {DEMO_CLASSIFIER}; "
+        f"the optimiser reached {int(res.success.sum())} targets",
+    )
+    items = archive_items(G, C, res, goal, thresholds, findings, meta=meta, batch=16, margin=cfg.margin)
+    run_import(spec, items, total=n)
+
+
 def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
     """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
-    from app.cli.images import import_phantoms, run_import
+    from app.cli.images import import_phantoms
     from app.core.config import get_settings
     from app.domain import studies, users
-    from app.domain.importers import ImportSpec
-    from app.jobs.tasks.sampling import sample_items
     from app.persistence.blobs import BlobStore
     from app.persistence.db import session_scope
     from app.persistence.repositories import image_sets
     from app.persistence.repositories import users as users_repo
-    from app.persistence.snapshots import BUNDLED
 
     with session_scope() as session:
         for email, name, role in DEMO_ACCOUNTS:
@@ -79,17 +117,7 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
             note="; a stand-in because the ml extra (torch) is not installed",
         )
     elif synthetic_set in missing:
-        spec = ImportSpec(
-            name=synthetic_set,
-            kind="synthetic",
-            label_schema=(),
-            resolution=syn_res,
-            source="sampling",
-            description=f"{n_images} samples of {DEMO_MODEL}, seed 0",
-        )
-        run_import(
-            spec, sample_items(DEMO_MODEL, BUNDLED / DEMO_MODEL, n_images, seed=0, batch=16), total=n_images
-        )
+        build_demo_archive(synthetic_set, real_set, n_images, syn_res)
     with session_scope() as session:
         from sqlalchemy import select
 
@@ -114,7 +142,8 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
                     "Half of these chest films are real and half synthetic. In this demo the real ones are "
                     "procedural phantoms, and the synthetic ones "
                     + (
-                        f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms. "
+                        f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms, and steered "
+                        "to carry findings (latent class optimisation). "
                         if synthetic_set != STAND_IN_SET
                         else "are a second set of phantoms (a stand-in: torch is not installed). "
                     )
@@ -173,7 +202,10 @@ def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -
     for email, role in accounts:
         click.echo(f"  {role:<10} {email}")
     if gan_available():
-        click.echo(f"The synthetic set was sampled from the bundled generator {DEMO_MODEL} (model_store/).")
+        click.echo(
+            f"The synthetic set is an LCO archive: {DEMO_MODEL} steered by {DEMO_CLASSIFIER} towards "
+            "the real set's label combinations (both bundled in model_store/)."
+        )
     else:
         click.echo("torch is not installed, so the synthetic set is a second phantom set (a stand-in).")
     if serve:

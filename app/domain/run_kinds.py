@@ -106,6 +106,107 @@ class ImportSegalConfig(RunConfig):
     model_name: str = Field("segal-2021", pattern=NAME_RE, title="Model name")
 
 
+class ClassifierTraining(RunConfig):
+    """Network and optimiser fields shared by the kinds that train classifiers."""
+
+    arch: Literal["small", "densenet121"] = Field(
+        "small", title="Network", description="DenseNet-121 as in CheXNet, or a small CNN (phantoms, CPU)."
+    )
+    image_size: Annotated[Literal[32, 64, 128, 224, 256, 512], BeforeValidator(_numeric)] = Field(
+        64, title="Input size (px)"
+    )
+    width: int = Field(16, ge=4, le=128, title="Small CNN width")
+    epochs: int = Field(10, ge=1, le=500, title="Epochs")
+    batch: int = Field(32, ge=1, le=1024, title="Batch")
+    lr: float = Field(1e-3, gt=0, lt=1, title="Learning rate")
+    seed: int = Field(0, ge=0, title="Seed")
+
+
+class TrainClassifierConfig(ClassifierTraining):
+    """Train a multi-label classifier (one sigmoid per finding of the set's label schema) on an image set."""
+
+    image_set_id: int = Field(title="Labelled image set", json_schema_extra={"choices": "image_sets"})
+    model_name: str = Field(title="Classifier name", pattern=NAME_RE)
+    class_weighting: bool = Field(False, title="Weight rare findings up")
+    backbone_weights: str = Field(
+        "",
+        max_length=1000,
+        title="DenseNet weights file on the worker",
+        description="Optional: e.g. ImageNet weights (a state_dict, read with weights_only). Blank: random.",
+    )
+
+    @model_validator(mode="after")
+    def _weights_need_densenet(self) -> TrainClassifierConfig:
+        if self.backbone_weights.strip() and self.arch != "densenet121":
+            raise ValueError("a weights file fits the DenseNet-121 network only")
+        return self
+
+
+class LcoRunConfig(RunConfig):
+    """Build a labelled archive: latent class optimisation steers a generator until a classifier sees
+    each target's findings (Segal et al. 2021)."""
+
+    model: str = Field(title="Generator", pattern=NAME_RE, json_schema_extra={"choices": "models"})
+    classifier: str = Field(title="Classifier", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"})
+    n: int = Field(100, ge=1, le=100_000, title="Images")
+    target_mode: Literal["empirical", "balanced", "explicit"] = Field(
+        "empirical",
+        title="Targets",
+        description="empirical: label rows drawn from a labelled set (real co-occurrence); balanced: each "
+        "finding alone in turn; explicit: the combinations below.",
+    )
+    label_set_id: OptionalInt = Field(
+        None, title="Labelled set (empirical)", json_schema_extra={"choices": "image_sets"}
+    )
+    combos: str = Field(
+        "",
+        max_length=2000,
+        title="Combinations (explicit)",
+        description="Separated by ';', findings joined by '+', e.g. 'Cardiomegaly+Effusion; Nodule'. "
+        "An empty combination means no finding.",
+    )
+    steps: int = Field(200, ge=0, le=10_000, title="Step limit")
+    lr: float = Field(0.05, gt=0, le=10, title="Adam learning rate on z")
+    margin: float = Field(
+        0.5,
+        ge=0,
+        le=5,
+        title="Margin (logits)",
+        description="How far past its threshold each finding must be.",
+    )
+    restarts: int = Field(2, ge=0, le=20, title="Restarts for failures")
+    batch: int = Field(16, ge=1, le=256, title="Batch")
+    seed: int = Field(0, ge=0, title="Seed")
+    size: OptionalInt = Field(
+        None, ge=32, le=2048, title="Rendered size (px)", description="Blank: the model's."
+    )
+    set_name: str = Field(
+        "", max_length=200, title="Image set name", description="Blank: named after the run."
+    )
+
+    @model_validator(mode="after")
+    def _mode_inputs(self) -> LcoRunConfig:
+        if self.target_mode == "empirical" and self.label_set_id is None:
+            raise ValueError("empirical targets need a labelled set")
+        if self.target_mode == "explicit" and not self.combos.strip():
+            raise ValueError("explicit targets need at least one combination")
+        return self
+
+    def combinations(self) -> list[list[str]]:
+        """The explicit combinations as lists of finding names."""
+        return [[f.strip() for f in c.split("+") if f.strip()] for c in self.combos.split(";")]
+
+
+class SynthVsRealConfig(ClassifierTraining):
+    """Train on synthetic, test on real: one classifier each on real, synthetic and real+synthetic films,
+    validated and tested on the same real patients; AUROC per finding side by side."""
+
+    real_set_id: int = Field(title="Real labelled set", json_schema_extra={"choices": "image_sets"})
+    archive_set_id: int = Field(
+        title="Synthetic labelled set (archive)", json_schema_extra={"choices": "image_sets"}
+    )
+
+
 class Kind(BaseModel):
     """A kind of run: what it is called, how it is configured and which worker queue takes it."""
 
@@ -125,5 +226,8 @@ KINDS: dict[str, Kind] = {
         Kind(
             name="import_segal", title="Import the published generator", config=ImportSegalConfig, queue="cpu"
         ),
+        Kind(name="train_classifier", title="Train a classifier", config=TrainClassifierConfig, queue="gpu"),
+        Kind(name="lco", title="Build a labelled archive (LCO)", config=LcoRunConfig, queue="gpu"),
+        Kind(name="synth_vs_real", title="Synthetic-train, real-test", config=SynthVsRealConfig, queue="gpu"),
     )
 }

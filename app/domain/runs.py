@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.domain import audit
 from app.domain.errors import Conflict, Invalid, NotFound
-from app.domain.run_kinds import KINDS, ImportSegalConfig, RunConfig, SampleConfig, TrainGanConfig
+from app.domain.run_kinds import (
+    KINDS,
+    ImportSegalConfig,
+    LcoRunConfig,
+    RunConfig,
+    SampleConfig,
+    SynthVsRealConfig,
+    TrainClassifierConfig,
+    TrainGanConfig,
+)
 from app.persistence.models import FINISHED, ImageSet, Run
 from app.persistence.repositories import runs as repo
 from app.persistence.snapshots import find_snapshot
@@ -57,12 +66,44 @@ def _claimed(session: Session, key: str, value: str) -> bool:
     return session.scalar(query.limit(1)) is not None
 
 
+def _check_new_model(session: Session, name: str) -> None:
+    if find_snapshot(get_settings().models_dir, name, kind=None) is not None or _claimed(
+        session, "model_name", name
+    ):
+        raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
+
+
+def _check_lco(session: Session, config: LcoRunConfig) -> None:
+    models_dir = get_settings().models_dir
+    if find_snapshot(models_dir, config.model) is None:
+        raise InvalidConfig({"model": "no such generator"})
+    classifier = find_snapshot(models_dir, config.classifier, kind="classifier")
+    if classifier is None:
+        raise InvalidConfig({"classifier": "no such classifier"})
+    if config.target_mode == "empirical":
+        labelled = session.get(ImageSet, config.label_set_id)
+        # A finding the set never annotated would become an "absent" target in every row.
+        if labelled is None or set(classifier.manifest["findings"]) - set(labelled.label_schema):
+            raise InvalidConfig(
+                {"label_set_id": "choose a set labelled with all of the classifier's findings"}
+            )
+    if config.target_mode == "explicit":
+        unknown = {f for c in config.combinations() for f in c} - set(classifier.manifest["findings"])
+        if unknown:
+            raise InvalidConfig({"combos": f"not findings of the classifier: {', '.join(sorted(unknown))}"})
+    if config.set_name and _claimed(session, "set_name", config.set_name.strip()):
+        raise InvalidConfig({"set_name": "a waiting or running run will create a set of this name"})
+    taken = select(ImageSet.id).where(ImageSet.name == config.set_name.strip())
+    if config.set_name and session.scalar(taken) is not None:
+        raise InvalidConfig({"set_name": "an image set of this name exists already"})
+
+
 def _check_references(session: Session, config: RunConfig) -> None:
     models_dir = get_settings().models_dir
     if isinstance(config, TrainGanConfig):
         if session.get(ImageSet, config.image_set_id) is None:
             raise InvalidConfig({"image_set_id": "no such image set"})
-        if find_snapshot(models_dir, config.model_name) is not None:
+        if find_snapshot(models_dir, config.model_name, kind=None) is not None:
             raise InvalidConfig({"model_name": "a model of this name exists already"})
         if _claimed(session, "model_name", config.model_name):
             raise InvalidConfig({"model_name": "a waiting or running run will create a model of this name"})
@@ -74,8 +115,31 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig({"set_name": "an image set of this name exists already"})
         if config.set_name and _claimed(session, "set_name", config.set_name.strip()):
             raise InvalidConfig({"set_name": "a waiting or running run will create a set of this name"})
+    elif isinstance(config, TrainClassifierConfig):
+        image_set = session.get(ImageSet, config.image_set_id)
+        if image_set is None or not image_set.label_schema:
+            raise InvalidConfig({"image_set_id": "choose a set with labels (a label schema)"})
+        _check_new_model(session, config.model_name)
+    elif isinstance(config, LcoRunConfig):
+        _check_lco(session, config)
+    elif isinstance(config, SynthVsRealConfig):
+        real, archive = (
+            session.get(ImageSet, config.real_set_id),
+            session.get(ImageSet, config.archive_set_id),
+        )
+        if real is None or real.kind != "real" or not real.label_schema:
+            raise InvalidConfig({"real_set_id": "choose a real set with labels"})
+        if (
+            archive is None
+            or archive.kind != "synthetic"
+            or set(real.label_schema) - set(archive.label_schema)
+        ):
+            # An unannotated finding would be learnt as "never present" and score as if it were a result.
+            raise InvalidConfig(
+                {"archive_set_id": "choose a synthetic set labelled with all of the real set's findings"}
+            )
     elif isinstance(config, ImportSegalConfig) and (
-        find_snapshot(models_dir, config.model_name) is not None
+        find_snapshot(models_dir, config.model_name, kind=None) is not None
         or _claimed(session, "model_name", config.model_name)
     ):
         raise InvalidConfig({"model_name": "a model of this name exists or is being made"})

@@ -55,3 +55,9 @@ def latest_grid(folder: Path) -> Path | None:
     """The newest sample grid, if the run writes them."""
     path = folder / LATEST_GRID
     return path if path.exists() else None
+
+
+def table_csv(folder: Path) -> Path | None:
+    """The synthetic-versus-real table a run saved, if any."""
+    path = folder / "synth_vs_real.csv"
+    return path if path.exists() else None

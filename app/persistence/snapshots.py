@@ -1,7 +1,8 @@
-"""Generator snapshots on disk: STORE_DIR/models/<name>/ and the bundled model_store/<name>/.
+"""Model snapshots on disk: STORE_DIR/models/<name>/ and the bundled model_store/<name>/.
 
-Each snapshot folder holds generator.safetensors, config.json (the network) and manifest.json
-(provenance). This module only reads the JSON files, so the web process can list models without torch.
+Each snapshot folder holds its weights (generator.safetensors or classifier.safetensors), config.json
+(the network) and manifest.json (provenance; "kind": "classifier" marks classifiers). This module only
+reads the JSON files, so the web process can list models without torch.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class Snapshot:
         return int(self.config.get("resolution", 0))
 
     @property
+    def kind(self) -> str:
+        """ "classifier" or "generator" (the manifest says; generators predate the field)."""
+        return "classifier" if self.manifest.get("kind") == "classifier" else "generator"
+
+    @property
     def grid(self) -> Path | None:
         """A sample grid saved beside the weights, if any."""
         path = self.folder / "samples.png"
@@ -44,8 +50,8 @@ def _read(folder: Path, bundled: bool) -> Snapshot:
     return Snapshot(folder.name, folder, json.loads((folder / "config.json").read_text()), manifest, bundled)
 
 
-def list_snapshots(models_dir: Path) -> list[Snapshot]:
-    """Every snapshot by name; one in the store hides a bundled one of the same name."""
+def list_snapshots(models_dir: Path, kind: str | None = "generator") -> list[Snapshot]:
+    """Snapshots of `kind` (None: all) by name; one in the store hides a bundled one of the same name."""
     found: dict[str, Snapshot] = {}
     for root, bundled in ((BUNDLED, True), (models_dir, False)):
         if root.is_dir():
@@ -56,17 +62,18 @@ def list_snapshots(models_dir: Path) -> list[Snapshot]:
                         found[d.name] = _read(d, bundled)
                     except (OSError, ValueError):
                         continue
-    return [found[name] for name in sorted(found)]
+    return [found[n] for n in sorted(found) if kind is None or found[n].kind == kind]
 
 
-def find_snapshot(models_dir: Path, name: str) -> Snapshot | None:
-    """The snapshot called `name` (the store's first, then the bundled one), or None."""
+def find_snapshot(models_dir: Path, name: str, kind: str | None = "generator") -> Snapshot | None:
+    """The snapshot called `name` of `kind` (None: any), the store's before the bundled one, or None."""
     if not NAME_PATTERN.match(name):
         return None
     for root, bundled in ((models_dir, False), (BUNDLED, True)):
         if (root / name / "manifest.json").exists():
             try:
-                return _read(root / name, bundled)
+                found = _read(root / name, bundled)
             except (OSError, ValueError):
                 return None
+            return found if kind is None or found.kind == kind else None
     return None

@@ -39,6 +39,15 @@ def _choices(session: Session, source: str) -> list[tuple[str, str]]:
             (str(s.id), f"{s.name} · {s.kind} · {s.image_count} images, {s.resolution} px")
             for s in sets_repo.list_all(session)
         ]
+    if source == "classifiers":
+        return [
+            (
+                s.name,
+                f"{s.name} · {len(s.manifest.get('findings', []))} findings"
+                + (" · bundled" if s.bundled else ""),
+            )
+            for s in list_snapshots(get_settings().models_dir, kind="classifier")
+        ]
     if source == "models":
         return [
             (s.name, f"{s.name} · {s.resolution} px" + (" · bundled" if s.bundled else ""))
@@ -50,6 +59,8 @@ def _choices(session: Session, source: str) -> list[tuple[str, str]]:
 def _shown(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (tuple, list)):
         return ",".join(str(v) for v in value)
     return str(value)
@@ -57,6 +68,8 @@ def _shown(value: Any) -> str:
 
 def _input(info: FieldInfo) -> tuple[str, list[tuple[str, str]]]:
     annotation = info.annotation
+    if annotation is bool:
+        return "select", [("false", "no"), ("true", "yes")]
     if get_origin(annotation) is Literal:
         return "select", [(str(v), str(v)) for v in get_args(annotation)]
     if annotation in (int, float) or (get_origin(annotation) is not None and int in get_args(annotation)):
@@ -69,6 +82,10 @@ def describe(
 ) -> list[FormField]:
     """The form's fields with the posted values (or the defaults) and any errors."""
     defaults = {"model": preferences.get(session, preferences.DEFAULT_MODEL)}
+    # Posted values come back as text; "True" from a re-rendered form must still select "true".
+    values = {
+        k: (v.lower() if isinstance(v, str) and v in ("True", "False") else v) for k, v in values.items()
+    }
     fields = []
     for name, info in kind.config.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -93,4 +110,5 @@ def describe(
                 error=(errors or {}).get(name),
             )
         )
-    return fields
+    # Required fields first (what the run works on: sets and models, then names), then the settings.
+    return sorted(fields, key=lambda f: (not f.required, f.input != "select"))

@@ -100,7 +100,7 @@ def test_cli_phantoms_import_a_labelled_set(tmp_path, db_url, session):
     assert all((tmp_path / "images" / i.sha256[:2] / f"{i.sha256}.png").exists() for i in images)
 
 
-def test_demo_samples_its_synthetic_set_from_the_bundled_generator(tmp_path, db_url, session):
+def test_demo_builds_its_synthetic_set_as_a_labelled_lco_archive(tmp_path, db_url, session):
     from sqlalchemy import select
 
     from app.persistence.models import Image, ImageSet, Study
@@ -110,12 +110,21 @@ def test_demo_samples_its_synthetic_set_from_the_bundled_generator(tmp_path, db_
     args = ["demo", "--no-serve", "--images", "8", "--cases", "6"]
     out = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "sampled from the bundled generator phantom-pggan-64" in out.stdout
+    assert "LCO archive: phantom-pggan-64 steered by phantom-classifier-64" in out.stdout
     synthetic = session.scalar(select(ImageSet).where(ImageSet.kind == "synthetic"))
     real = session.scalar(select(ImageSet).where(ImageSet.kind == "real"))
-    assert synthetic.source == "sampling" and synthetic.resolution == real.resolution == 64
+    assert synthetic.source == "lco" and synthetic.resolution == real.resolution == 64
+    assert synthetic.label_schema == real.label_schema  # the classifier's findings are the phantoms'
     images = session.scalars(select(Image).where(Image.image_set_id == synthetic.id)).all()
     assert len(images) == 8 and {i.provenance["model"] for i in images} == {"phantom-pggan-64"}
+    assert {i.provenance["classifier"] for i in images} == {"phantom-classifier-64"}
+    real_rows = {
+        tuple(sorted(i.labels)) for i in session.scalars(select(Image).where(Image.image_set_id == real.id))
+    }
+    for image in images:  # targets are label rows of the real set; reached ones become the labels
+        assert tuple(sorted(image.provenance["target"])) in real_rows
+        if image.provenance["success"]:
+            assert sorted(image.labels) == sorted(image.provenance["target"])
     study = session.scalar(select(Study))
     assert study.status == "launched" and study.resolution == 256
     again = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)

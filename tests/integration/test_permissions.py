@@ -66,6 +66,13 @@ GET_MATRIX = [
     ("/runs?kind=sample&status=queued", STAFF_ONLY),
     ("/runs/new", ADMIN_ONLY),
     ("/runs/new?kind=train_gan", ADMIN_ONLY),
+    ("/runs/new?kind=train_classifier", ADMIN_ONLY),
+    ("/runs/new?kind=lco", ADMIN_ONLY),
+    ("/runs/new?kind=synth_vs_real", ADMIN_ONLY),
+    (
+        "/runs/{run}/synth_vs_real.csv",  # this run has no table: staff learn that, readers nothing
+        {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
     ("/runs/{run}", STAFF_ONLY),
     ("/runs/{run}/live", STAFF_ONLY),
     ("/models", STAFF_ONLY),

@@ -94,3 +94,57 @@ def test_tiny_training_learns_and_the_snapshot_round_trips(tmp_path):
     (folder / "classifier.safetensors").write_bytes(b"tampered")
     with pytest.raises(ValueError, match="sha256"):
         load_classifier(folder)
+
+
+def test_synthetic_train_real_test_compares_three_sources_on_the_same_real_test_films():
+    from app.ml.classifier.experiments import synth_vs_real
+
+    r_img, r_lab = squares(160, 1)
+    s_img, s_lab = squares(120, 2)
+    s_img[:, 4:12, 4:12] = 100  # the "synthetic" films never show finding A: it cannot learn A from them
+    s_lab[:, 0] = 0
+    cfg = ClassifierConfig(findings=("A", "B"), arch="small", image_size=32, width=8)
+    tcfg = ClassifierTrainConfig(epochs=4, batch=32, lr=3e-3, seed=0)
+    out = synth_vs_real(cfg, tcfg, (r_img, r_lab, None, None), (s_img, s_lab))
+    by = {row["finding"]: row for row in out["table"]}
+    assert by["B"]["synthetic"]["auroc"] > 0.9 and by["B"]["real"]["auroc"] > 0.9
+    assert by["A"]["real"]["auroc"] > 0.9 and by["A"]["synthetic"]["auroc"] < 0.8
+    assert out["sizes"]["synthetic_train"] == 120
+
+
+def test_perfect_separation_still_gets_an_interval():
+    a = auroc(np.array([0, 0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.8, 0.9]))
+    assert a.value == 1.0 and a.high == 1.0 and a.low < 0.9  # five films cannot prove a perfect test
+
+
+def test_a_patient_with_one_film_on_the_test_list_is_a_test_patient():
+    parts = split_by_patient(
+        4,
+        patients=["a", "a", "b", "c"],
+        given=["test", None, None, None],
+        val_fraction=0.3,
+        test_fraction=0.3,
+        seed=0,
+    )
+    assert sorted(parts["test"].tolist()) == [0, 1]
+
+
+def test_densenet_weights_in_torchvision_s_old_layout_load_and_partial_files_are_refused():
+    import re
+
+    from torchvision.models import densenet121
+
+    from app.ml.classifier.networks import load_backbone
+
+    source = densenet121(weights=None).state_dict()
+    old = {
+        "module." + re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v + 0.5
+        for k, v in source.items()
+        if "num_batches" not in k
+    }
+    net = densenet121(weights=None)
+    load_backbone(net, old)
+    key = "features.denseblock1.denselayer1.norm1.weight"
+    assert torch.equal(net.state_dict()[key], source[key] + 0.5)
+    with pytest.raises(ValueError, match="unset"):
+        load_backbone(densenet121(weights=None), {"features.conv0.weight": source["features.conv0.weight"]})

@@ -12,7 +12,7 @@ from app.ml.gan.config import GanConfig
 from app.ml.gan.networks import Generator
 from app.ml.gan.sampling import latents
 from app.ml.lco import targets
-from app.ml.lco.optimise import LcoConfig, classify, optimise, reached, to_unit
+from app.ml.lco.optimise import LcoConfig, classify, optimise, reached, threshold_logits, to_unit
 from app.ml.lco.rejection import rejection_sample
 
 THRESHOLDS = np.array([0.5, 0.5])
@@ -49,9 +49,13 @@ def tiny():
 def rate(G, C, target: list[int], n: int = 2000) -> float:
     """How often random latents already meet `target` (the rejection sampler's acceptance rate)."""
     with torch.no_grad():
-        p = torch.sigmoid(classify(G, C, latents(7, 0, n, G.cfg.z_dim)))
+        logits = classify(G, C, latents(7, 0, n, G.cfg.z_dim))
     t = torch.tensor([target] * n, dtype=torch.float32)
-    return float(reached(p, t, torch.tensor(THRESHOLDS, dtype=torch.float32), 0.05).float().mean())
+    return float(
+        reached(logits, t, threshold_logits(torch.tensor(THRESHOLDS, dtype=torch.float32)), 0.5)
+        .float()
+        .mean()
+    )
 
 
 def test_reaches_a_rare_finding_and_a_rarer_pair_within_the_step_limit(tiny):
@@ -65,7 +69,7 @@ def test_reaches_a_rare_finding_and_a_rarer_pair_within_the_step_limit(tiny):
     # The recorded latents really give the wanted findings.
     with torch.no_grad():
         p = torch.sigmoid(classify(G, C, res.z)).numpy()
-    assert ((p >= 0.55) == goal.astype(bool)).all()
+    assert ((p >= 0.5) == goal.astype(bool)).all()
     np.testing.assert_allclose(p, res.probs, atol=1e-5)
 
 
@@ -106,12 +110,10 @@ def test_failures_restart_from_new_latents(tiny):
 
 def test_rejection_baseline_uses_the_same_acceptance_rule(tiny):
     G, C = tiny
-    found = rejection_sample(
-        G, C, np.array([0, 0]), THRESHOLDS, wanted=10, max_draws=500, margin=0.05, seed=4
-    )
+    found = rejection_sample(G, C, np.array([0, 0]), THRESHOLDS, wanted=10, max_draws=500, margin=0.5, seed=4)
     assert len(found.z) == 10 and found.drawn <= 500
-    assert (found.probs <= 0.45).all()
-    rare = rejection_sample(G, C, np.array([1, 1]), THRESHOLDS, wanted=50, max_draws=256, margin=0.05, seed=4)
+    assert (found.probs < 0.5).all()
+    rare = rejection_sample(G, C, np.array([1, 1]), THRESHOLDS, wanted=50, max_draws=256, margin=0.5, seed=4)
     assert rare.drawn == 256 and len(rare.z) < 50
 
 
@@ -124,3 +126,18 @@ def test_target_modes():
     rows = np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)
     drawn = targets.empirical(rows, 200, seed=0)
     assert {tuple(r) for r in drawn} == {(1, 1, 0), (0, 0, 0)} and 60 < drawn[:, 0].sum() < 140
+
+
+@pytest.mark.parametrize("thresholds", [[0.9995, 0.0004], [0.5, 0.5]])
+@pytest.mark.parametrize("margin", [0.0, 0.5])
+def test_success_means_the_labelling_rule_holds_even_for_extreme_thresholds(thresholds, margin):
+    """Reached implies p >= threshold where the target has the finding and p < threshold where not."""
+    thr = torch.tensor(thresholds)
+    p = torch.rand(20000, 2, generator=torch.Generator().manual_seed(0)) ** 4  # many near 0 and 1
+    p = torch.cat([p, 1 - p, thr.expand(4, -1)])  # and exactly on the thresholds
+    logits = torch.logit(p.clamp(1e-7, 1 - 1e-7))
+    for target in ([1, 0], [0, 1], [1, 1], [0, 0]):
+        t = torch.tensor([target], dtype=torch.float32).expand(len(p), -1)
+        ok = reached(logits, t, threshold_logits(thr), margin)
+        agree = torch.where(t.bool(), p >= thr, p < thr).all(dim=1)
+        assert not (ok & ~agree).any()

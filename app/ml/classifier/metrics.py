@@ -2,7 +2,8 @@
 
 AUROC is the Mann-Whitney statistic: the chance that a random positive scores above a random negative,
 ties counting half. Its variance comes from DeLong's structural components, computed from midranks in
-O(n log n). A finding's operating threshold maximises Youden's J (sensitivity + specificity - 1) on the
+O(n log n); where that spread is zero (perfect separation) Hanley & McNeil's (1982) variance stands in.
+A finding's operating threshold maximises Youden's J (sensitivity + specificity - 1) on the
 validation split.
 """
 
@@ -40,6 +41,12 @@ def auroc(labels: np.ndarray, scores: np.ndarray, *, level: float = 0.95) -> Aur
     v10 = (r_all[:m] - r_pos) / n  # per positive: share of negatives it beats
     v01 = 1.0 - (r_all[m:] - r_neg) / m  # per negative: share of positives that beat it
     var = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
+    if var <= 0.0 or m < 2 or n < 2:
+        # Perfect separation (or a single member) gives DeLong no spread; Hanley & McNeil's variance at
+        # an AUROC half a pair short of the observed one keeps the interval honest about small samples.
+        a = min(max(auc, 0.5 / (m * n)), 1 - 0.5 / (m * n))
+        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+        var = (a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
     half = norm.ppf(0.5 + level / 2) * np.sqrt(max(var, 0.0))
     return Auroc(float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half)), m, n)
 

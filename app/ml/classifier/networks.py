@@ -7,6 +7,7 @@ five-block convnet that learns phantoms in minutes on a CPU.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -47,6 +48,38 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
+# torchvision's own files (and CheXNet ports) name BN/conv keys "denselayer1.norm.1.weight" where the
+# module is "denselayer1.norm1.weight"; torchvision renames them the same way when it loads them.
+_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+_PREFIXES = ("module.", "densenet121.", "model.")
+
+
+def load_backbone(net: nn.Module, state: dict[str, Tensor]) -> int:
+    """Load a DenseNet-121 state_dict without its head; refuse one that leaves backbone layers unset."""
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError("the weights file is not a state_dict of tensors")
+    clean: dict[str, Tensor] = {}
+    for key, value in state.items():
+        for prefix in _PREFIXES:
+            key = key.removeprefix(prefix)
+        m = _OLD_KEY.match(key)
+        clean[m.group(1) + m.group(2) if m else key] = value
+    body = {k: v for k, v in clean.items() if not k.startswith("classifier.")}
+    # BatchNorm's counters are absent from older files and do not affect inference.
+    required = [
+        k
+        for k in net.state_dict()
+        if not k.startswith("classifier.") and not k.endswith("num_batches_tracked")
+    ]
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise ValueError(f"the weights leave {len(missing)} DenseNet-121 tensors unset (e.g. {missing[0]})")
+    net.load_state_dict(body, strict=False)
+    return len(body)
+
+
 class DenseNet121(nn.Module):
     """torchvision's DenseNet-121 on a grey film repeated to 3 channels, with an F-way linear head."""
 
@@ -56,9 +89,7 @@ class DenseNet121(nn.Module):
 
         net = densenet121(weights=None)
         if weights is not None:  # e.g. ImageNet weights the user brought; the old head is dropped
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-            net.load_state_dict(state, strict=False)
+            load_backbone(net, torch.load(weights, map_location="cpu", weights_only=True))
         self.body = net.features
         self.feature_dim = net.classifier.in_features
         self.head = nn.Linear(self.feature_dim, n_out)

@@ -22,8 +22,11 @@ def split_by_patient(
     fractions then apply to the rest. Without patient ids every image is its own patient.
     """
     groups = [p if p else f"#image-{i}" for i, p in enumerate(patients or [None] * n)]
-    marked = np.array([(g or "").lower() == "test" for g in (given or [None] * n)])
-    unique = sorted({g for g, m in zip(groups, marked, strict=True) if not m})
+    flagged = [(g or "").lower() == "test" for g in (given or [None] * n)]
+    # A patient with any film on the test list is a test patient: all of their films go to test.
+    test_patients = {g for g, f in zip(groups, flagged, strict=True) if f}
+    marked = np.array([g in test_patients for g in groups])
+    unique = sorted({g for g in groups if g not in test_patients})
     order = np.random.default_rng(seed).permutation(len(unique))
     shuffled = [unique[i] for i in order]
     has_test = bool(marked.any())

@@ -58,12 +58,20 @@ def augment(x: Tensor, tcfg: ClassifierTrainConfig, gen: torch.Generator) -> Ten
     return (x * gain.to(x)).clamp(0, 1)
 
 
+def as_unit(batch: Tensor) -> Tensor:
+    """uint8 films (N, s, s) -> float (N, 1, s, s) in [0, 1]; float input passes through."""
+    return batch.float().div_(255).unsqueeze(1) if batch.dtype == torch.uint8 else batch
+
+
 @torch.no_grad()
 def predict(model: Classifier, images: Tensor, *, batch: int = 128) -> np.ndarray:
-    """(N, 1, s, s) in [0, 1] -> (N, F) probabilities."""
+    """(N, s, s) uint8 or (N, 1, s, s) in [0, 1] -> (N, F) probabilities, converted a batch at a time."""
     model.eval()
     device = next(model.parameters()).device
-    out = [torch.sigmoid(model(images[i : i + batch].to(device))).cpu() for i in range(0, len(images), batch)]
+    out = [
+        torch.sigmoid(model(as_unit(images[i : i + batch]).to(device))).cpu()
+        for i in range(0, len(images), batch)
+    ]
     return torch.cat(out).numpy() if out else np.zeros((0, len(model.cfg.findings)))
 
 
@@ -80,19 +88,26 @@ def train_classifier(
     abort_fn: Callable[[], bool] | None = None,
     device: str | torch.device = "cpu",
     backbone_weights: Path | None = None,
+    parts: dict[str, np.ndarray] | None = None,
 ) -> ClassifierResult:
-    """Train on (N, s, s) uint8 `images` with (N, F) 0/1 `labels`; see the module docstring."""
+    """Train on (N, s, s) uint8 `images` with (N, F) 0/1 `labels`; see the module docstring.
+
+    `parts` ("train", "val", "test" index arrays) replaces the patient-wise split, e.g. to train on
+    synthetic films and validate and test on real ones.
+    """
     torch.manual_seed(tcfg.seed)
     gen = torch.Generator().manual_seed(tcfg.seed)
-    parts = split_by_patient(
-        len(images),
-        patients=patients,
-        given=splits,
-        val_fraction=tcfg.val_fraction,
-        test_fraction=tcfg.test_fraction,
-        seed=tcfg.seed,
-    )
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255).unsqueeze(1)  # (N, 1, s, s)
+    if parts is None:
+        parts = split_by_patient(
+            len(images),
+            patients=patients,
+            given=splits,
+            val_fraction=tcfg.val_fraction,
+            test_fraction=tcfg.test_fraction,
+            seed=tcfg.seed,
+        )
+    # Kept as uint8 (N, s, s) and converted a batch at a time: a float copy of ChestX-ray14 would not fit.
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8))
     y = torch.from_numpy(np.asarray(labels, dtype=np.float32))  # (N, F)
     model = Classifier(cfg, backbone_weights).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
@@ -116,7 +131,7 @@ def train_classifier(
                 aborted = True
                 break
             idx = order[start : start + tcfg.batch]
-            xb = augment(x[idx], tcfg, gen).to(device)
+            xb = augment(as_unit(x[idx]), tcfg, gen).to(device)
             loss = F.binary_cross_entropy_with_logits(model(xb), y[idx].to(device), pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -9,10 +9,15 @@ sigmoid(C(G(z))) matches target label vectors. The paper publishes neither loss 
   invariant and concentrates on that shell). Projecting z back onto the sphere after each step ("sphere")
   therefore keeps z typical without pulling it anywhere, and keeps Adam's step size fixed relative to
   ||z||. For generators that do not normalise z, "penalty" adds w * (||z||^2 / d - 1)^2 instead;
-- success: every finding on its side of the classifier's threshold by `margin` (in probability);
+- success: every finding's logit on its side of the threshold's logit by `margin` (logits, so that a
+  threshold near 0 or 1 keeps a meaningful margin; with margin 0 it is exactly the labelling rule
+  p >= threshold for present, p < threshold for absent);
 - early stop per sample: a sample's latent and probabilities are recorded at its first success, and the
   batch stops when all have succeeded or at the step limit;
-- restarts: failures begin again from fresh latents, up to `restarts` more times.
+- restarts: failures begin again from fresh latents, up to `restarts` more times; a sample that never
+  succeeds keeps the attempt whose final loss was lowest.
+
+Everything runs on G's device (a GPU when the worker has one); results come back on the CPU.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class LcoConfig:
     lr: float = 0.05  # Adam learning rate on z
     prior: str = "sphere"  # "sphere" (project onto ||z|| = sqrt(d)) or "penalty" (w * (||z||^2/d - 1)^2)
     prior_weight: float = 0.1  # w of the penalty prior
-    margin: float = 0.05  # each probability must clear its threshold by this much to count as reached
+    margin: float = 0.5  # each logit must clear its threshold's logit by this much to count as reached
     restarts: int = 2  # further attempts from new latents for samples that failed
     batch: int = 16  # latents optimised together
 
@@ -62,11 +67,16 @@ def to_unit(x: Tensor, pixel_range: tuple[float, float]) -> Tensor:
     return ((x - lo) / (hi - lo)).clamp(0, 1)
 
 
-def reached(probs: Tensor, targets: Tensor, thresholds: Tensor, margin: float) -> Tensor:
-    """(N,) True where every finding is on the target's side of its threshold by `margin`."""
-    hi = probs >= (thresholds + margin).clamp(max=0.999)
-    lo = probs <= (thresholds - margin).clamp(min=0.001)
-    return torch.where(targets.bool(), hi, lo).all(dim=1)
+def threshold_logits(thresholds: Tensor) -> Tensor:
+    """Probability thresholds (F,) as logits, finite even for 0 or 1."""
+    return torch.logit(thresholds.clamp(1e-6, 1 - 1e-6))
+
+
+def reached(logits: Tensor, targets: Tensor, thr_logits: Tensor, margin: float) -> Tensor:
+    """(N,) True where every finding's logit is on the target's side of its threshold by `margin`."""
+    present = logits >= thr_logits + margin
+    absent = logits < thr_logits - margin
+    return torch.where(targets.bool(), present, absent).all(dim=1)
 
 
 def classify(G: nn.Module, C: nn.Module, z: Tensor) -> Tensor:
@@ -79,34 +89,44 @@ def _project(z: Tensor) -> Tensor:
 
 
 def _attempt(G: nn.Module, C: nn.Module, z0: Tensor, t: Tensor, thr: Tensor, cfg: LcoConfig, abort):
-    """One attempt for a batch: (z at success or at the end, probs, success, steps taken) per sample."""
+    """One attempt for a batch: (z at success or at the end, probs, success, steps taken) per sample.
+
+    Each step runs G and C on the samples still searching only, so a batch costs what its unfinished
+    samples cost (G and C work per sample: no layer mixes samples, and C is in eval mode).
+    """
     d = z0.shape[1]
     z = (_project(z0) if cfg.prior == "sphere" else z0).clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=cfg.lr)
     n = z.shape[0]
     best_z, best_p = z.detach().clone(), torch.zeros_like(t)
-    ok = torch.zeros(n, dtype=torch.bool)
-    steps = torch.full((n,), cfg.steps, dtype=torch.long)
+    final_loss = torch.zeros(n, device=z.device)
+    ok = torch.zeros(n, dtype=torch.bool, device=z.device)
+    steps = torch.full((n,), cfg.steps, dtype=torch.long, device=z.device)
     for step in range(cfg.steps + 1):
-        logits = classify(G, C, z)
+        active = (~ok).nonzero().squeeze(1)  # (A,) samples still searching
+        za = z[active]
+        logits = classify(G, C, za)  # (A, F)
         p = torch.sigmoid(logits.detach())
-        newly = reached(p, t, thr, cfg.margin) & ~ok
-        best_z[newly], best_p[newly], steps[newly] = z.detach()[newly], p[newly], step
-        ok |= newly
-        if ok.all() or step == cfg.steps or (abort is not None and abort()):
+        newly = reached(logits.detach(), t[active], thr, cfg.margin)
+        done = active[newly]
+        best_z[done], best_p[done], steps[done] = za.detach()[newly], p[newly], step
+        ok[done] = True
+        last = step == cfg.steps or bool(ok.all()) or (abort is not None and abort())
+        loss = F.binary_cross_entropy_with_logits(logits, t[active], reduction="none").mean(dim=1)
+        if last:
+            still = active[~newly]  # record the unfinished ones as they end
+            best_z[still], best_p[still] = za.detach()[~newly], p[~newly]
+            final_loss[still] = loss.detach()[~newly]
             break
-        loss = F.binary_cross_entropy_with_logits(logits, t, reduction="none").mean(dim=1)
         if cfg.prior == "penalty":
-            loss = loss + cfg.prior_weight * ((z.pow(2).sum(dim=1) / d) - 1).pow(2)
+            loss = loss + cfg.prior_weight * ((za.pow(2).sum(dim=1) / d) - 1).pow(2)
         opt.zero_grad(set_to_none=True)
-        loss[~ok].sum().backward()  # finished samples are recorded already; their z no longer matters
+        loss[~newly].sum().backward()  # just-finished samples are recorded; their z no longer matters
         opt.step()
         if cfg.prior == "sphere":
             with torch.no_grad():
                 z.copy_(_project(z))
-    still = ~ok
-    best_z[still], best_p[still] = z.detach()[still], torch.sigmoid(classify(G, C, z).detach())[still]
-    return best_z, best_p, ok, steps
+    return best_z, best_p, ok, steps, final_loss
 
 
 def optimise(
@@ -123,11 +143,13 @@ def optimise(
     """Optimise one latent per row of (N, F) 0/1 `targets`; see the module docstring."""
     G.eval().requires_grad_(False)
     C.eval().requires_grad_(False)
+    device = next(G.parameters()).device
     n, d = len(targets), G.cfg.z_dim
-    t_all = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
-    thr = torch.as_tensor(np.asarray(thresholds), dtype=torch.float32)
+    t_all = torch.as_tensor(np.asarray(targets), dtype=torch.float32, device=device)
+    thr = threshold_logits(torch.as_tensor(np.asarray(thresholds), dtype=torch.float32, device=device))
     z_out, p_out = torch.zeros(n, d), np.zeros(targets.shape, dtype=np.float64)
     success, steps, attempts = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    best_loss = np.full(n, np.inf)
     todo = np.arange(n)
     for attempt in range(cfg.restarts + 1):
         for start in range(0, len(todo), cfg.batch):
@@ -135,10 +157,14 @@ def optimise(
                 return LcoResult(z_out, p_out, success, steps, attempts)
             idx = todo[start : start + cfg.batch]
             # Latent of target i, attempt a: index a * n + i of `seed`, fixed whatever the batching.
-            z0 = torch.stack([latents(seed, attempt * n + int(i), 1, d)[0] for i in idx])
-            z, p, ok, used = _attempt(G, C, z0, t_all[idx], thr, cfg, abort_fn)
-            z_out[idx], p_out[idx] = z, p.numpy()
-            success[idx], steps[idx], attempts[idx] = ok.numpy(), steps[idx] + used.numpy(), attempt + 1
+            z0 = torch.stack([latents(seed, attempt * n + int(i), 1, d)[0] for i in idx]).to(device)
+            z, p, ok, used, loss = _attempt(G, C, z0, t_all[idx], thr, cfg, abort_fn)
+            ok_np, loss_np = ok.cpu().numpy(), loss.cpu().numpy()
+            # Successes are kept; a failure replaces an earlier failure only if it came closer.
+            keep = ok_np | (loss_np < best_loss[idx])
+            z_out[idx[keep]], p_out[idx[keep]] = z.cpu()[keep], p.cpu().numpy()[keep]
+            best_loss[idx[keep]] = np.where(ok_np[keep], -np.inf, loss_np[keep])
+            success[idx], steps[idx], attempts[idx] = ok_np, steps[idx] + used.cpu().numpy(), attempt + 1
             if progress_fn is not None:
                 progress_fn(int(success.sum()), n)
         todo = np.flatnonzero(~success)

@@ -1,7 +1,7 @@
 """The baseline LCO is measured against: draw latents, classify G(z), keep those whose labels match.
 
 Acceptance uses the same rule as LCO's success (every finding on its side of the threshold by the
-margin), so both produce archives with the same guarantee.
+margin, in logits), so both produce archives with the same guarantee.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from app.ml.gan.sampling import latents
-from app.ml.lco.optimise import classify, reached
+from app.ml.lco.optimise import classify, reached, threshold_logits
 
 
 @dataclass
@@ -43,8 +43,9 @@ def rejection_sample(
     """Draw latents of `seed` in order until `wanted` match the (F,) 0/1 `target` or `max_draws` are used."""
     G.eval()
     C.eval()
-    t = torch.as_tensor(np.asarray(target), dtype=torch.float32)[None]
-    thr = torch.as_tensor(np.asarray(thresholds), dtype=torch.float32)
+    device = next(G.parameters()).device
+    t = torch.as_tensor(np.asarray(target), dtype=torch.float32, device=device)[None]
+    thr = threshold_logits(torch.as_tensor(np.asarray(thresholds), dtype=torch.float32, device=device))
     kept_z: list[Tensor] = []
     kept_p: list[Tensor] = []
     drawn = 0
@@ -52,11 +53,11 @@ def rejection_sample(
         if abort_fn is not None and abort_fn():
             break
         count = min(batch, max_draws - drawn)
-        z = latents(seed, drawn, count, G.cfg.z_dim)
-        p = torch.sigmoid(classify(G, C, z))
-        ok = reached(p, t.expand(count, -1), thr, margin)
-        kept_z.append(z[ok])
-        kept_p.append(p[ok])
+        z = latents(seed, drawn, count, G.cfg.z_dim).to(device)
+        logits = classify(G, C, z)
+        ok = reached(logits, t.expand(count, -1), thr, margin)
+        kept_z.append(z[ok].cpu())
+        kept_p.append(torch.sigmoid(logits[ok]).cpu())
         drawn += count
     z_all = torch.cat(kept_z)[:wanted] if kept_z else torch.zeros(0, G.cfg.z_dim)
     p_all = torch.cat(kept_p)[:wanted].numpy() if kept_p else np.zeros((0, len(target)))

@@ -19,13 +19,14 @@ router = APIRouter(prefix="/models")
 
 @router.get("")
 def list_models(request: Request, db: Db, user: Staff, settings: AppSettings) -> Response:
-    """Snapshots (the store's and the bundled ones), newest provenance first."""
+    """Generators and classifiers (the store's and the bundled ones)."""
     return render(
         request,
         "pages/models/list.html",
         {
             "user": user,
             "snapshots": list_snapshots(settings.models_dir),
+            "classifiers": list_snapshots(settings.models_dir, kind="classifier"),
             "default": preferences.get(db, preferences.DEFAULT_MODEL),
         },
     )

@@ -54,6 +54,14 @@ def list_runs(request: Request, db: Db, user: Staff, kind: str = "", status: str
     )
 
 
+def _form_error(kind, errors: dict[str, str] | None) -> str | None:
+    """The form's top message: rule breaches that belong to no single field are spelled out."""
+    if not errors:
+        return None
+    general = [msg for key, msg in errors.items() if key not in kind.config.model_fields]
+    return "Please correct: " + "; ".join(general) if general else "Please correct the marked fields."
+
+
 def _form(request: Request, db: Db, user, kind: str, values: dict, errors=None, status_code: int = 200):
     if kind not in KINDS:
         raise NotFound(f"No kind of run called '{kind}'.")
@@ -67,7 +75,7 @@ def _form(request: Request, db: Db, user, kind: str, values: dict, errors=None, 
             "fields": describe(db, KINDS[kind], values, errors),
             # One token per rendered form: a second submit of the same form finds the first run.
             "request_key": secrets.token_urlsafe(24),
-            "error": "Please correct the marked fields." if errors else None,
+            "error": _form_error(KINDS[kind], errors),
         },
         status_code=status_code,
     )
@@ -135,6 +143,17 @@ def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: i
     _reap(db)
     run = runs_domain.get(db, run_id)
     return render(request, "partials/runs/live.html", {"user": user, **_live_context(run, settings)})
+
+
+@router.get("/{run_id}/synth_vs_real.csv")
+def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+    """The synthetic-versus-real AUROC table as CSV."""
+    runs_domain.get(db, run_id)
+    path = run_files.table_csv(run_files.run_dir(settings.runs_dir, run_id))
+    if path is None:
+        raise NotFound("This run has no table.")
+    headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-synth-vs-real.csv"'}
+    return Response(path.read_bytes(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/{run_id}/grid.png")
