@@ -86,14 +86,16 @@ def _database(store_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def db_url(_database: str) -> str:
-    """The test database, emptied before the test."""
+def db_url(_database: str, store_dir: Path) -> str:
+    """The test database, emptied before the test, with no runs' folders or models left in the store."""
     from app.persistence.base import Base
     from app.persistence.db import get_engine
 
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables) + ", " + ", ".join(QUEUE_TABLES)
     with get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for folder in ("runs", "models"):  # run ids restart at 1: an earlier run 1's files must not show
+        shutil.rmtree(store_dir / folder, ignore_errors=True)
     return _database
 
 

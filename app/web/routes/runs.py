@@ -148,9 +148,9 @@ def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: i
 @router.get("/{run_id}/synth_vs_real.csv")
 def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
     """The synthetic-versus-real AUROC table as CSV."""
-    runs_domain.get(db, run_id)
+    run = runs_domain.get(db, run_id)
     path = run_files.table_csv(run_files.run_dir(settings.runs_dir, run_id))
-    if path is None:
+    if path is None or not run.outputs.get("synth_vs_real"):
         raise NotFound("This run has no table.")
     headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-synth-vs-real.csv"'}
     return Response(path.read_bytes(), media_type="text/csv; charset=utf-8", headers=headers)
