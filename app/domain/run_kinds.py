@@ -207,6 +207,20 @@ class SynthVsRealConfig(ClassifierTraining):
     )
 
 
+class EvaluateConfig(RunConfig):
+    """Fréchet distance of a synthetic set to a real set in the features of the project's own classifier
+    (no outside weights), beside the real-versus-real baseline of two disjoint halves of the real set."""
+
+    real_set_id: int = Field(title="Real set", json_schema_extra={"choices": "image_sets"})
+    synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
+    classifier: str = Field(
+        title="Feature extractor (classifier)", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"}
+    )
+    max_images: int = Field(2000, ge=10, le=200_000, title="Images per set at most")
+    extrapolate: bool = Field(False, title="Also FID∞ (Chong & Forsyth 2020)")
+    seed: int = Field(0, ge=0, title="Seed")
+
+
 class Kind(BaseModel):
     """A kind of run: what it is called, how it is configured and which worker queue takes it."""
 
@@ -229,5 +243,11 @@ KINDS: dict[str, Kind] = {
         Kind(name="train_classifier", title="Train a classifier", config=TrainClassifierConfig, queue="gpu"),
         Kind(name="lco", title="Build a labelled archive (LCO)", config=LcoRunConfig, queue="gpu"),
         Kind(name="synth_vs_real", title="Synthetic-train, real-test", config=SynthVsRealConfig, queue="gpu"),
+        Kind(
+            name="evaluate",
+            title="Evaluate a set (domain Fréchet distance)",
+            config=EvaluateConfig,
+            queue="gpu",
+        ),
     )
 }

@@ -19,6 +19,7 @@ from app.domain import audit
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.run_kinds import (
     KINDS,
+    EvaluateConfig,
     ImportSegalConfig,
     LcoRunConfig,
     RunConfig,
@@ -122,6 +123,17 @@ def _check_references(session: Session, config: RunConfig) -> None:
         _check_new_model(session, config.model_name)
     elif isinstance(config, LcoRunConfig):
         _check_lco(session, config)
+    elif isinstance(config, EvaluateConfig):
+        real, synthetic = (
+            session.get(ImageSet, config.real_set_id),
+            session.get(ImageSet, config.synthetic_set_id),
+        )
+        if real is None or real.kind != "real":
+            raise InvalidConfig({"real_set_id": "choose a real set"})
+        if synthetic is None or synthetic.kind != "synthetic":
+            raise InvalidConfig({"synthetic_set_id": "choose a synthetic set"})
+        if find_snapshot(get_settings().models_dir, config.classifier, kind="classifier") is None:
+            raise InvalidConfig({"classifier": "no such classifier"})
     elif isinstance(config, SynthVsRealConfig):
         real, archive = (
             session.get(ImageSet, config.real_set_id),

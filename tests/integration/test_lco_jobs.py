@@ -132,3 +132,35 @@ def test_synth_vs_real_job_saves_and_shows_the_table(signed_in, workers, session
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("finding,positives,real auroc") and lines[-1].startswith("macro mean")
     assert len(lines) == 2 + len(real.label_schema)
+
+
+def test_evaluate_job_reports_the_domain_distance_beside_its_baseline(signed_in, workers, session, store):
+    real = factories.phantom_set(session, store, name="real", kind="real", n=40, size=64, seed=0)
+    twin = factories.phantom_set(session, store, name="twin", kind="synthetic", n=40, size=64, seed=3)
+    session.commit()
+    admin = signed_in("admin")
+    run_id = start_run(
+        admin,
+        "evaluate",
+        real_set_id=str(real.id),
+        synthetic_set_id=str(twin.id),
+        classifier=CLASSIFIER,
+        extrapolate="true",
+    )
+    workers.start()
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=120)
+    assert run.status == "succeeded", run.error
+    e = run.outputs["evaluation"]
+    assert e["n_real"] == 40 and e["n_synthetic"] == 40 and e["resolution"] == 64
+    assert e["extractor"] == CLASSIFIER and len(e["extractor_sha256"]) == 64
+    assert e["domain_fd"] > 0 and e["baseline"] > 0 and e["ratio"] == round(e["domain_fd"] / e["baseline"], 4)
+    assert "fid_infinity" in e
+    page = admin.get(f"/runs/{run_id}").text
+    assert "Domain Fréchet distance" in page and "Real against real" in page
+    bad = admin.get("/runs/new?kind=evaluate")
+    r = admin.post(
+        "/runs",
+        data={"csrf_token": factories.csrf_of(bad.text), "kind": "evaluate", "request_key": "e2"}
+        | {"real_set_id": str(twin.id), "synthetic_set_id": str(twin.id), "classifier": CLASSIFIER},
+    )
+    assert r.status_code == 422 and "choose a real set" in r.text

@@ -69,6 +69,7 @@ GET_MATRIX = [
     ("/runs/new?kind=train_classifier", ADMIN_ONLY),
     ("/runs/new?kind=lco", ADMIN_ONLY),
     ("/runs/new?kind=synth_vs_real", ADMIN_ONLY),
+    ("/runs/new?kind=evaluate", ADMIN_ONLY),
     (
         "/runs/{run}/synth_vs_real.csv",  # this run has no table: staff learn that, readers nothing
         {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from procrastinate import JobContext
 
 from app.jobs.tasks.classifier import train_classifier_body
+from app.jobs.tasks.evaluate import evaluate_body
 from app.jobs.tasks.experiments import synth_vs_real_body
 from app.jobs.tasks.gan import train_gan_body
 from app.jobs.tasks.lco import lco_body
@@ -45,6 +46,11 @@ def synth_vs_real(context: JobContext, run_id: int, attempt: int) -> None:
     execute(context, run_id, attempt, synth_vs_real_body)
 
 
+def evaluate(context: JobContext, run_id: int, attempt: int) -> None:
+    """Evaluate a synthetic set against a real one for a run."""
+    execute(context, run_id, attempt, evaluate_body)
+
+
 TASKS: dict[str, Callable[..., None]] = {
     "train_gan": train_gan,
     "sample": sample,
@@ -52,4 +58,5 @@ TASKS: dict[str, Callable[..., None]] = {
     "train_classifier": train_classifier,
     "lco": lco,
     "synth_vs_real": synth_vs_real,
+    "evaluate": evaluate,
 }

@@ -1,0 +1,1 @@
+"""Image-set metrics: Fréchet distances (FID and a domain distance from the project's classifier)."""
