@@ -74,6 +74,17 @@ def _check_new_model(session: Session, name: str) -> None:
         raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
 
 
+def _check_new_set(session: Session, name: str) -> None:
+    """A run's new image set must not take a name in use or claimed by a waiting or running run."""
+    name = name.strip()
+    if not name:  # blank: the task names the set after its run
+        return
+    if session.scalar(select(ImageSet.id).where(ImageSet.name == name)) is not None or _claimed(
+        session, "set_name", name
+    ):
+        raise InvalidConfig({"set_name": "an image set of this name exists or is being made"})
+
+
 def _check_lco(session: Session, config: LcoRunConfig) -> None:
     models_dir = get_settings().models_dir
     if find_snapshot(models_dir, config.model) is None:
@@ -92,11 +103,7 @@ def _check_lco(session: Session, config: LcoRunConfig) -> None:
         unknown = {f for c in config.combinations() for f in c} - set(classifier.manifest["findings"])
         if unknown:
             raise InvalidConfig({"combos": f"not findings of the classifier: {', '.join(sorted(unknown))}"})
-    if config.set_name and _claimed(session, "set_name", config.set_name.strip()):
-        raise InvalidConfig({"set_name": "a waiting or running run will create a set of this name"})
-    taken = select(ImageSet.id).where(ImageSet.name == config.set_name.strip())
-    if config.set_name and session.scalar(taken) is not None:
-        raise InvalidConfig({"set_name": "an image set of this name exists already"})
+    _check_new_set(session, config.set_name)
 
 
 def _check_references(session: Session, config: RunConfig) -> None:
@@ -104,18 +111,11 @@ def _check_references(session: Session, config: RunConfig) -> None:
     if isinstance(config, TrainGanConfig):
         if session.get(ImageSet, config.image_set_id) is None:
             raise InvalidConfig({"image_set_id": "no such image set"})
-        if find_snapshot(models_dir, config.model_name, kind=None) is not None:
-            raise InvalidConfig({"model_name": "a model of this name exists already"})
-        if _claimed(session, "model_name", config.model_name):
-            raise InvalidConfig({"model_name": "a waiting or running run will create a model of this name"})
+        _check_new_model(session, config.model_name)
     elif isinstance(config, SampleConfig):
         if find_snapshot(models_dir, config.model) is None:
             raise InvalidConfig({"model": "no such model"})
-        taken = select(ImageSet.id).where(ImageSet.name == config.set_name.strip())
-        if config.set_name and session.scalar(taken) is not None:
-            raise InvalidConfig({"set_name": "an image set of this name exists already"})
-        if config.set_name and _claimed(session, "set_name", config.set_name.strip()):
-            raise InvalidConfig({"set_name": "a waiting or running run will create a set of this name"})
+        _check_new_set(session, config.set_name)
     elif isinstance(config, TrainClassifierConfig):
         image_set = session.get(ImageSet, config.image_set_id)
         if image_set is None or not image_set.label_schema:
@@ -132,7 +132,7 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig({"real_set_id": "choose a real set"})
         if synthetic is None or synthetic.kind != "synthetic":
             raise InvalidConfig({"synthetic_set_id": "choose a synthetic set"})
-        if find_snapshot(get_settings().models_dir, config.classifier, kind="classifier") is None:
+        if find_snapshot(models_dir, config.classifier, kind="classifier") is None:
             raise InvalidConfig({"classifier": "no such classifier"})
     elif isinstance(config, SynthVsRealConfig):
         real, archive = (
@@ -150,11 +150,8 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig(
                 {"archive_set_id": "choose a synthetic set labelled with all of the real set's findings"}
             )
-    elif isinstance(config, ImportSegalConfig) and (
-        find_snapshot(models_dir, config.model_name, kind=None) is not None
-        or _claimed(session, "model_name", config.model_name)
-    ):
-        raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
+    elif isinstance(config, ImportSegalConfig):
+        _check_new_model(session, config.model_name)
 
 
 def create(

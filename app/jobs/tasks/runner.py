@@ -102,9 +102,10 @@ def _run_log(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def execute(
-    job: JobContext | None, run_id: int, attempt: int, body: Callable[[RunContext, Session], Any]
-) -> None:
+Body = Callable[[RunContext, Session], Any]  # a kind's work: (context, session) -> outputs
+
+
+def execute(job: JobContext | None, run_id: int, attempt: int, body: Body) -> None:
     """Run `body` for the run's current attempt and record how it ended."""
     settings = get_settings()
     with session_scope() as session:
