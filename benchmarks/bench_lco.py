@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--restarts", type=int, default=1)
+    parser.add_argument("--screen", type=int, default=1, help="Candidate latents screened per LCO start.")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default).")
     args = parser.parse_args()
     if args.threads:
@@ -60,7 +61,9 @@ def main() -> None:
     G, _ = load_snapshot(ROOT / "model_store" / "phantom-pggan-64")
     C, manifest = load_classifier(ROOT / "model_store" / "phantom-classifier-64")
     findings, thr = list(manifest["findings"]), thresholds_of(manifest)
-    cfg = LcoConfig(steps=args.steps, lr=args.lr, restarts=args.restarts, batch=args.per_combo)
+    cfg = LcoConfig(
+        steps=args.steps, lr=args.lr, restarts=args.restarts, batch=args.per_combo, screen=args.screen
+    )
 
     # Rejection: classify `draws` latents once; every combination's acceptance is counted on them.
     t0 = time.perf_counter()
@@ -90,7 +93,7 @@ def main() -> None:
     )
     print(
         f"  LCO: {args.per_combo} targets per combination, steps {cfg.steps}, lr {cfg.lr}, "
-        f"restarts {cfg.restarts}"
+        f"restarts {cfg.restarts}, screening {cfg.screen} latents per start"
     )
     print(f"  rejection: {args.draws} draws in {draw_s:.1f} s = {draws_per_s:.1f} draws/s")
     head = f"  {'combination':<42}{'natural rate':>13}{'rej. img/s':>11}{'LCO success':>12}{'LCO img/s':>10}"

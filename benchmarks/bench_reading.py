@@ -98,7 +98,7 @@ def seed(env: BenchEnv, args: argparse.Namespace) -> tuple[int, list[str]]:
             reader_ids=[r.id for r in readers],
         )
         study = studies.create_study(session, store, design, actor_id=admin.id)
-        studies.launch(session, study.id, actor_id=admin.id)
+        studies.launch(session, store, study.id, actor_id=admin.id)
         return study.id, [r.email for r in readers]
 
 

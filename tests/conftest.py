@@ -94,7 +94,8 @@ def db_url(_database: str, store_dir: Path) -> str:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables) + ", " + ", ".join(QUEUE_TABLES)
     with get_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    for folder in ("runs", "models"):  # run ids restart at 1: an earlier run 1's files must not show
+    # Run and set ids restart at 1: an earlier run 1's files or set 1's cached features must not show.
+    for folder in ("runs", "models", "feature_cache"):
         shutil.rmtree(store_dir / folder, ignore_errors=True)
     return _database
 

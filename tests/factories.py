@@ -58,7 +58,8 @@ def launched_study(
         **options,
     )
     study = studies.create_study(session, store, design, actor_id=creator.id)
-    studies.launch(session, study.id, actor_id=creator.id)
+    studies.launch(session, store, study.id, actor_id=creator.id)
+    assert study.status == "launched", study.leakage  # phantoms against phantoms pass the leakage gate
     return study
 
 

@@ -150,10 +150,13 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
                     + "Judge each film, say how sure you are, and tick the findings you see."
                 ),
             )
-            study = studies.create_study(
-                session, BlobStore(get_settings().images_dir), design, actor_id=admin.id
-            )
-            studies.launch(session, study.id, actor_id=admin.id)
+            store = BlobStore(get_settings().images_dir)
+            study = studies.create_study(session, store, design, actor_id=admin.id)
+            studies.launch(session, store, study.id, actor_id=admin.id)
+            if study.status != "launched":  # kept as a draft, so its page shows why
+                click.echo(
+                    "The leakage gate kept the demo study a draft: " + " ".join(study.leakage["reasons"])
+                )
     return [(e, r) for e, _, r in DEMO_ACCOUNTS]
 
 

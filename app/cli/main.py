@@ -8,6 +8,7 @@ import sys
 import click
 
 from app.cli.demo import demo
+from app.cli.extractors import register_inception
 from app.cli.gan import gan
 from app.cli.images import images, phantoms
 from app.cli.models import models, sample
@@ -129,6 +130,7 @@ cli.add_command(demo)
 cli.add_command(gan)
 cli.add_command(models)
 cli.add_command(sample)
+cli.add_command(register_inception)
 
 
 def main() -> None:

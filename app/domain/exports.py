@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.statistics import rating_score
 from app.persistence.models import Study
+from app.persistence.repositories import memorisation
 from app.persistence.repositories import results as repo
 
 POSITIVE_CLASS_NOTE = (
@@ -73,6 +74,12 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
         "integer",
         "Milliseconds the browser saw the reader active on the case (visible, recent input).",
     ),
+    (
+        "memorisation_flag",
+        "boolean",
+        "true when the latest memorisation audit of the image found it a near-copy of a training film, "
+        "false when it was audited and not flagged; blank when never audited (real images are not).",
+    ),
 ]
 
 
@@ -117,6 +124,7 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
     """The export as CSV lines: a header, then one line per reading, in constant memory."""
     yield _csv_line([c for c, _, _ in columns(study)])
     latest = repo.revised(session, study.id)  # small: only answers that were revised
+    flags = memorisation.study_flags(session, study.id)  # one entry per audited case image
     for row in repo.export_rows(session, study.id):
         r = row
         shown = row.shown_at
@@ -149,6 +157,7 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.submitted_at.isoformat(),
             duration,
             r.client_active_ms,
+            _bool(flags.get(row.image_id)),
         ]
         values += [int(f in r.findings) for f in study.findings]
         # A set without a label schema (e.g. plain GAN samples) says nothing about findings: blank, not 0.

@@ -69,6 +69,15 @@ class TrainGanConfig(RunConfig):
     metrics_every: int = Field(2_000, ge=1, title="Images between metrics lines")
     grid_every: int = Field(10_000, ge=1, title="Images between sample grids")
     checkpoint_every: int = Field(10_000, ge=1, title="Images between resume checkpoints")
+    fd_classifier: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None,
+        pattern=NAME_RE,
+        title="Fréchet distance: feature extractor (classifier)",
+        description="Optional: measures the domain Fréchet distance to the training films at every "
+        "checkpoint and at the end, beside the real-versus-real baseline. Blank: off.",
+        json_schema_extra={"choices": "classifiers"},
+    )
+    fd_images: int = Field(256, ge=16, le=5_000, title="Fréchet distance: images per measurement")
 
     @model_validator(mode="after")
     def _stages_covered(self) -> TrainGanConfig:
@@ -208,16 +217,65 @@ class SynthVsRealConfig(ClassifierTraining):
 
 
 class EvaluateConfig(RunConfig):
-    """Fréchet distance of a synthetic set to a real set in the features of the project's own classifier
-    (no outside weights), beside the real-versus-real baseline of two disjoint halves of the real set."""
+    """Fréchet distance of a synthetic set to a real set, in the features of the project's own classifier
+    (no outside weights) or of the registered Inception-v3 (FID), beside the real-versus-real baseline of two
+    disjoint halves of the real set; optionally FID∞, KID and precision/recall."""
 
     real_set_id: int = Field(title="Real set", json_schema_extra={"choices": "image_sets"})
     synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
-    classifier: str = Field(
-        title="Feature extractor (classifier)", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"}
+    extractor: Literal["domain", "inception"] = Field(
+        "domain",
+        title="Feature extractor",
+        description="domain: the classifier below (no outside weights); inception: FID with the Inception-v3 "
+        "weights an admin registered (weights-inception-2015-12-05-6726825d.pth from torch-fidelity's "
+        "GitHub releases, see /extractors).",
+    )
+    classifier: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None,
+        pattern=NAME_RE,
+        title="Classifier (domain extractor)",
+        json_schema_extra={"choices": "classifiers"},
     )
     max_images: int = Field(2000, ge=10, le=200_000, title="Images per set at most")
     extrapolate: bool = Field(False, title="Also FID∞ (Chong & Forsyth 2020)")
+    kid: bool = Field(False, title="Also KID (Bińkowski et al. 2018)")
+    kid_subsets: int = Field(100, ge=1, le=1000, title="KID subsets")
+    kid_subset_size: int = Field(
+        1000, ge=2, le=10_000, title="KID subset size", description="Shrinks to the smaller set's size."
+    )
+    precision_recall: bool = Field(False, title="Also precision and recall (Kynkäänniemi et al. 2019, k = 3)")
+    seed: int = Field(0, ge=0, title="Seed")
+
+
+class AuditConfig(RunConfig):
+    """Memorisation audit: is any generate a near-copy of a film the generator was trained on? Thresholds are
+    calibrated on real held-out films (their nearest training film is as close as a new patient gets)."""
+
+    synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
+    training_set_id: int = Field(
+        title="Training set (real)",
+        description="The films the generator was trained on.",
+        json_schema_extra={"choices": "image_sets"},
+    )
+    holdout_set_id: OptionalInt = Field(
+        None,
+        title="Held-out real set (optional)",
+        description="Real films the generator never saw. Blank: a fifth of the training set's patients "
+        "are held out for the calibration.",
+        json_schema_extra={"choices": "image_sets"},
+    )
+    classifier: str = Field(
+        title="Feature extractor (classifier)", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"}
+    )
+    quantile: float = Field(
+        0.01,
+        gt=0,
+        le=0.2,
+        title="Near-copy quantile",
+        description="Flag a generate nearer than all but this share of held-out films, in features and SSIM.",
+    )
+    ssim_size: int = Field(64, ge=16, le=256, title="SSIM resolution (px)")
+    max_images: int = Field(5000, ge=10, le=200_000, title="Images per set at most")
     seed: int = Field(0, ge=0, title="Seed")
 
 
@@ -249,5 +307,6 @@ KINDS: dict[str, Kind] = {
             config=EvaluateConfig,
             queue="gpu",
         ),
+        Kind(name="audit", title="Memorisation audit", config=AuditConfig, queue="gpu"),
     )
 }

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.domain import audit
+from app.domain import audit, extractors
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.run_kinds import (
     KINDS,
+    AuditConfig,
     EvaluateConfig,
     ImportSegalConfig,
     LcoRunConfig,
@@ -111,6 +112,9 @@ def _check_references(session: Session, config: RunConfig) -> None:
     if isinstance(config, TrainGanConfig):
         if session.get(ImageSet, config.image_set_id) is None:
             raise InvalidConfig({"image_set_id": "no such image set"})
+        fd_extractor = config.fd_classifier
+        if fd_extractor and find_snapshot(models_dir, fd_extractor, kind="classifier") is None:
+            raise InvalidConfig({"fd_classifier": "no such classifier"})
         _check_new_model(session, config.model_name)
     elif isinstance(config, SampleConfig):
         if find_snapshot(models_dir, config.model) is None:
@@ -132,8 +136,12 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig({"real_set_id": "choose a real set"})
         if synthetic is None or synthetic.kind != "synthetic":
             raise InvalidConfig({"synthetic_set_id": "choose a synthetic set"})
-        if find_snapshot(models_dir, config.classifier, kind="classifier") is None:
-            raise InvalidConfig({"classifier": "no such classifier"})
+        if config.extractor == "inception" and extractors.registered(models_dir) is None:
+            raise InvalidConfig({"extractor": extractors.MISSING_HELP})
+        if config.extractor == "domain" and (
+            not config.classifier or find_snapshot(models_dir, config.classifier, kind="classifier") is None
+        ):
+            raise InvalidConfig({"classifier": "choose a classifier: the domain extractor uses its features"})
     elif isinstance(config, SynthVsRealConfig):
         real, archive = (
             session.get(ImageSet, config.real_set_id),
@@ -152,6 +160,25 @@ def _check_references(session: Session, config: RunConfig) -> None:
             )
     elif isinstance(config, ImportSegalConfig):
         _check_new_model(session, config.model_name)
+    elif isinstance(config, AuditConfig):
+        _check_audit(session, config)
+
+
+def _check_audit(session: Session, config: AuditConfig) -> None:
+    synthetic = session.get(ImageSet, config.synthetic_set_id)
+    if synthetic is None or synthetic.kind != "synthetic":
+        raise InvalidConfig({"synthetic_set_id": "choose a synthetic set"})
+    for field, set_id in (
+        ("training_set_id", config.training_set_id),
+        ("holdout_set_id", config.holdout_set_id),
+    ):
+        chosen = session.get(ImageSet, set_id) if set_id is not None else None
+        if set_id is not None and (chosen is None or chosen.kind != "real"):
+            raise InvalidConfig({field: "choose a real set"})
+    if config.holdout_set_id == config.training_set_id:
+        raise InvalidConfig({"holdout_set_id": "the held-out set must not be the training set"})
+    if find_snapshot(get_settings().models_dir, config.classifier, kind="classifier") is None:
+        raise InvalidConfig({"classifier": "no such classifier"})
 
 
 def create(

@@ -140,7 +140,8 @@ def auc_from_scores(truth_synthetic: Sequence[bool], scores: Sequence[float]) ->
     return u_pos / (n_pos * n_neg)
 
 
-def _hanley_mcneil_interval(auc: float, n_pos: int, n_neg: int, confidence: float) -> tuple[float, float]:
+def auc_interval(auc: float, n_pos: int, n_neg: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Hanley-McNeil interval of an AUC from n_pos positives and n_neg negatives, clipped to [0, 1]."""
     # Hanley & McNeil (1982): Q1 pairs with the positives (synthetic), Q2 with the negatives (real).
     q1 = auc / (2.0 - auc)
     q2 = 2.0 * auc * auc / (1.0 + auc)
@@ -176,7 +177,7 @@ def reader_metrics(
     auc = auc_from_scores(truth, scores)
     auc_low = auc_high = None
     if auc is not None:
-        auc_low, auc_high = _hanley_mcneil_interval(auc, n_pos, n_neg, 0.95)
+        auc_low, auc_high = auc_interval(auc, n_pos, n_neg)
 
     return ReaderMetrics(
         n=n,

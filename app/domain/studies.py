@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit, leakage
 from app.domain.allocation import Candidate, draw_cases, reader_order
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.rendering import render
@@ -181,6 +181,7 @@ def update_study(
     if design.seed is not None:
         study.seed = design.seed
     repo.clear_design(session, study.id)
+    study.leakage = None  # the cases are drawn again: the old report no longer describes them
     _apply(study, design, sets)
     session.flush()
     _draw(session, store, study, design, sets)
@@ -208,14 +209,40 @@ def _allocate(session: Session, study: Study, reader_id: int) -> None:
         session.add(ReaderCase(study_id=study.id, reader_id=reader_id, case_id=case_id, position=position))
 
 
-def launch(session: Session, study_id: int, *, actor_id: int) -> Study:
-    """Freeze the design and draw every assigned reader's order."""
+def check_leakage(session: Session, store: BlobStore, study: Study) -> leakage.LeakageReport:
+    """Run the leakage gate on the study's rendered cases and keep its report on the study."""
+    cases = repo.cases(session, study.id)
+    truths = [c.truth for c in cases]
+    report = leakage.check(
+        lambda i: store.get(cases[i].sha256), truths, size=study.resolution, seed=study.seed
+    )
+    study.leakage = report.to_json() | {"checked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    return report
+
+
+def launch(session: Session, store: BlobStore, study_id: int, *, actor_id: int) -> Study:
+    """Freeze the design and draw every assigned reader's order, unless the leakage gate blocks it.
+
+    A blocked launch leaves the study a draft with the gate's report (and its reasons) on it, so the
+    caller commits either way and shows the study.
+    """
     study = get_study(session, study_id, lock=True)
     if study.status != "draft":
         raise Conflict("The study was already launched.")
     readers = repo.readers(session, study.id)
     if not readers:
         raise Invalid("Assign at least one reader before launching.")
+    report = check_leakage(session, store, study)
+    if not report.passed:
+        audit.record(
+            session,
+            actor_id=actor_id,
+            action="launch_blocked",
+            entity="study",
+            entity_id=study.id,
+            new={"reasons": report.reasons},
+        )
+        return study
     for reader in readers:
         _allocate(session, study, reader.id)
     study.status = "launched"

@@ -1,4 +1,5 @@
-"""Server-rendered SVG charts (no JavaScript, no chart library): reader accuracy, training losses."""
+"""Server-rendered SVG charts (no JavaScript, no chart library): reader accuracy, training losses, the
+Fréchet distance per checkpoint."""
 
 from __future__ import annotations
 
@@ -121,6 +122,101 @@ def loss_chart(lines: list[dict]) -> Markup:
             f'<line x1="{lx}" x2="{lx + 18}" y1="{PAD_T - 10}" y2="{PAD_T - 10}" stroke="{colour}" '
             'stroke-width="2"/>'
             f'<text x="{lx + 22}" y="{PAD_T - 6}">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def fd_points(lines: list[dict]) -> list[dict]:
+    """The Fréchet distance measurements among metrics lines, one per images seen (the last), in order."""
+    by_seen = {int(m["images_seen"]): m for m in lines if "fd" in m and "images_seen" in m}
+    return [by_seen[k] for k in sorted(by_seen)]
+
+
+def _stage_starts(points: list[dict]) -> dict[int, int]:
+    """Resolution (px) -> images seen when its stage began, for every resolution measured."""
+    starts: dict[int, int] = {}
+    for i, m in enumerate(points):
+        # lines record where their stage began; else the first point at a new resolution stands for it
+        starts.setdefault(int(m["resolution"]), int(m.get("stage_start", m["images_seen"] if i else 0)))
+    return starts
+
+
+def fd_chart(points: list[dict]) -> Markup:
+    """Fréchet distance against images seen, the real-versus-real baseline dashed, stages marked."""
+    if not points:
+        return Markup('<p class="muted">No Fréchet distance has been measured yet.</p>')
+    xs = [int(m["images_seen"]) for m in points]
+    values = [float(m["fd"]) for m in points] + [
+        float(m["baseline"]) for m in points if m.get("baseline") is not None
+    ]
+    x1 = max(max(xs), 1)
+    y1 = max(max(values) * 1.1, 1e-9)  # distances start at 0
+
+    def px(x: float) -> float:
+        return PAD_L + x / x1 * (PLOT_W - PAD_L - PAD_R)
+
+    def py(y: float) -> float:
+        return PAD_T + (y1 - y) / y1 * (PLOT_H - PAD_T - PAD_B)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {PLOT_W} {PLOT_H}" class="chart fd-chart" '
+        'role="img" aria-label="Fréchet distance per checkpoint, with the real-versus-real baseline">',
+        "<style>text{font:11px system-ui,sans-serif;fill:#222}.res{fill:#888}</style>",
+    ]
+    for y in _ticks(0.0, y1):
+        yy = f"{py(y):.1f}"
+        parts.append(f'<line x1="{PAD_L}" x2="{PLOT_W - PAD_R}" y1="{yy}" y2="{yy}" stroke="#eee"/>')
+        parts.append(f'<text x="{PAD_L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>')
+    digits = 0 if x1 >= 10_000 else 1  # a short run's ticks would otherwise all round to the same kimg
+    for x in _ticks(0.0, x1):
+        label = f"{x / 1000:,.{digits}f}"
+        parts.append(f'<text x="{px(x):.1f}" y="{PLOT_H - PAD_B + 16}" text-anchor="middle">{label}</text>')
+    parts.append(
+        f'<text x="{(PAD_L + PLOT_W) / 2:.0f}" y="{PLOT_H - 4}" text-anchor="middle">'
+        "thousands of images</text>"
+    )
+    starts = _stage_starts(points)
+    for res, x in starts.items():  # a dotted line where each later resolution's fade-in began
+        if x <= 0:
+            continue
+        parts.append(
+            f'<line class="stage" x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{PAD_T}" y2="{PLOT_H - PAD_B}" '
+            'stroke="#bbb" stroke-dasharray="1 3"/>'
+            f'<text class="res" x="{px(x) + 3:.1f}" y="{PAD_T + 10}">{res} px</text>'
+        )
+    # The baseline belongs to a resolution: one dashed segment per resolution, across its points.
+    segments: dict[int, list[tuple[int, float]]] = {}
+    for m, x in zip(points, xs, strict=True):
+        if m.get("baseline") is not None:
+            segments.setdefault(int(m["resolution"]), []).append((x, float(m["baseline"])))
+    for res, seg in segments.items():
+        left, (right, base) = min(starts[res], seg[0][0]), seg[-1]  # from its stage's start to its last point
+        parts.append(
+            f'<path class="baseline" d="M{px(left):.1f},{py(base):.1f} H{px(right):.1f}" fill="none" '
+            f'stroke="#b5452f" stroke-width="1.5" stroke-dasharray="6 4"><title>real vs real at {res} px: '
+            f"{base:.4g}</title></path>"
+        )
+    path = " ".join(
+        f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(float(m['fd'])):.1f}"
+        for j, (m, x) in enumerate(zip(points, xs, strict=True))
+    )
+    parts.append(f'<path class="fd" d="{path}" fill="none" stroke="#3b6ea5" stroke-width="1.5"/>')
+    for m, x in zip(points, xs, strict=True):
+        base = "" if m.get("baseline") is None else f", real vs real {float(m['baseline']):.4g}"
+        parts.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(float(m["fd"])):.1f}" r="3.5" fill="#3b6ea5">'
+            f"<title>{x:,} images, {int(m['resolution'])} px: {float(m['fd']):.4g}{base}</title></circle>"
+        )
+    legend = (
+        ("generated vs real", "#3b6ea5", ""),
+        ("real vs real (baseline)", "#b5452f", ' stroke-dasharray="6 4"'),
+    )
+    for i, (label, colour, dash) in enumerate(legend):
+        lx = PAD_L + 10 + i * 150
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 18}" y1="{PAD_T - 10}" y2="{PAD_T - 10}" stroke="{colour}" '
+            f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{PAD_T - 6}">{escape(label)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

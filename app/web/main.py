@@ -14,7 +14,18 @@ from app.domain.errors import DomainError
 from app.web.csrf import verify_csrf
 from app.web.deps import IntakeRequired, LoginRequired, RoleRequired
 from app.web.limits import BodyLimitMiddleware
-from app.web.routes import auth, image_sets, images, models, reading, results, runs, studies, users
+from app.web.routes import (
+    auth,
+    extractors,
+    image_sets,
+    images,
+    models,
+    reading,
+    results,
+    runs,
+    studies,
+    users,
+)
 from app.web.templating import ROOT, is_htmx, render
 
 
@@ -50,10 +61,10 @@ def create_app() -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_form_bytes,
         upload_bytes=settings.max_upload_bytes,
-        upload_paths=("/image-sets",),
+        upload_paths=("/image-sets", extractors.UPLOAD_PATH),
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for module in (auth, users, image_sets, studies, reading, results, images, runs, models):
+    for module in (auth, users, image_sets, studies, reading, results, images, runs, models, extractors):
         app.include_router(module.router)
 
     @app.get("/favicon.ico", include_in_schema=False)

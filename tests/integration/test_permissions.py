@@ -78,6 +78,17 @@ GET_MATRIX = [
     ("/runs/{run}/live", STAFF_ONLY),
     ("/models", STAFF_ONLY),
     ("/models/{model}/samples.png", STAFF_ONLY),
+    ("/models/{model}", STAFF_ONLY),
+    ("/extractors", ADMIN_ONLY),
+    ("/runs/new?kind=audit", ADMIN_ONLY),
+    (
+        "/runs/{run}/audit.csv",  # not an audit run: staff learn that, readers nothing
+        {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
+    (
+        "/runs/{run}/evaluation.csv",
+        {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
+    ),
 ]
 
 
@@ -100,6 +111,7 @@ POST_MATRIX = [
     ("/runs/{run}/cancel", {}, {"admin": OK}),
     ("/runs/{run}/retry", {}, {"admin": CONFLICT}),  # a queued run cannot be retried
     ("/models/default", {"name": MODEL}, {"admin": OK}),
+    ("/studies/{study}/leakage", {}, {}),  # staff may check a study; readers may not
 ]
 
 

@@ -141,3 +141,25 @@ def test_success_means_the_labelling_rule_holds_even_for_extreme_thresholds(thre
         ok = reached(logits, t, threshold_logits(thr), margin)
         agree = torch.where(t.bool(), p >= thr, p < thr).all(dim=1)
         assert not (ok & ~agree).any()
+
+
+def test_screening_starts_from_the_candidate_nearest_the_target(tiny):
+    G, C = tiny
+    goal = np.array([[1, 1]] * 8, dtype=np.float32)
+
+    def loss(z: torch.Tensor, t: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            logits = classify(G, C, z)
+        target = torch.from_numpy(t).expand_as(logits)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
+
+    # steps=0: the result is the start itself, so its loss is the screening's choice.
+    plain = optimise(G, C, goal, THRESHOLDS, LcoConfig(steps=0, restarts=0, screen=1), seed=4)
+    screened = optimise(G, C, goal, THRESHOLDS, LcoConfig(steps=0, restarts=0, screen=16), seed=4)
+    for i in range(len(goal)):  # target i screens latents 16 i .. 16 i + 15 and keeps the nearest
+        candidates = loss(latents(4, 16 * i, 16, G.cfg.z_dim), goal[i])
+        assert loss(screened.z[i : i + 1], goal[i]).item() == pytest.approx(candidates.min().item(), abs=1e-5)
+    assert loss(screened.z, goal[0]).mean() < loss(plain.z, goal[0]).mean()
+    # Without screening, target i starts from latent i (the sphere projection leaves a direction alone).
+    start = latents(4, 3, 1, G.cfg.z_dim)[0]
+    torch.testing.assert_close(plain.z[3] / plain.z[3].norm(), start / start.norm(), rtol=0, atol=1e-5)

@@ -49,3 +49,34 @@ def test_audit_flags_copies_and_passes_disjoint_films():
     assert result.flagged[:2].all(), (result.distance[:2], result.ssim[:2], result.distance_threshold)
     assert result.nearest_index[:2].tolist() == [3, 5]
     assert not result.flagged[2:].any(), (result.distance[2:], result.ssim[2:], result.ssim_threshold)
+
+
+def test_a_copy_of_a_film_held_out_for_calibration_is_still_found():
+    """Generates are searched against the whole training set, not only the films left after holding out."""
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(30, 8))
+    films = rng.integers(0, 256, (30, 16, 16)).astype(np.uint8)
+    rest, held = np.arange(24), np.arange(24, 30)
+    copy_of_held = 27
+    result = audit(
+        features[rest],
+        films[rest],
+        features[held],
+        films[held],
+        features[[copy_of_held]],
+        films[[copy_of_held]],
+        quantile=0.2,
+        reference=(features, films),
+    )
+    assert result.nearest_index.tolist() == [copy_of_held] and result.flagged.tolist() == [True]
+
+
+def test_holdout_split_keeps_patients_together():
+    pytest.importorskip("procrastinate")
+    from app.jobs.tasks.audit import holdout_split
+
+    patients = [f"p{i // 2}" for i in range(20)] + [None] * 5  # 10 patients with two films, 5 without an id
+    rest, held = holdout_split(patients, seed=0)
+    assert sorted(rest.tolist() + held.tolist()) == list(range(25))
+    assert {patients[i] for i in held if patients[i]}.isdisjoint({patients[i] for i in rest if patients[i]})
+    assert 2 <= len(held) <= 8  # a fifth of 15 patients, some with two films

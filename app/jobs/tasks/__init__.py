@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from procrastinate import JobContext
 
+from app.jobs.tasks.audit import audit_body
 from app.jobs.tasks.classifier import train_classifier_body
 from app.jobs.tasks.evaluate import evaluate_body
 from app.jobs.tasks.experiments import synth_vs_real_body
@@ -24,6 +25,7 @@ BODIES: dict[str, Body] = {
     "lco": lco_body,
     "synth_vs_real": synth_vs_real_body,
     "evaluate": evaluate_body,
+    "audit": audit_body,
 }
 
 

@@ -1,10 +1,15 @@
-"""`evaluate`: the domain Fréchet distance of a synthetic set to a real set (app.ml.metrics), with the
-real-versus-real baseline and their ratio, and optionally FID∞. Every result records n, resolution,
-preprocessing, the extractor and its sha256."""
+"""`evaluate`: how far a synthetic set lies from a real set in the features of a chosen extractor: the
+project's classifier (domain Fréchet distance, no outside weights) or the registered Inception-v3 (FID).
+Beside the distance: the real-versus-real baseline of two disjoint halves of the real set and their ratio;
+optionally FID∞, KID and precision/recall. Every result records n, resolution, preprocessing and the
+extractor with its sha256. Features are cached per (set, images, resolution, preprocessing, extractor).
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,72 +18,193 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.domain import extractors
 from app.domain.run_kinds import EvaluateConfig
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
+from app.persistence.feature_cache import CacheKey, FeatureCache, images_digest
 from app.persistence.models import Image, ImageSet
 from app.persistence.snapshots import find_snapshot
 
+CHUNK = 256  # films decoded at a time: memory stays bounded for large sets at 1024 px
 
-def films_of(session: Session, set_id: int, *, limit: int, seed: int) -> tuple[str, list[np.ndarray]]:
-    """Up to `limit` stored films of a set (a seeded random subset when larger), as uint8 arrays."""
-    store = BlobStore(get_settings().images_dir)
-    name = session.get(ImageSet, set_id).name
+
+@dataclass(frozen=True)
+class Extractor:
+    """A feature extractor as the evaluation reports it, and how to run it on a chunk of films."""
+
+    kind: str  # "domain" or "inception"
+    name: str
+    sha256: str
+    resolution: int  # the side length the network sees
+    preprocessing: str
+    official: bool | None  # Inception only: torch-fidelity's file of the 2015 TensorFlow weights
+    extract: Callable[[list[np.ndarray]], np.ndarray]  # (B films (H, W) uint8) -> (B, D)
+
+
+@dataclass(frozen=True)
+class FilmSet:
+    """The films of one set an evaluation uses (a seeded subset when the set is larger than the limit)."""
+
+    id: int
+    name: str
+    resolution: int
+    hashes: list[str]
+
+
+def film_set(session: Session, set_id: int, *, limit: int, seed: int) -> FilmSet:
+    """Up to `limit` of a set's images by content hash, in a fixed order."""
+    image_set = session.get(ImageSet, set_id)
+    if image_set is None:
+        raise ValueError(f"image set {set_id} no longer exists")
     hashes = list(
         session.scalars(select(Image.sha256).where(Image.image_set_id == set_id).order_by(Image.id))
     )
     if len(hashes) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(hashes), size=limit, replace=False))
         hashes = [hashes[i] for i in keep]
-    films = []
-    for sha in hashes:
-        with PILImage.open(io.BytesIO(store.get(sha))) as img:
-            films.append(np.asarray(img.convert("L")))
-    return name, films
+    if len(hashes) < 4:
+        raise ValueError(f"image set '{image_set.name}' has {len(hashes)} images; an evaluation needs 4")
+    return FilmSet(image_set.id, image_set.name, image_set.resolution, hashes)
 
 
-def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
-    """Features of both sets, distance, baseline, ratio (and FID∞ when asked)."""
+def _decode(store: BlobStore, sha: str) -> np.ndarray:
+    with PILImage.open(io.BytesIO(store.get(sha))) as img:
+        return np.asarray(img.convert("L"))
+
+
+def domain_extractor(classifier: str | None) -> Extractor:
+    """The project's classifier: its penultimate features of films resized to its input size."""
     from app.ml.classifier.checkpoints import load_classifier
     from app.ml.devices import best_device
     from app.ml.metrics.domain import classifier_features
-    from app.ml.metrics.frechet import FeatureStats, fid_infinity, frechet_distance, real_vs_real
 
-    cfg: EvaluateConfig = ctx.config  # type: ignore[assignment]
-    snap = find_snapshot(get_settings().models_dir, cfg.classifier, kind="classifier")
+    snap = find_snapshot(get_settings().models_dir, classifier or "", kind="classifier")
     if snap is None:
-        raise ValueError(f"classifier '{cfg.classifier}' no longer exists")
-    real_name, real = films_of(session, cfg.real_set_id, limit=cfg.max_images, seed=cfg.seed)
-    syn_name, synthetic = films_of(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
-    session.rollback()
+        raise ValueError(f"classifier '{classifier}' no longer exists; choose another")
     model, manifest = load_classifier(snap.folder, device=best_device())
-    ctx.progress(0.1, "features of the real set")
-    real_f = classifier_features(model, real)
-    ctx.check_abort()
-    ctx.progress(0.5, "features of the synthetic set")
-    syn_f = classifier_features(model, synthetic)
-    ctx.check_abort()
-    real_stats = FeatureStats.of(real_f)
-    distance = frechet_distance(real_stats, FeatureStats.of(syn_f))
+    size = int(model.cfg.image_size)
+    return Extractor(
+        kind="domain",
+        name=snap.name,
+        sha256=manifest["sha256"],
+        resolution=size,
+        preprocessing=f"stored 8-bit films, resized to {size} px (area or bilinear), scaled to [0, 1], "
+        "normalised by the grey ImageNet mean and std",
+        official=None,
+        extract=lambda films: classifier_features(model, films),
+    )
+
+
+def inception_extractor() -> Extractor:
+    """The registered Inception-v3, after checking the file still has the registered sha256."""
+    from app.ml.devices import best_device
+    from app.ml.metrics import inception
+
+    reg, data = extractors.read_verified(get_settings().models_dir)
+    net = inception.load_inception(data, device=best_device())
+    return Extractor(
+        kind="inception",
+        name=inception.NAME,
+        sha256=reg.sha256,
+        resolution=inception.INPUT_SIZE,
+        preprocessing=inception.PREPROCESSING,
+        official=reg.official,
+        extract=lambda films: inception.inception_features(net, films),
+    )
+
+
+def features_of(
+    ctx: RunContext, cache: FeatureCache, extractor: Extractor, films: FilmSet, span: tuple[float, float]
+) -> tuple[np.ndarray, bool]:
+    """(N, D) features of a film set and whether they came from the cache; progress moves across `span`."""
+    key = CacheKey(
+        films.id, images_digest(films.hashes), extractor.resolution, extractor.preprocessing, extractor.sha256
+    )
+    cached = cache.get(key)
+    if cached is not None and len(cached) == len(films.hashes):
+        log.info("features of '%s' from the cache (%s)", films.name, cache.path(key).name)
+        return cached, True
+    store = BlobStore(get_settings().images_dir)
+    lo, hi = span
+    out = []
+    for start in range(0, len(films.hashes), CHUNK):
+        ctx.check_abort()
+        chunk = films.hashes[start : start + CHUNK]
+        out.append(np.asarray(extractor.extract([_decode(store, sha) for sha in chunk])))
+        done = start + len(chunk)
+        ctx.progress(lo + (hi - lo) * done / len(films.hashes), f"features of {films.name}: {done} films")
+    features = np.concatenate(out)
+    cache.put(key, features)
+    return features, False
+
+
+def _extras(cfg: EvaluateConfig, real_f: np.ndarray, syn_f: np.ndarray) -> dict[str, Any]:
+    """FID∞ (with its points and fit), KID and precision/recall, as asked."""
+    from app.ml.metrics.fidelity import kid, precision_recall
+    from app.ml.metrics.frechet import fid_infinity
+
+    out: dict[str, Any] = {}
+    if cfg.extrapolate:
+        fit = fid_infinity(real_f, syn_f, seed=cfg.seed)
+        out["fid_infinity"] = round(fit.value, 6)
+        out["fid_by_n"] = {"points": [[n, round(v, 6)] for n, v in fit.points], "slope": round(fit.slope, 6)}
+    if cfg.kid:
+        k = kid(real_f, syn_f, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
+        out["kid"] = {"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}
+    if cfg.precision_recall:
+        pr = precision_recall(real_f, syn_f, k=3)
+        out["precision_recall"] = {
+            "precision": pr.precision,
+            "recall": pr.recall,
+            "f_score": pr.f_score,
+            "k": pr.k,
+        }
+    return out
+
+
+def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+    """Features of both sets (cached), distance, baseline, ratio, and the optional extras."""
+    cfg: EvaluateConfig = ctx.config  # type: ignore[assignment]
+    real = film_set(session, cfg.real_set_id, limit=cfg.max_images, seed=cfg.seed)
+    synthetic = film_set(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
+    session.rollback()  # nothing to write: do not hold a transaction open through the features
+    ctx.progress(0.02, "loading the feature extractor")
+    extractor = inception_extractor() if cfg.extractor == "inception" else domain_extractor(cfg.classifier)
+    cache = FeatureCache(get_settings().store_dir)
+    real_f, real_hit = features_of(ctx, cache, extractor, real, (0.05, 0.45))
+    syn_f, syn_hit = features_of(ctx, cache, extractor, synthetic, (0.45, 0.85))
+    ctx.progress(0.85, "Fréchet distance and baseline")
+    from app.ml.metrics.frechet import fid, real_vs_real
+
+    distance = fid(real_f, syn_f)  # exact also with fewer films than feature dimensions
     baseline = real_vs_real(real_f, seed=cfg.seed)
+    ctx.check_abort()
+    ctx.progress(0.9, "further metrics")
+    metric = "FID" if extractor.kind == "inception" else "domain FD"
     result: dict[str, Any] = {
-        "domain_fd": round(distance, 6),
+        "extractor_kind": extractor.kind,
+        "metric": metric,
+        "distance": round(distance, 6),
+        ("fid" if extractor.kind == "inception" else "domain_fd"): round(distance, 6),
         "baseline": round(baseline, 6),
         "ratio": round(distance / baseline, 4) if baseline > 0 else None,
-        "n_real": len(real),
-        "n_synthetic": len(synthetic),
-        "n_baseline_half": len(real) // 2,
-        "resolution": model.cfg.image_size,
-        "preprocessing": f"stored 8-bit films, resized to {model.cfg.image_size} px (area or bilinear), "
-        "scaled to [0, 1], normalised by the grey ImageNet mean and std",
-        "extractor": cfg.classifier,
-        "extractor_sha256": manifest["sha256"],
+        "n_real": len(real.hashes),
+        "n_synthetic": len(synthetic.hashes),
+        "n_baseline_half": len(real.hashes) // 2,
+        "resolution": extractor.resolution,
+        "film_resolution": {"real": real.resolution, "synthetic": synthetic.resolution},
+        "preprocessing": extractor.preprocessing,
+        "extractor": extractor.name,
+        "extractor_sha256": extractor.sha256,
+        "official_weights": extractor.official,
         "feature_dim": int(real_f.shape[1]),
-        "real_set": real_name,
-        "synthetic_set": syn_name,
+        "real_set": real.name,
+        "synthetic_set": synthetic.name,
+        "real_set_id": real.id,
+        "synthetic_set_id": synthetic.id,
+        "cache": {"real": "hit" if real_hit else "computed", "synthetic": "hit" if syn_hit else "computed"},
+        **_extras(cfg, real_f, syn_f),
     }
-    if cfg.extrapolate:
-        ctx.progress(0.8, "FID∞")
-        result["fid_infinity"] = round(fid_infinity(real_stats, syn_f, seed=cfg.seed).value, 6)
-    log.info("domain Fréchet distance %.4g, real-vs-real %.4g", distance, baseline)
+    log.info("%s %.4g, real-vs-real %.4g (%s)", metric, distance, baseline, extractor.name)
     return {"evaluation": result}

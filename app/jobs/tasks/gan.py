@@ -2,7 +2,8 @@
 
 Progress and metrics go to the run row and its log; resume state goes to the run's folder, so a retry
 after a crash or a cancel continues from the last checkpoint. The finished EMA generator becomes a model
-snapshot named by the config.
+snapshot named by the config. With `fd_classifier` set, a measuring hook (app.ml.gan.monitor) records the
+domain Fréchet distance at every checkpoint; the published manifest carries that history and the extractor.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,10 @@ from app.domain.run_kinds import TrainGanConfig
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet
+from app.persistence.snapshots import find_snapshot
+
+if TYPE_CHECKING:
+    from app.ml.gan.monitor import MeasureFn
 
 
 def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
@@ -31,8 +36,8 @@ def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
     return image_set.name, [store.path(h) for h in hashes]
 
 
-def _publish(snapshot: Path, name: str, provenance: dict[str, Any]) -> Path:
-    """Copy the finished snapshot into the model store under `name`, appearing all at once."""
+def _publish(snapshot: Path, name: str, provenance: dict[str, Any], *, grid: Path | None = None) -> Path:
+    """Copy the finished snapshot (and its last sample grid) into the model store, appearing all at once."""
     models_dir = get_settings().models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / name
@@ -43,6 +48,8 @@ def _publish(snapshot: Path, name: str, provenance: dict[str, Any]) -> Path:
     staging = models_dir / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(snapshot, staging)
+    if grid is not None and grid.exists():
+        shutil.copy2(grid, staging / "samples.png")
     manifest = json.loads((staging / "manifest.json").read_text())
     (staging / "manifest.json").write_text(
         json.dumps({**manifest, **provenance}, indent=2, sort_keys=True) + "\n"
@@ -73,10 +80,46 @@ def attempt_dir(run_dir: Path, attempt: int) -> Path:
     return out
 
 
+def _fd_hook(ctx: RunContext, cfg: TrainGanConfig) -> tuple[MeasureFn, dict[str, Any]]:
+    """The measuring hook (with progress notes and log lines) and the extractor's description."""
+    from app.ml.classifier.checkpoints import load_classifier
+    from app.ml.gan.monitor import Checkpoint, FrechetMonitor
+
+    snap = find_snapshot(get_settings().models_dir, cfg.fd_classifier or "", kind="classifier")
+    if snap is None:
+        raise ValueError(f"classifier '{cfg.fd_classifier}' no longer exists")
+    model, manifest = load_classifier(snap.folder)  # the monitor moves it to the generator's device
+    monitor = FrechetMonitor(model, n=cfg.fd_images, seed=cfg.seed)
+
+    def measure(at: Checkpoint) -> dict[str, Any]:
+        ctx.progress(at.images_seen / at.total, f"measuring the Fréchet distance at {at.resolution} px")
+        result = monitor(at)
+        log.info(
+            "Fréchet distance at %s images, %d px: %.4g (real vs real %s, n %d)",
+            f"{at.images_seen:,}",
+            at.resolution,
+            result["fd"],
+            "—" if result["baseline"] is None else f"{result['baseline']:.4g}",
+            result["n"],
+        )
+        return result
+
+    extractor = {
+        "name": cfg.fd_classifier,
+        "sha256": manifest["sha256"],
+        "image_size": model.cfg.image_size,
+        "images": cfg.fd_images,
+        "preprocessing": "EMA generates (fixed seed) and training films at the resolution being trained, "
+        f"8-bit, resized by the classifier to {model.cfg.image_size} px",
+    }
+    return measure, extractor
+
+
 def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Train, report, publish the snapshot; resume when an earlier attempt left a checkpoint."""
     from app.ml.gan.checkpoints import RESUME_FILE
     from app.ml.gan.config import GanConfig
+    from app.ml.gan.monitor import read_fd_history
     from app.ml.gan.schedule import TrainConfig
     from app.ml.gan.train import train
 
@@ -102,6 +145,7 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     if resume.exists():
         log.info("resuming from %s", resume.relative_to(ctx.run_dir))
     log.info("training on '%s' (%d images) to %d px", set_name, len(paths), cfg.resolution)
+    measure, extractor = _fd_hook(ctx, cfg) if cfg.fd_classifier else (None, None)
     last_logged = [-1]
 
     def progress(seen: int, total: int, metrics: dict[str, Any]) -> None:
@@ -121,13 +165,18 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         resume=resume if resume.exists() else None,
         progress_fn=progress,
         abort_fn=ctx.should_abort,
+        measure_fn=measure,
     )
     if result.aborted or result.snapshot is None:
         raise Aborted()
     ctx.check_still_mine()  # a stalled-and-retried attempt must not publish over the live one
-    _publish(
-        result.snapshot,
-        cfg.model_name,
-        {"source": f"run {ctx.run_id}", "data": set_name, "name": cfg.model_name},
-    )
-    return {"model": cfg.model_name, "images_seen": result.images_seen, "metrics": result.metrics}
+    provenance: dict[str, Any] = {"source": f"run {ctx.run_id}", "run_id": ctx.run_id}
+    provenance |= {"data": set_name, "name": cfg.model_name}
+    outputs: dict[str, Any] = {"model": cfg.model_name, "images_seen": result.images_seen}
+    if extractor is not None:
+        # the whole history, earlier attempts' points included (attempt_dir carries metrics.jsonl over)
+        history = read_fd_history(out / "metrics.jsonl")
+        provenance |= {"fd_history": history, "fd_extractor": extractor}
+        outputs["fd"] = history[-1] if history else None
+    _publish(result.snapshot, cfg.model_name, provenance, grid=out / "grid-latest.png")
+    return outputs | {"metrics": result.metrics}

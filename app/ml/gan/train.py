@@ -15,6 +15,9 @@ DDP (under torchrun): WORLD_SIZE/RANK/LOCAL_RANK from the environment, gloo on C
 the critic loss are each wrapped once and DDP averages the gradients. The critic's three D evaluations
 and the penalty's double backward run inside one wrapped module (loss.CriticLoss) because DDP expects one
 forward per backward; the generator step calls the bare D with its weights frozen. Only rank 0 writes.
+
+An optional measuring hook (monitor.MeasureFn, e.g. the domain Fréchet distance) runs on rank 0 at every
+resume checkpoint and at the end, on a forked RNG, and its result becomes a metrics line.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from app.ml.gan import checkpoints, sampling
 from app.ml.gan.config import GanConfig
 from app.ml.gan.data import EpochSampler, ImageData
 from app.ml.gan.loss import CriticLoss, g_loss
+from app.ml.gan.monitor import MeasureFn, checkpoint_at, measure_line
 from app.ml.gan.networks import Discriminator, Generator
 from app.ml.gan.schedule import Phase, TrainConfig, phase_at, total_images
 
@@ -272,6 +276,7 @@ def train(
     progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
     device: str | torch.device | None = None,
+    measure_fn: MeasureFn | None = None,
 ) -> TrainResult:
     """Train a PGGAN from 4 px to cfg.resolution; resumable, abortable, DDP-aware under torchrun."""
     if tcfg.resolution != cfg.resolution:
@@ -279,7 +284,7 @@ def train(
     data = _as_data(data, cfg)
     d = _setup_dist(device)
     try:
-        result = _train(cfg, tcfg, data, Path(run_dir), d, resume, progress_fn, abort_fn)
+        result = _train(cfg, tcfg, data, Path(run_dir), d, resume, progress_fn, abort_fn, measure_fn)
         if d.created:
             # Every rank finishes its collectives before teardown; gloo otherwise can abort a peer
             # that is still shutting down ("terminate called without an active exception").
@@ -299,6 +304,7 @@ def _train(
     resume: Path | None,
     progress_fn: ProgressFn | None,
     abort_fn: Callable[[], bool] | None,
+    measure_fn: MeasureFn | None = None,
 ) -> TrainResult:
     run = _Run(cfg, tcfg, data, run_dir, d)
     if resume is not None:
@@ -354,6 +360,8 @@ def _train(
         if d.main and (_crossed(before, run.images_seen, tcfg.grid_every) or done):
             run.write_grid()
         if d.main and _crossed(before, run.images_seen, tcfg.checkpoint_every) and not done:
+            # measured before the resume state: a crash in between re-measures after the resume
+            _measure(run, measure_fn, final=False)
             resume_path = checkpoints.save_resume(run_dir, run.state())
         report()
     bar.close()
@@ -362,6 +370,7 @@ def _train(
     if d.main:
         resume_path = checkpoints.save_resume(run_dir, run.state())
         if not aborted:
+            _measure(run, measure_fn, final=True)
             manifest = {"kind": "pggan-ema-generator", "steps": run.step, "world_size": d.world}
             manifest |= {"train_config": tcfg.to_dict()}
             snapshot = checkpoints.save_snapshot(
@@ -369,6 +378,16 @@ def _train(
             )
         report(force=True)
     return TrainResult(run_dir, run.images_seen, run.step, aborted, snapshot, resume_path, run.last_metrics)
+
+
+def _measure(run: _Run, measure_fn: MeasureFn | None, *, final: bool) -> None:
+    """Run the measuring hook on the EMA generator and append its metrics line (rank 0 only)."""
+    if measure_fn is None:
+        return
+    at = checkpoint_at(run.G_ema, run.data, run.cfg, run.tcfg, run.images_seen, final=final)
+    line = measure_line(measure_fn, at)
+    with (run.run_dir / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def _agree(abort_fn: Callable[[], bool] | None, d: _Dist) -> bool:

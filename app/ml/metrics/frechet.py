@@ -1,9 +1,11 @@
 """The Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017, as FID), a
 real-versus-real baseline, and FID∞ (Chong & Forsyth 2020).
 
-d² = |mu1 - mu2|² + tr(S1 + S2 - 2 (S1 S2)^½). The matrix square root comes from scipy's sqrtm; when the
-product is near-singular (fewer images than feature dimensions) a small multiple of the identity is
-added to both covariances first, as the reference implementations do. FID is biased upwards for small n:
+d² = |mu1 - mu2|² + tr S1 + tr S2 - 2 tr((S1 S2)^½). From statistics alone the trace comes from scipy's
+sqrtm, regularised only when the root is not finite (as pytorch-fid does). From features it is exact even
+with fewer images than dimensions (Inception's 2048, the usual case): both covariances are then singular,
+and the non-zero eigenvalues of S1 S2 are the squared singular values of X1 X2ᵀ for the centred, scaled
+features X (N, D), so the trace is that (N1, N2) matrix's nuclear norm. FID is biased upwards for small n:
 FID∞ fits FID against 1/n over several subset sizes and reads off the intercept at 1/n = 0.
 """
 
@@ -39,13 +41,11 @@ class FeatureStats:
 def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     """d² between the Gaussians of `a` and `b` (>= 0 up to rounding)."""
     diff = a.mu - b.mu
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", linalg.LinAlgWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # judged by the result below instead
         covmean = linalg.sqrtm(a.sigma @ b.sigma)
-    if caught or not np.isfinite(covmean).all():  # near-singular: regularise both covariances
-        offset = np.eye(a.sigma.shape[0]) * EPS
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        if not np.isfinite(covmean).all():  # singular product: regularise both covariances
+            offset = np.eye(a.sigma.shape[0]) * EPS
             covmean = linalg.sqrtm((a.sigma + offset) @ (b.sigma + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
@@ -57,13 +57,25 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     return float(max(value, 0.0))
 
 
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    """d² between the Gaussians fitted to (N1, D) and (N2, D) features, exact also when N < D."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("need at least two feature vectors on each side")
+    if min(len(a), len(b)) > a.shape[1]:  # full-rank covariances
+        return frechet_distance(FeatureStats.of(a), FeatureStats.of(b))
+    xa = (a - a.mean(axis=0)) / np.sqrt(len(a) - 1)  # (N1, D): S1 = xaᵀ xa
+    xb = (b - b.mean(axis=0)) / np.sqrt(len(b) - 1)  # (N2, D)
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum()  # nuclear norm of (N1, N2)
+    return max(float(diff @ diff + (xa * xa).sum() + (xb * xb).sum() - 2 * trace_sqrt), 0.0)
+
+
 def real_vs_real(features: np.ndarray, *, seed: int = 0) -> float:
     """The distance between two disjoint random halves of one real set: the floor any generator faces."""
     order = np.random.default_rng(seed).permutation(len(features))
     half = len(features) // 2
-    return frechet_distance(
-        FeatureStats.of(features[order[:half]]), FeatureStats.of(features[order[half : 2 * half]])
-    )
+    return fid(features[order[:half]], features[order[half : 2 * half]])
 
 
 @dataclass(frozen=True)
@@ -72,20 +84,16 @@ class Extrapolated:
 
     value: float
     points: tuple[tuple[int, float], ...]
+    slope: float = 0.0  # k of FID_n = FID∞ + k / n
 
 
 def fid_infinity(
-    reference: FeatureStats, generated: np.ndarray, *, sizes: Sequence[int] | None = None, seed: int = 0
+    reference: np.ndarray, generated: np.ndarray, *, sizes: Sequence[int] | None = None, seed: int = 0
 ) -> Extrapolated:
-    """Fit FID_n = FID∞ + k / n on random subsets of `generated` against `reference`; return FID∞."""
+    """Fit FID_n = FID∞ + k / n on random subsets of `generated` against all of `reference`; return FID∞."""
     n = len(generated)
     sizes = sorted(sizes or [max(2, int(n * f)) for f in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)])
     rng = np.random.default_rng(seed)
-    points = []
-    for m in sizes:
-        subset = generated[rng.choice(n, size=m, replace=False)]
-        points.append((m, frechet_distance(reference, FeatureStats.of(subset))))
-    x = np.array([1.0 / m for m, _ in points])
-    y = np.array([v for _, v in points])
-    slope, intercept = np.polyfit(x, y, 1)
-    return Extrapolated(float(intercept), tuple(points))
+    points = [(m, fid(reference, generated[rng.choice(n, size=m, replace=False)])) for m in sizes]
+    slope, intercept = np.polyfit([1.0 / m for m, _ in points], [v for _, v in points], 1)
+    return Extrapolated(float(intercept), tuple(points), float(slope))

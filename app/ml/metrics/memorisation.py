@@ -73,16 +73,23 @@ def audit(
     generated_films: np.ndarray,
     *,
     quantile: float = 0.01,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Audit:
     """Flag generates nearer to a training film, in features and in SSIM, than all but `quantile` of
-    held-out real films are to theirs."""
-    for films in (train_films, holdout_films, generated_films):
+    held-out real films are to theirs.
+
+    `reference` (features, films) is what generates are searched against when it is more than the
+    calibration's training films: when the held-out films were split off the generator's own training
+    set, generates must still be checked against all of it (indices then refer to `reference`).
+    """
+    ref_features, ref_films = reference if reference is not None else (train_features, train_films)
+    for films in (train_films, holdout_films, generated_films, ref_films):
         _side(films)
     h_idx, h_dist = nearest(train_features, holdout_features)
     h_ssim = np.array([ssim(f, train_films[i]) for f, i in zip(holdout_films, h_idx, strict=True)])
     dist_thr = float(np.quantile(h_dist, quantile))
     ssim_thr = float(np.quantile(h_ssim, 1 - quantile))
-    g_idx, g_dist = nearest(train_features, generated_features)
-    g_ssim = np.array([ssim(f, train_films[i]) for f, i in zip(generated_films, g_idx, strict=True)])
+    g_idx, g_dist = nearest(ref_features, generated_features)
+    g_ssim = np.array([ssim(f, ref_films[i]) for f, i in zip(generated_films, g_idx, strict=True)])
     flagged = (g_dist < dist_thr) & (g_ssim > ssim_thr)
     return Audit(g_idx, g_dist, g_ssim, flagged, dist_thr, ssim_thr)

@@ -1,6 +1,7 @@
 """Every mapped class, imported so Alembic and the app see the whole schema."""
 
 from app.persistence.models.image_set import Image, ImageSet
+from app.persistence.models.memorisation import MemorisationCheck
 from app.persistence.models.reading import AuditEvent, Reading
 from app.persistence.models.run import FINISHED, RUN_STATUSES, Preference, Run
 from app.persistence.models.study import Case, ReaderCase, Study, StudyImageSet, StudyReader
@@ -18,6 +19,7 @@ __all__ = [
     "ImageSet",
     "Invite",
     "LoginAttempt",
+    "MemorisationCheck",
     "Reading",
     "ReaderCase",
     "Study",

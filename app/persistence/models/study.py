@@ -54,6 +54,8 @@ class Study(CreatedAt, Base):
     launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set at launch, before the first reading can exist; nothing about the design may change after it.
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest leakage gate report (app.domain.leakage); a launch runs the gate again.
+    leakage: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class StudyImageSet(Base):

@@ -83,6 +83,7 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
             Reading.shown_at,
             Reading.reader_id,
             Reading.case_id,
+            Case.image_id,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from app.domain import importers, labels, sources
 from app.domain.errors import DomainError, Invalid, NotFound
 from app.persistence.repositories import image_sets as repo
+from app.persistence.repositories import memorisation
 from app.web.deps import Admin, AppSettings, Db, Staff, Store
 from app.web.images import png_response
 from app.web.templating import render
@@ -39,6 +40,8 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
     if not image_set.label_schema:  # e.g. plain GAN samples: no labels is not "No Finding"
         hist = Counter({"Unlabelled": image_set.image_count})
     bars = sorted(hist.items(), key=lambda kv: -kv[1])
+    audit = memorisation.latest_audits(db, [set_id]).get(set_id)
+    pairs = memorisation.flagged_pairs(db, audit.run_id, set_id) if audit else []
     return render(
         request,
         "pages/image_sets/detail.html",
@@ -48,6 +51,8 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
             "bars": bars,
             "max_count": max(hist.values(), default=1),
             "preview": repo.preview(db, set_id),
+            "audit": audit,
+            "pairs": pairs,
         },
     )
 

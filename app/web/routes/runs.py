@@ -12,13 +12,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from app.core.config import get_settings
+from app.domain import evaluations, extractors
 from app.domain import runs as runs_domain
 from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.run_kinds import KINDS
 from app.jobs import queue
 from app.persistence import run_files
 from app.persistence.models import FINISHED, RUN_STATUSES, Run
-from app.web.charts import loss_chart
+from app.web.charts import fd_chart, fd_points, loss_chart
 from app.web.deps import Admin, AppSettings, Db, Staff
 from app.web.images import png_response
 from app.web.run_forms import describe
@@ -76,6 +78,10 @@ def _form(request: Request, db: Db, user, kind: str, values: dict, errors=None, 
             # One token per rendered form: a second submit of the same form finds the first run.
             "request_key": secrets.token_urlsafe(24),
             "error": _form_error(KINDS[kind], errors),
+            # The evaluate form says how to obtain the Inception weights while none are registered.
+            "how": extractors.how_to_obtain()
+            if kind == "evaluate" and extractors.registered(get_settings().models_dir) is None
+            else None,
         },
         status_code=status_code,
     )
@@ -118,12 +124,15 @@ def _live_context(run: Run, settings) -> dict:
     folder = run_files.run_dir(settings.runs_dir, run.id)
     artefacts = run_files.artefacts_dir(folder, run.attempt)
     grid = run_files.latest_grid(artefacts)
+    metrics = run_files.metrics(artefacts) if run.kind == "train_gan" else []
+    points = fd_points(metrics)
     return {
         "run": run,
         "kind": KINDS.get(run.kind),
         "finished": run.status in FINISHED,
         "poll_s": POLL_S,
-        "chart": loss_chart(run_files.metrics(artefacts)) if run.kind == "train_gan" else None,
+        "chart": loss_chart(metrics) if run.kind == "train_gan" else None,
+        "fd_chart": fd_chart(points) if points else None,
         "grid_version": int(grid.stat().st_mtime) if grid else None,
         "log": run_files.log_tail(folder),
     }
@@ -154,6 +163,22 @@ def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: int) -
         raise NotFound("This run has no table.")
     headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-synth-vs-real.csv"'}
     return Response(path.read_bytes(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/{run_id}/evaluation.csv")
+def evaluation_csv(db: Db, user: Staff, run_id: int) -> Response:
+    """An evaluate run's result as one CSV row with its n, resolution, preprocessing and extractor."""
+    text = evaluations.evaluation_csv(runs_domain.get(db, run_id))
+    headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-evaluation.csv"'}
+    return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/{run_id}/audit.csv")
+def audit_csv(db: Db, user: Staff, run_id: int) -> Response:
+    """An audit run's verdict for every generate it judged."""
+    text = evaluations.audit_csv(db, runs_domain.get(db, run_id))
+    headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-memorisation-audit.csv"'}
+    return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/{run_id}/grid.png")

@@ -11,11 +11,12 @@ from starlette.responses import RedirectResponse, Response
 from app.domain import studies as studies_domain
 from app.domain.errors import DomainError
 from app.persistence.repositories import image_sets as sets_repo
+from app.persistence.repositories import memorisation
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Db, Staff, Store
-from app.web.templating import render
+from app.web.templating import is_htmx, render
 
 router = APIRouter(prefix="/studies")
 
@@ -57,6 +58,7 @@ def _form_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    sets = sets_repo.list_all(db)
     return render(
         request,
         "pages/studies/form.html",
@@ -65,7 +67,8 @@ def _form_page(
             "form": form,
             "study": study,
             "error": error,
-            "sets": sets_repo.list_all(db),
+            "sets": sets,
+            "audits": memorisation.latest_audits(db, [s.id for s in sets]),
             "readers": users_repo.active_readers(db),
         },
         status_code=status_code,
@@ -194,11 +197,23 @@ def update(
 
 
 @router.post("/{study_id}/launch")
-def launch(db: Db, user: Staff, study_id: int) -> Response:
-    """Freeze the design and draw the readers' orders."""
-    studies_domain.launch(db, study_id, actor_id=user.id)
+def launch(db: Db, store: Store, user: Staff, study_id: int) -> Response:
+    """Freeze the design and draw the readers' orders; a blocked launch shows the gate's reasons."""
+    studies_domain.launch(db, store, study_id, actor_id=user.id)
     db.commit()
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/{study_id}/leakage")
+def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id: int) -> Response:
+    """Run the leakage gate now (a draft's researcher wants to know before launch); the report fragment."""
+    study = studies_domain.get_study(db, study_id, lock=True)
+    if study.status == "draft":
+        studies_domain.check_leakage(db, store, study)
+    db.commit()
+    if not is_htmx(request):
+        return RedirectResponse(f"/studies/{study_id}", status_code=303)
+    return render(request, "partials/studies/leakage.html", {"user": user, "study": study})
 
 
 @router.post("/{study_id}/readers")

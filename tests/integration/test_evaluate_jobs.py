@@ -1,0 +1,106 @@
+"""The evaluate job with the registered Inception through a real worker: FID beside its baseline on the
+run page and in CSV, the feature cache on a second run, and a tampered weights file refused."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+from app.domain import extractors
+from tests import factories
+from tests.integration.test_extractors import upload
+from tests.integration.test_jobs import start_run, wait_for
+from tests.unit.test_inception import random_inception_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return random_inception_weights(tmp_path_factory.mktemp("weights") / "random-inception.pth", seed=1)
+
+
+@pytest.fixture
+def sets(session, store):
+    real = factories.phantom_set(session, store, name="real", kind="real", n=16, size=64, seed=0)
+    synthetic = factories.phantom_set(
+        session, store, name="synthetic", kind="synthetic", n=12, size=64, seed=3
+    )
+    session.commit()
+    return real, synthetic
+
+
+def test_inception_is_refused_at_creation_until_weights_are_registered(signed_in, sets):
+    real, synthetic = sets
+    admin = signed_in("admin")
+    form = admin.get("/runs/new?kind=evaluate").text
+    assert "inception-how-to" in form and extractors.OFFICIAL_FILE in form
+    data = {"csrf_token": factories.csrf_of(form), "kind": "evaluate", "request_key": "k1"}
+    data |= {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
+    r = admin.post("/runs", data=data)
+    assert r.status_code == 422 and "no Inception weights are registered" in r.text
+    assert "register-inception" in r.text
+    r = admin.post("/runs", data={**data, "extractor": "domain", "request_key": "k2"})
+    assert r.status_code == 422 and "choose a classifier" in r.text
+
+
+def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
+    signed_in, workers, sets, weights, store_dir
+):
+    real, synthetic = sets
+    admin = signed_in("admin")
+    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
+    run_id = start_run(admin, "evaluate", **fields, kid="true", precision_recall="true", extrapolate="true")
+    workers.start()
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    assert run.status == "succeeded", run.error
+    e = run.outputs["evaluation"]
+    assert e["metric"] == "FID" and e["fid"] == e["distance"] > 0 and e["baseline"] > 0
+    assert e["ratio"] == round(e["fid"] / e["baseline"], 4)
+    assert (e["n_real"], e["n_synthetic"], e["n_baseline_half"], e["resolution"]) == (16, 12, 8, 299)
+    assert e["film_resolution"] == {"real": 64, "synthetic": 64} and e["feature_dim"] == 2048
+    assert e["extractor"] == "inception-v3-compat" and e["official_weights"] is False
+    assert e["extractor_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert e["cache"] == {"real": "computed", "synthetic": "computed"}
+    assert e["kid"]["subset_size"] == 12 and 0 <= e["precision_recall"]["precision"] <= 1
+    assert len(e["fid_by_n"]["points"]) == 9 and "fid_infinity" in e
+    page = admin.get(f"/runs/{run_id}").text
+    assert "Fréchet Inception distance (FID)" in page and "Real against real" in page and "Ratio" in page
+    assert f"{e['fid']:.4g}" in page and "not the official FID weights" in page and "<svg" in page
+    rows = list(csv.DictReader(io.StringIO(admin.get(f"/runs/{run_id}/evaluation.csv").text)))
+    assert len(rows) == 1 and rows[0]["metric"] == "FID" and float(rows[0]["distance"]) == e["fid"]
+    assert rows[0]["extractor_sha256"] == e["extractor_sha256"] and rows[0]["official_weights"] == "no"
+    assert len(list((store_dir / "feature_cache").rglob("*.npz"))) == 2
+
+    again = start_run(admin, "evaluate", **fields)
+    second = wait_for(again, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    assert second.status == "succeeded", second.error
+    e2 = second.outputs["evaluation"]
+    assert e2["cache"] == {"real": "hit", "synthetic": "hit"}
+    assert e2["fid"] == e["fid"] and e2["baseline"] == e["baseline"]
+    assert "features of 'real' from the cache" in workers.logs() or e2["cache"]["real"] == "hit"
+
+
+def test_a_weights_file_altered_after_registration_is_refused_by_the_worker(
+    signed_in, workers, sets, weights, store_dir
+):
+    real, synthetic = sets
+    admin = signed_in("admin")
+    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    registered = extractors.registered(store_dir / "models")
+    with registered.path.open("r+b") as f:  # one byte changed on disk, after registration
+        f.seek(registered.size // 2)
+        byte = f.read(1)
+        f.seek(registered.size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
+    run_id = start_run(admin, "evaluate", **fields)
+    workers.start()
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    assert run.status == "failed"
+    assert run.error.startswith("WeightsChanged: The registered Inception weights file has changed")
+    assert registered.sha256[:12] in run.error and "Register the file again" in run.error
+    assert "has changed since it was registered" in admin.get(f"/runs/{run_id}").text
