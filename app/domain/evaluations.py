@@ -119,20 +119,10 @@ def audit_csv(session: Session, run: Run) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(AUDIT_COLUMNS)
-    for image_id, name, nearest_id, nearest_name, distance, ssim, flagged in memorisation.run_rows(
-        session, run.id
-    ):
+    for v in memorisation.verdicts(session, run.id):
+        flagged = "true" if v.flagged else "false"
         writer.writerow(
-            [
-                image_id,
-                name,
-                nearest_id or "",
-                nearest_name or "",
-                f"{distance:.6g}",
-                f"{ssim:.6g}",
-                "true" if flagged else "false",
-                a["distance_threshold"],
-                a["ssim_threshold"],
-            ]
+            [v.image_id, v.source_name, v.nearest_id or "", v.nearest_name or "", f"{v.distance:.6g}"]
+            + [f"{v.ssim:.6g}", flagged, a["distance_threshold"], a["ssim_threshold"]]
         )
     return out.getvalue()

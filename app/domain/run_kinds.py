@@ -77,6 +77,11 @@ class TrainGanConfig(RunConfig):
         "checkpoint and at the end, beside the real-versus-real baseline. Blank: off.",
         json_schema_extra={"choices": "classifiers"},
     )
+    fd_inception: bool = Field(
+        False,
+        title="Fréchet distance: use the registered Inception (FID)",
+        description="Instead of a classifier; needs the weights registered under Feature extractors.",
+    )
     fd_images: int = Field(256, ge=16, le=5_000, title="Fréchet distance: images per measurement")
 
     @model_validator(mode="after")
@@ -184,6 +189,13 @@ class LcoRunConfig(RunConfig):
         description="How far past its threshold each finding must be.",
     )
     restarts: int = Field(2, ge=0, le=20, title="Restarts for failures")
+    screen: int = Field(
+        1,
+        ge=1,
+        le=256,
+        title="Screened latents per start",
+        description="Each attempt starts from the best of this many random latents; helps rare combinations.",
+    )
     batch: int = Field(16, ge=1, le=256, title="Batch")
     seed: int = Field(0, ge=0, title="Seed")
     size: OptionalInt = Field(

@@ -115,6 +115,8 @@ def _check_references(session: Session, config: RunConfig) -> None:
         fd_extractor = config.fd_classifier
         if fd_extractor and find_snapshot(models_dir, fd_extractor, kind="classifier") is None:
             raise InvalidConfig({"fd_classifier": "no such classifier"})
+        if config.fd_inception and extractors.registered(models_dir) is None:
+            raise InvalidConfig({"fd_inception": extractors.MISSING_HELP})
         _check_new_model(session, config.model_name)
     elif isinstance(config, SampleConfig):
         if find_snapshot(models_dir, config.model) is None:

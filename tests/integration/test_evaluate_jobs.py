@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from app.domain import extractors
 from tests import factories
 from tests.integration.test_extractors import upload
-from tests.integration.test_jobs import start_run, wait_for
+from tests.integration.test_jobs import start_run, start_tiny_training, wait_for
 from tests.unit.test_inception import random_inception_weights
 
 
@@ -104,3 +105,29 @@ def test_a_weights_file_altered_after_registration_is_refused_by_the_worker(
     assert run.error.startswith("WeightsChanged: The registered Inception weights file has changed")
     assert registered.sha256[:12] in run.error and "Register the file again" in run.error
     assert "has changed since it was registered" in admin.get(f"/runs/{run_id}").text
+
+
+def test_training_can_measure_fid_per_checkpoint_with_the_registered_inception(
+    signed_in, workers, session, store, weights, store_dir
+):
+    admin = signed_in("admin")
+    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    # one measurement, at the end of the tiny run (its resume checkpoints lie beyond its length)
+    run_id = start_tiny_training(
+        admin,
+        session,
+        store,
+        model_name="tiny-fid",
+        fd_inception="true",
+        fd_images="16",
+        final_stable_images="512",
+    )
+    workers.start()
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    assert run.status == "succeeded", run.error
+    manifest = json.loads((store_dir / "models" / "tiny-fid" / "manifest.json").read_text())
+    assert manifest["fd_extractor"]["kind"] == "inception" and manifest["fd_extractor"]["official"] is False
+    assert manifest["fd_extractor"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert [p["final"] for p in manifest["fd_history"]] == [True] and manifest["fd_history"][0]["fd"] >= 0
+    page = admin.get("/models/tiny-fid").text
+    assert "FID over training" in page and "not the official weights" in page

@@ -84,6 +84,8 @@ def test_an_unknown_extractor_is_refused_when_the_run_is_created(signed_in, sess
     assert r.status_code == 422 and "no such classifier" in r.text
     r = admin.post("/runs", data={**data, "fd_classifier": DEMO_MODEL})  # a generator is no extractor
     assert r.status_code == 422 and "no such classifier" in r.text
+    r = admin.post("/runs", data={**data, "fd_inception": "true"})  # FID, but no weights registered
+    assert r.status_code == 422 and "no Inception weights are registered" in r.text
     with get_sessionmaker()() as s:
         assert s.scalar(select(func.count()).select_from(Run)) == 0
 

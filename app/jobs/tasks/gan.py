@@ -21,7 +21,6 @@ from app.domain.run_kinds import TrainGanConfig
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet
-from app.persistence.snapshots import find_snapshot
 
 if TYPE_CHECKING:
     from app.ml.gan.monitor import MeasureFn
@@ -82,20 +81,19 @@ def attempt_dir(run_dir: Path, attempt: int) -> Path:
 
 def _fd_hook(ctx: RunContext, cfg: TrainGanConfig) -> tuple[MeasureFn, dict[str, Any]]:
     """The measuring hook (with progress notes and log lines) and the extractor's description."""
-    from app.ml.classifier.checkpoints import load_classifier
+    from app.jobs.tasks.evaluate import domain_extractor, inception_extractor
     from app.ml.gan.monitor import Checkpoint, FrechetMonitor
 
-    snap = find_snapshot(get_settings().models_dir, cfg.fd_classifier or "", kind="classifier")
-    if snap is None:
-        raise ValueError(f"classifier '{cfg.fd_classifier}' no longer exists")
-    model, manifest = load_classifier(snap.folder)  # the monitor moves it to the generator's device
-    monitor = FrechetMonitor(model, n=cfg.fd_images, seed=cfg.seed)
+    extractor = inception_extractor() if cfg.fd_inception else domain_extractor(cfg.fd_classifier)
+    metric = "FID" if cfg.fd_inception else "domain Fréchet distance"
+    monitor = FrechetMonitor(extractor.extract, n=cfg.fd_images, seed=cfg.seed)
 
     def measure(at: Checkpoint) -> dict[str, Any]:
-        ctx.progress(at.images_seen / at.total, f"measuring the Fréchet distance at {at.resolution} px")
+        ctx.progress(at.images_seen / at.total, f"measuring the {metric} at {at.resolution} px")
         result = monitor(at)
         log.info(
-            "Fréchet distance at %s images, %d px: %.4g (real vs real %s, n %d)",
+            "%s at %s images, %d px: %.4g (real vs real %s, n %d)",
+            metric,
             f"{at.images_seen:,}",
             at.resolution,
             result["fd"],
@@ -104,15 +102,18 @@ def _fd_hook(ctx: RunContext, cfg: TrainGanConfig) -> tuple[MeasureFn, dict[str,
         )
         return result
 
-    extractor = {
-        "name": cfg.fd_classifier,
-        "sha256": manifest["sha256"],
-        "image_size": model.cfg.image_size,
+    description = {
+        "kind": extractor.kind,
+        "metric": metric,
+        "name": extractor.name,
+        "sha256": extractor.sha256,
+        "official": extractor.official,
+        "image_size": extractor.resolution,
         "images": cfg.fd_images,
         "preprocessing": "EMA generates (fixed seed) and training films at the resolution being trained, "
-        f"8-bit, resized by the classifier to {model.cfg.image_size} px",
+        f"8-bit; then {extractor.preprocessing}",
     }
-    return measure, extractor
+    return measure, description
 
 
 def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
@@ -145,7 +146,8 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     if resume.exists():
         log.info("resuming from %s", resume.relative_to(ctx.run_dir))
     log.info("training on '%s' (%d images) to %d px", set_name, len(paths), cfg.resolution)
-    measure, extractor = _fd_hook(ctx, cfg) if cfg.fd_classifier else (None, None)
+    measuring = cfg.fd_classifier or cfg.fd_inception
+    measure, extractor = _fd_hook(ctx, cfg) if measuring else (None, None)
     last_logged = [-1]
 
     def progress(seen: int, total: int, metrics: dict[str, Any]) -> None:

@@ -105,7 +105,14 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     else:
         targets = tg.explicit(cfg.combinations(), findings, cfg.n)
     session.rollback()  # the label read is done; optimisation holds no transaction open
-    lco = LcoConfig(steps=cfg.steps, lr=cfg.lr, margin=cfg.margin, restarts=cfg.restarts, batch=cfg.batch)
+    lco = LcoConfig(
+        steps=cfg.steps,
+        lr=cfg.lr,
+        margin=cfg.margin,
+        restarts=cfg.restarts,
+        batch=cfg.batch,
+        screen=cfg.screen,
+    )
     log.info("LCO: %d targets (%s) for %s with %s", cfg.n, cfg.target_mode, cfg.model, cfg.classifier)
     res = optimise(
         G,

@@ -1,11 +1,12 @@
-"""Image quality over training: the domain Fréchet distance (Heusel et al. 2017's FID, in the features of
-the project's own chest X-ray classifier instead of Inception's) of the EMA generator at each checkpoint.
+"""Image quality over training: the Fréchet distance (Heusel et al. 2017) of the EMA generator at each
+checkpoint, in the features of the registered Inception (FID) or of the project's own chest X-ray
+classifier (the domain distance, which needs no outside weights).
 
 The training loop hands a `Checkpoint` to a measuring hook (`MeasureFn`) on rank 0 and writes what the
 hook returns as one metrics.jsonl line, marked by its "fd" key. `FrechetMonitor` is such a hook: it
 compares n generates of a fixed latent seed with n training films, both at the resolution being trained
 (so a 4 px stage is judged against 4 px films, as its critic sees them) and both quantised to 8 bits like
-stored films; the classifier resizes its inputs itself. The real films' features and the real-versus-real
+stored films; the extractor resizes its inputs itself. The real films' features and the real-versus-real
 baseline (two disjoint halves, the floor any generator faces) are computed once per resolution.
 """
 
@@ -21,12 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.ml.classifier.networks import Classifier
 from app.ml.gan import sampling
 from app.ml.gan.config import GanConfig
 from app.ml.gan.data import ImageData
 from app.ml.gan.schedule import TrainConfig, phase_at, total_images
-from app.ml.metrics.domain import classifier_features
 from app.ml.metrics.frechet import fid, real_vs_real
 
 
@@ -71,13 +70,17 @@ def measure_line(fn: MeasureFn, at: Checkpoint) -> dict[str, Any]:
     return line | result
 
 
-class FrechetMonitor:
-    """Domain Fréchet distance of the EMA generator's samples to the training films, with the baseline."""
+FeaturesFn = Callable[[list[np.ndarray]], np.ndarray]  # B films (H, W) uint8 -> (B, D) features
+CHUNK = 256  # films handed to the extractor at a time
 
-    def __init__(self, extractor: Classifier, *, n: int, seed: int = 0, batch: int = 16) -> None:
+
+class FrechetMonitor:
+    """Fréchet distance of the EMA generator's samples to the training films, with the baseline."""
+
+    def __init__(self, features: FeaturesFn, *, n: int, seed: int = 0, batch: int = 16) -> None:
         if n < 4:
             raise ValueError("the Fréchet distance needs at least 4 images (2 per baseline half)")
-        self.extractor, self.n, self.seed, self.batch = extractor, n, seed, batch
+        self.features, self.n, self.seed, self.batch = features, n, seed, batch
         self.real: dict[int, tuple[np.ndarray, float | None]] = {}  # resolution -> (features, baseline)
 
     def real_indices(self, size: int) -> np.ndarray:
@@ -92,9 +95,21 @@ class FrechetMonitor:
             x = data.load(idx[start : start + self.batch], side)  # (b, C, side, side) in pixel_range
             yield from sampling.to_uint8(x, data.pixel_range)  # (side, side) uint8 each
 
+    def _features_of(self, films: Iterable[np.ndarray]) -> np.ndarray:
+        """(N, D) features of a stream of films, CHUNK at a time so memory stays bounded."""
+        out, chunk = [], []
+        for film in films:
+            chunk.append(film)
+            if len(chunk) == CHUNK:
+                out.append(np.asarray(self.features(chunk)))
+                chunk = []
+        if chunk:
+            out.append(np.asarray(self.features(chunk)))
+        return np.concatenate(out)
+
     def _real_features(self, data: ImageData, side: int) -> tuple[np.ndarray, float | None]:
         if side not in self.real:
-            features = classifier_features(self.extractor, self._real_films(data, side))  # (n, D)
+            features = self._features_of(self._real_films(data, side))  # (n, D)
             baseline = real_vs_real(features, seed=self.seed) if len(features) >= 4 else None
             self.real[side] = (features, baseline)
         return self.real[side]
@@ -102,7 +117,6 @@ class FrechetMonitor:
     def __call__(self, at: Checkpoint) -> dict[str, Any]:
         """{"fd", "baseline", "n", "n_baseline_half"} at the checkpoint's resolution."""
         device = next(at.G_ema.parameters()).device
-        self.extractor.to(device)
         real, baseline = self._real_features(at.data, at.resolution)
         films = (
             img
@@ -116,7 +130,7 @@ class FrechetMonitor:
                 alpha=at.alpha,
             )
         )
-        generated = classifier_features(self.extractor, films)  # (n, D)
+        generated = self._features_of(films)  # (n, D)
         return {
             "fd": fid(real, generated),
             "baseline": baseline,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -43,31 +44,6 @@ def latest_audits(session: Session, set_ids: list[int]) -> dict[int, SetAudit]:
     return {set_id: SetAudit(run_id, audited, flagged) for set_id, run_id, audited, flagged in rows}
 
 
-def flagged_pairs(session: Session, run_id: int, set_id: int, *, limit: int = 24) -> list[tuple]:
-    """The flagged generates of one audit: (image id, nearest image id, its set id, distance, ssim)."""
-    nearest = Image.__table__.alias("nearest")
-    return list(
-        session.execute(
-            select(
-                MemorisationCheck.image_id,
-                MemorisationCheck.nearest_image_id,
-                nearest.c.image_set_id,
-                MemorisationCheck.distance,
-                MemorisationCheck.ssim,
-            )
-            .join(Image, Image.id == MemorisationCheck.image_id)
-            .outerjoin(nearest, nearest.c.id == MemorisationCheck.nearest_image_id)
-            .where(
-                MemorisationCheck.run_id == run_id,
-                MemorisationCheck.flagged,
-                Image.image_set_id == set_id,
-            )
-            .order_by(MemorisationCheck.distance)
-            .limit(limit)
-        ).all()
-    )
-
-
 def study_flags(session: Session, study_id: int) -> dict[int, bool]:
     """Per image of a study's cases, the latest audit's verdict (images never audited are absent)."""
     rows = session.execute(
@@ -79,23 +55,36 @@ def study_flags(session: Session, study_id: int) -> dict[int, bool]:
     return dict(rows)
 
 
-def run_rows(session: Session, run_id: int) -> list[tuple]:
-    """Every verdict of one audit: (image id, its name, nearest id, its name, distance, ssim, flagged)."""
+def verdicts(
+    session: Session,
+    run_id: int,
+    *,
+    set_id: int | None = None,
+    flagged_only: bool = False,
+    limit: int | None = None,
+) -> list[Any]:
+    """One audit's verdicts, nearest first: image_id, source_name, nearest_id, nearest_set_id,
+    nearest_name, distance, ssim, flagged."""
     nearest = Image.__table__.alias("nearest")
-    return list(
-        session.execute(
-            select(
-                MemorisationCheck.image_id,
-                Image.source_name,
-                MemorisationCheck.nearest_image_id,
-                nearest.c.source_name,
-                MemorisationCheck.distance,
-                MemorisationCheck.ssim,
-                MemorisationCheck.flagged,
-            )
-            .join(Image, Image.id == MemorisationCheck.image_id)
-            .outerjoin(nearest, nearest.c.id == MemorisationCheck.nearest_image_id)
-            .where(MemorisationCheck.run_id == run_id)
-            .order_by(MemorisationCheck.distance)
-        ).all()
+    query = (
+        select(
+            MemorisationCheck.image_id,
+            Image.source_name,
+            MemorisationCheck.nearest_image_id.label("nearest_id"),
+            nearest.c.image_set_id.label("nearest_set_id"),
+            nearest.c.source_name.label("nearest_name"),
+            MemorisationCheck.distance,
+            MemorisationCheck.ssim,
+            MemorisationCheck.flagged,
+        )
+        .join(Image, Image.id == MemorisationCheck.image_id)
+        .outerjoin(nearest, nearest.c.id == MemorisationCheck.nearest_image_id)
+        .where(MemorisationCheck.run_id == run_id)
+        .order_by(MemorisationCheck.distance)
+        .limit(limit)
     )
+    if set_id is not None:
+        query = query.where(Image.image_set_id == set_id)
+    if flagged_only:
+        query = query.where(MemorisationCheck.flagged)
+    return list(session.execute(query).all())

@@ -41,7 +41,9 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
         hist = Counter({"Unlabelled": image_set.image_count})
     bars = sorted(hist.items(), key=lambda kv: -kv[1])
     audit = memorisation.latest_audits(db, [set_id]).get(set_id)
-    pairs = memorisation.flagged_pairs(db, audit.run_id, set_id) if audit else []
+    pairs = (
+        memorisation.verdicts(db, audit.run_id, set_id=set_id, flagged_only=True, limit=24) if audit else []
+    )
     return render(
         request,
         "pages/image_sets/detail.html",
