@@ -85,6 +85,12 @@ class TrainGanConfig(RunConfig):
     fd_images: int = Field(256, ge=16, le=5_000, title="Fréchet distance: images per measurement")
 
     @model_validator(mode="after")
+    def _one_extractor(self) -> TrainGanConfig:
+        if self.fd_classifier and self.fd_inception:
+            raise ValueError("measure the Fréchet distance with a classifier or with Inception, not both")
+        return self
+
+    @model_validator(mode="after")
     def _stages_covered(self) -> TrainGanConfig:
         stages = self.resolution.bit_length() - 2  # 4 px is stage 1, 8 px stage 2, ...
         for name in ("channels", "batch_sizes"):

@@ -149,3 +149,7 @@ def test_load_accepts_tensors_only_and_the_right_network(tmp_path):
     torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
     with pytest.raises(ValueError, match="do not fit"):
         load_inception(wrong.read_bytes())
+    empty = tmp_path / "empty.pth"
+    torch.save({}, empty)  # would otherwise leave the network with random weights
+    with pytest.raises(ValueError, match="state dict of tensors"):
+        load_inception(empty.read_bytes())

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from app.domain import leakage
-from app.domain.rendering import render_array
+from app.domain.rendering import png_chunks, render_array
 from app.domain.statistics import auc_from_scores
 
 pytest.importorskip("scipy")
@@ -115,3 +115,12 @@ def test_file_facts_read_the_header() -> None:
     assert (facts.width, facts.height, facts.bit_depth, facts.colour_type) == (32, 32, 8, 0)
     assert facts.chunks == ("IHDR", "IDAT", "IEND")
     assert zlib.crc32(png[12:29]) == int.from_bytes(png[29:33], "big")  # the IHDR we parsed is intact
+
+
+def test_a_large_image_split_over_several_idat_chunks_is_not_odd() -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (512, 512)).astype(np.uint8)  # incompressible
+    pngs = [render_array(noise, size=512).png, render_array(noise[::-1], size=512).png]
+    assert png_chunks(pngs[0]).count("IDAT") > 1
+    assert leakage.file_facts(pngs[0]).chunks == ("IHDR", "IDAT", "IEND")
+    report = leakage.check(lambda i: pngs[i], ["real", "synthetic"], size=512)
+    assert report.passed and report.odd_files == []

@@ -30,6 +30,7 @@ def test_form_text_becomes_typed_values():
         ({"batch_sizes": "8,0,8,8,8"}, "batch sizes must be positive"),
         ({"model_name": "Bad Name"}, "should match pattern"),
         ({"surprise": "1"}, "Extra inputs are not permitted"),
+        ({"fd_classifier": "c", "fd_inception": "true"}, "not both"),
     ],
 )
 def test_train_gan_rules(values, message):

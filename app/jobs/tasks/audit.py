@@ -5,6 +5,7 @@ the outputs keep the thresholds, the counts and the flagged pairs for the run pa
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,19 +19,19 @@ from app.domain.run_kinds import AuditConfig
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet, MemorisationCheck
-from app.persistence.snapshots import find_snapshot
 
 HOLDOUT_FRACTION = 0.2
+CHUNK = 256  # films decoded at a time
 MAX_LISTED = 48  # flagged pairs kept in the outputs for the run page; every flag is in the table
 
 
 @dataclass
 class Films:
-    """Films of one image set: database ids, patient ids, uint8 arrays and (N, s, s) small copies for SSIM."""
+    """Audited films of one set: database ids, patient ids, (N, D) features and (N, s, s) copies for SSIM."""
 
     ids: list[int]
     patients: list[str | None]
-    films: list[np.ndarray]
+    features: np.ndarray
     small: np.ndarray
 
     def take(self, index: np.ndarray) -> Films:
@@ -39,14 +40,13 @@ class Films:
         return Films(
             [self.ids[i] for i in pick],
             [self.patients[i] for i in pick],
-            [self.films[i] for i in pick],
+            self.features[pick],
             self.small[pick],
         )
 
 
-def load_films(session: Session, set_id: int, *, limit: int, seed: int, side: int) -> Films:
-    """Up to `limit` films of a set (a seeded random subset when larger), with `side`-px copies for SSIM."""
-    store = BlobStore(get_settings().images_dir)
+def rows_of(session: Session, set_id: int, *, limit: int, seed: int) -> list[Any]:
+    """(id, sha256, patient_id) of up to `limit` images of a set (a seeded random subset when larger)."""
     rows = session.execute(
         select(Image.id, Image.sha256, Image.patient_id)
         .where(Image.image_set_id == set_id)
@@ -55,15 +55,31 @@ def load_films(session: Session, set_id: int, *, limit: int, seed: int, side: in
     if len(rows) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False))
         rows = [rows[i] for i in keep]
-    films, small = [], []
-    for _, sha, _ in rows:
-        with PILImage.open(io.BytesIO(store.get(sha))) as img:
-            grey = img.convert("L")
-            films.append(np.asarray(grey))
-            small.append(np.asarray(grey.resize((side, side), PILImage.Resampling.BOX)))
-    if not films:
+    if not rows:
         raise ValueError(f"image set {set_id} has no images")
-    return Films([r[0] for r in rows], [r[2] for r in rows], films, np.stack(small))
+    return rows
+
+
+def films_of(
+    rows: list[Any],
+    *,
+    side: int,
+    extract: Callable[[list[np.ndarray]], np.ndarray],
+    check: Callable[[], None],
+) -> Films:
+    """Features and `side`-px copies of the rows' films, decoded CHUNK at a time so memory stays bounded."""
+    store = BlobStore(get_settings().images_dir)
+    features, small = [], []
+    for start in range(0, len(rows), CHUNK):
+        full = []
+        for _, sha, _ in rows[start : start + CHUNK]:
+            with PILImage.open(io.BytesIO(store.get(sha))) as img:
+                grey = img.convert("L")
+                full.append(np.asarray(grey))
+                small.append(np.asarray(grey.resize((side, side), PILImage.Resampling.BOX)))
+        features.append(np.asarray(extract(full)))
+        check()
+    return Films([r[0] for r in rows], [r[2] for r in rows], np.concatenate(features), np.stack(small))
 
 
 def holdout_split(patients: list[str | None], *, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,48 +94,43 @@ def holdout_split(patients: list[str | None], *, seed: int) -> tuple[np.ndarray,
 
 def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Features of training, held-out and generated films; thresholds; a flag per generate."""
-    from app.ml.classifier.checkpoints import load_classifier
-    from app.ml.devices import best_device
-    from app.ml.metrics.domain import classifier_features
+    from app.jobs.tasks.evaluate import domain_extractor
     from app.ml.metrics.memorisation import audit
 
     cfg: AuditConfig = ctx.config  # type: ignore[assignment]
-    snap = find_snapshot(get_settings().models_dir, cfg.classifier, kind="classifier")
-    if snap is None:
-        raise ValueError(f"classifier '{cfg.classifier}' no longer exists")
-    load = {"limit": cfg.max_images, "seed": cfg.seed, "side": cfg.ssim_size}
-    ctx.progress(0.02, "reading films")
-    generated = load_films(session, cfg.synthetic_set_id, **load)
-    training = load_films(session, cfg.training_set_id, **load)
+    pick = {"limit": cfg.max_images, "seed": cfg.seed}
+    sets = {"generated": cfg.synthetic_set_id, "training": cfg.training_set_id}
     if cfg.holdout_set_id is not None:
-        holdout, rest = load_films(session, cfg.holdout_set_id, **load), np.arange(len(training.ids))
+        sets["holdout"] = cfg.holdout_set_id
+    rows = {key: rows_of(session, set_id, **pick) for key, set_id in sets.items()}
+    names = dict(session.execute(select(ImageSet.id, ImageSet.name)).all())
+    session.rollback()  # no transaction held open while the features are computed
+
+    ctx.progress(0.02, "loading the feature extractor")
+    extractor = domain_extractor(cfg.classifier)
+    films: dict[str, Films] = {}
+    for i, key in enumerate(rows):
+        ctx.progress(0.05 + 0.25 * i, f"features of the {key} films ({len(rows[key])})")
+        films[key] = films_of(rows[key], side=cfg.ssim_size, extract=extractor.extract, check=ctx.check_abort)
+    training, generated = films["training"], films["generated"]
+    if "holdout" in films:
+        holdout, rest = films["holdout"], np.arange(len(training.ids))
     else:
         rest, held = holdout_split(training.patients, seed=cfg.seed)
         if len(rest) == 0:
             raise ValueError("the training set is too small to hold films out; choose a held-out set")
         holdout = training.take(held)
-    names = dict(session.execute(select(ImageSet.id, ImageSet.name)).all())
-    session.rollback()  # no transaction held open while the features are computed
-
-    model, manifest = load_classifier(snap.folder, device=best_device())
-    features = {}
-    for i, (key, films) in enumerate(
-        (("training", training), ("holdout", holdout), ("generated", generated))
-    ):
-        ctx.progress(0.05 + 0.25 * i, f"features of the {key} films ({len(films.ids)})")
-        features[key] = classifier_features(model, films.films)  # (N, D)
-        ctx.check_abort()
     ctx.progress(0.8, "nearest training films and SSIM")
     # Calibration: held-out films against the rest; generates against every training film.
     result = audit(
-        features["training"][rest],
+        training.features[rest],
         training.small[rest],
-        features["holdout"],
+        holdout.features,
         holdout.small,
-        features["generated"],
+        generated.features,
         generated.small,
         quantile=cfg.quantile,
-        reference=(features["training"], training.small),
+        reference=(training.features, training.small),
     )
     ctx.check_abort()
     rows = []
@@ -155,8 +166,8 @@ def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
             "distance_threshold": round(result.distance_threshold, 6),
             "ssim_threshold": round(result.ssim_threshold, 6),
             "ssim_size": cfg.ssim_size,
-            "extractor": cfg.classifier,
-            "extractor_sha256": manifest["sha256"],
+            "extractor": extractor.name,
+            "extractor_sha256": extractor.sha256,
             "flagged": [
                 {
                     "image_id": r.image_id,

@@ -122,7 +122,7 @@ def features_of(
         films.id, images_digest(films.hashes), extractor.resolution, extractor.preprocessing, extractor.sha256
     )
     cached = cache.get(key)
-    if cached is not None and len(cached) == len(films.hashes):
+    if cached is not None:  # the key holds the digest of the image list: a hit has every film's row
         log.info("features of '%s' from the cache (%s)", films.name, cache.path(key).name)
         return cached, True
     store = BlobStore(get_settings().images_dir)

@@ -382,6 +382,8 @@ def _train(
 
 def _measure(run: _Run, measure_fn: MeasureFn | None, *, final: bool) -> None:
     """Run the measuring hook on the EMA generator and append its metrics line (rank 0 only)."""
+    # Other ranks wait for rank 0 in their next collective meanwhile: with thousands of images per
+    # measurement at high resolution, keep it under the process group's timeout (30 minutes by default).
     if measure_fn is None:
         return
     at = checkpoint_at(run.G_ema, run.data, run.cfg, run.tcfg, run.images_seen, final=final)

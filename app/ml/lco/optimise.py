@@ -155,10 +155,16 @@ def _starts(
     )  # (B, screen, d)
     if screen == 1:
         return cands[:, 0]
-    with torch.no_grad():
-        logits = classify(G, C, cands.flatten(0, 1)).view(len(idx), screen, -1)  # (B, screen, F)
-        goal = t_all[idx].unsqueeze(1).expand_as(logits)
-        loss = F.binary_cross_entropy_with_logits(logits, goal, reduction="none").mean(dim=2)  # (B, screen)
+    flat, goal = cands.flatten(0, 1), t_all[idx].repeat_interleave(screen, dim=0)  # (B * screen, ...)
+    with torch.no_grad():  # a batch's worth at a time: B * screen images at once could exhaust memory
+        loss = torch.cat(
+            [
+                F.binary_cross_entropy_with_logits(
+                    classify(G, C, flat[k : k + len(idx)]), goal[k : k + len(idx)], reduction="none"
+                ).mean(dim=1)
+                for k in range(0, len(flat), len(idx))
+            ]
+        ).view(len(idx), screen)  # (B, screen)
     return cands[torch.arange(len(idx), device=device), loss.argmin(dim=1)]
 
 

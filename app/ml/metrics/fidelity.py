@@ -61,8 +61,8 @@ def precision_recall(real: np.ndarray, synthetic: np.ndarray, *, k: int = 3) -> 
         torch.from_numpy(np.asarray(synthetic, dtype=np.float64)),  # torch-fidelity: input 1 is generated
         torch.from_numpy(np.asarray(real, dtype=np.float64)),
         prc_neighborhood=k,
-        prc_batch_size=10_000,
-        save_cpu_ram=False,
+        prc_batch_size=1_000,  # rows of distances at a time: 1,000 x N float64
+        save_cpu_ram=True,  # in batches: a whole N x N distance matrix outgrows memory
         verbose=False,
     )
     return PrecisionRecall(

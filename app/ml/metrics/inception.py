@@ -58,7 +58,8 @@ def load_inception(weights: bytes, *, device: torch.device | str = "cpu") -> Fea
         state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, unsafe globals, truncated zips: all mean "not usable"
         raise ValueError(f"the Inception weights file cannot be read as tensors only: {exc}") from exc
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        # An empty dict would pass load_state_dict below (it is how the network is built without weights).
         raise ValueError("the Inception weights file does not hold a state dict of tensors")
     net = build_network()
     try:
