@@ -1,5 +1,5 @@
 """Server-rendered SVG charts (no JavaScript, no chart library): reader accuracy, training losses, the
-Fréchet distance per checkpoint."""
+Fréchet distance per checkpoint, and FID against 1/n."""
 
 from __future__ import annotations
 
@@ -217,6 +217,50 @@ def fd_chart(points: list[dict]) -> Markup:
         parts.append(
             f'<line x1="{lx}" x2="{lx + 18}" y1="{PAD_T - 10}" y2="{PAD_T - 10}" stroke="{colour}" '
             f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{PAD_T - 6}">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def fid_by_n_chart(points: list[list[float]], infinity: float, slope: float, *, metric: str) -> Markup:
+    """FID_n against 1/n with its least-squares line FID∞ + slope / n (Chong & Forsyth 2020)."""
+    x1 = 1.08 / min(n for n, _ in points)  # 1/n of the smallest subset, with a margin
+    ys = [v for _, v in points] + [infinity, 0.0]
+    y0, top = min(ys), max(ys)
+    span = (top - y0) * 1.1 if top > y0 else 1.0
+
+    def px(x: float) -> float:
+        return PAD_L + x / x1 * (PLOT_W - PAD_L - PAD_R)
+
+    def py(y: float) -> float:
+        return PAD_T + (y0 + span - y) / span * (PLOT_H - PAD_T - PAD_B)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {PLOT_W} {PLOT_H}" class="chart fid-by-n" '
+        f'role="img" aria-label="{escape(metric)} against 1/n, extrapolated to 1/n = 0">',
+        "<style>text{font:11px system-ui,sans-serif;fill:#222}</style>",
+    ]
+    for y in _ticks(y0, y0 + span):
+        yy = f"{py(y):.1f}"
+        parts.append(f'<line x1="{PAD_L}" x2="{PLOT_W - PAD_R}" y1="{yy}" y2="{yy}" stroke="#eee"/>')
+        parts.append(f'<text x="{PAD_L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.3g}</text>')
+    for x in _ticks(0.0, x1):
+        parts.append(f'<text x="{px(x):.1f}" y="{PLOT_H - PAD_B + 16}" text-anchor="middle">{x:.3g}</text>')
+    parts.append(
+        f'<text x="{(PAD_L + PLOT_W) / 2:.0f}" y="{PLOT_H - 4}" text-anchor="middle">'
+        "1 / n (synthetic images)</text>"
+    )
+    end = x1 / 1.08
+    line = f"M{px(0):.1f},{py(infinity):.1f} L{px(end):.1f},{py(infinity + slope * end):.1f}"
+    parts.append(
+        f'<path class="fit" d="{line}" stroke="#c0504d" stroke-dasharray="4 3" fill="none"/>'
+        f'<circle cx="{px(0):.1f}" cy="{py(infinity):.1f}" r="4" fill="#c0504d">'
+        f"<title>infinitely many images: {infinity:.4g}</title></circle>"
+    )
+    for n, v in points:
+        parts.append(
+            f'<circle class="point" cx="{px(1 / n):.1f}" cy="{py(v):.1f}" r="3" fill="#3b6ea5">'
+            f"<title>n = {int(n)}: {v:.4g}</title></circle>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -70,7 +70,8 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
     assert len(e["fid_by_n"]["points"]) == 9 and "fid_infinity" in e
     page = admin.get(f"/runs/{run_id}").text
     assert "Fréchet Inception distance (FID)" in page and "Real against real" in page and "Ratio" in page
-    assert f"{e['fid']:.4g}" in page and "not the official FID weights" in page and "<svg" in page
+    assert f"{e['fid']:.4g}" in page and "not the official FID weights" in page
+    assert 'class="chart fid-by-n"' in page and page.count('class="point"') == 9  # FID against 1/n
     rows = list(csv.DictReader(io.StringIO(admin.get(f"/runs/{run_id}/evaluation.csv").text)))
     assert len(rows) == 1 and rows[0]["metric"] == "FID" and float(rows[0]["distance"]) == e["fid"]
     assert rows[0]["extractor_sha256"] == e["extractor_sha256"] and rows[0]["official_weights"] == "no"

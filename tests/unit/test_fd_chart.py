@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from app.web.charts import fd_chart, fd_points, loss_chart
+from app.web.charts import fd_chart, fd_points, fid_by_n_chart, loss_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 POINTS = [
@@ -77,3 +77,12 @@ def test_the_loss_chart_ignores_measurement_lines() -> None:
 
 def test_no_points_says_so() -> None:
     assert "No Fréchet distance" in fd_chart([])
+
+
+def test_the_fid_by_n_chart_draws_each_subset_and_the_extrapolated_point() -> None:
+    svg = str(fid_by_n_chart([[10, 5.0], [20, 4.0], [40, 3.5]], 3.0, 20.0, metric="FID"))
+    root = _parse(svg)
+    circles = root.findall(f"{SVG}circle")
+    assert len(circles) == 4 and "infinitely many images: 3" in svg
+    # the extrapolated point sits on the y axis (1/n = 0), left of every subset's point
+    assert float(circles[0].get("cx")) < min(float(c.get("cx")) for c in circles[1:])

@@ -20,7 +20,7 @@ from app.domain.run_kinds import KINDS
 from app.jobs import queue
 from app.persistence import run_files
 from app.persistence.models import FINISHED, RUN_STATUSES, Run
-from app.web.charts import fd_chart, fd_points, loss_chart
+from app.web.charts import fd_chart, fd_points, fid_by_n_chart, loss_chart
 from app.web.deps import Admin, AppSettings, Db, Staff
 from app.web.images import png_response
 from app.web.run_forms import describe
@@ -120,6 +120,16 @@ def start(
     return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
+def _fid_by_n(run: Run):
+    """The FID-against-1/n chart of an evaluation that extrapolated, else None."""
+    e = (run.outputs or {}).get("evaluation") or {}
+    fit = e.get("fid_by_n") or {}
+    if not fit.get("points"):
+        return None
+    metric = "FID" if e.get("extractor_kind") == "inception" else "Fréchet distance"
+    return fid_by_n_chart(fit["points"], e["fid_infinity"], fit["slope"], metric=metric)
+
+
 def _live_context(run: Run, settings) -> dict:
     folder = run_files.run_dir(settings.runs_dir, run.id)
     artefacts = run_files.artefacts_dir(folder, run.attempt)
@@ -133,6 +143,7 @@ def _live_context(run: Run, settings) -> dict:
         "poll_s": POLL_S,
         "chart": loss_chart(metrics) if run.kind == "train_gan" else None,
         "fd_chart": fd_chart(points) if points else None,
+        "fid_by_n_chart": _fid_by_n(run),
         "grid_version": int(grid.stat().st_mtime) if grid else None,
         "log": run_files.log_tail(folder),
     }
