@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from app.domain import studies
 from app.persistence.models import Study
 from app.persistence.repositories import studies as studies_repo
 from tests import factories
+from tests.unit.test_leakage import with_text
 
 
 def _draft(session, store, people, *, n_cases: int = 12) -> Study:
@@ -37,14 +38,6 @@ def _leak(session, store, study: Study, change) -> None:
     session.commit()
 
 
-def _with_metadata(png: bytes) -> bytes:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Comment", "generated")
-    out = io.BytesIO()
-    Image.open(io.BytesIO(png)).save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
-
-
 def _resized(png: bytes) -> bytes:
     out = io.BytesIO()
     Image.open(io.BytesIO(png)).resize((80, 80)).save(out, format="PNG")
@@ -59,7 +52,7 @@ def _launch(signed_in, study_id: int):
 
 def test_metadata_on_synthetic_files_blocks_launch(session, store, people, signed_in):
     study = _draft(session, store, people)
-    _leak(session, store, study, _with_metadata)
+    _leak(session, store, study, with_text)
     r = _launch(signed_in, study.id)
     assert r.status_code == 200
     assert "Launch blocked" in r.text and "tEXt" in r.text and "a reader could tell them" in r.text

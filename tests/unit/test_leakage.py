@@ -66,7 +66,8 @@ def test_another_size_is_blocked(real: list[bytes], other: list[bytes]) -> None:
     assert report.auc == pytest.approx(1.0)
 
 
-def _with_text(png: bytes) -> bytes:
+def with_text(png: bytes) -> bytes:
+    """The same PNG re-saved with a tEXt chunk, as a tool that stamps its name would write it."""
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "some GAN 1.0")
     out = io.BytesIO()
@@ -75,7 +76,7 @@ def _with_text(png: bytes) -> bytes:
 
 
 def test_metadata_on_a_single_file_is_blocked(real: list[bytes], other: list[bytes]) -> None:
-    report = _gate(real, [_with_text(other[0]), *other[1:]])
+    report = _gate(real, [with_text(other[0]), *other[1:]])
     assert not report.passed
     assert [o["count"] for o in report.odd_files] == [1]
     assert "tEXt" in report.odd_files[0]["shape"]

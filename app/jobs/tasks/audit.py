@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.run_kinds import AuditConfig
+from app.jobs.tasks.evaluate import domain_extractor, seeded_subset
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet, MemorisationCheck
@@ -52,9 +53,7 @@ def rows_of(session: Session, set_id: int, *, limit: int, seed: int) -> list[Any
         .where(Image.image_set_id == set_id)
         .order_by(Image.id)
     ).all()
-    if len(rows) > limit:
-        keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=limit, replace=False))
-        rows = [rows[i] for i in keep]
+    rows = seeded_subset(list(rows), limit=limit, seed=seed)
     if not rows:
         raise ValueError(f"image set {set_id} has no images")
     return rows
@@ -94,7 +93,6 @@ def holdout_split(patients: list[str | None], *, seed: int) -> tuple[np.ndarray,
 
 def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Features of training, held-out and generated films; thresholds; a flag per generate."""
-    from app.jobs.tasks.evaluate import domain_extractor
     from app.ml.metrics.memorisation import audit
 
     cfg: AuditConfig = ctx.config  # type: ignore[assignment]

@@ -52,6 +52,14 @@ class FilmSet:
     hashes: list[str]
 
 
+def seeded_subset(items: list, *, limit: int, seed: int) -> list:
+    """All of `items`, or `limit` of them drawn with `seed`, kept in their order."""
+    if len(items) <= limit:
+        return items
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), size=limit, replace=False))
+    return [items[i] for i in keep]
+
+
 def film_set(session: Session, set_id: int, *, limit: int, seed: int) -> FilmSet:
     """Up to `limit` of a set's images by content hash, in a fixed order."""
     image_set = session.get(ImageSet, set_id)
@@ -60,9 +68,7 @@ def film_set(session: Session, set_id: int, *, limit: int, seed: int) -> FilmSet
     hashes = list(
         session.scalars(select(Image.sha256).where(Image.image_set_id == set_id).order_by(Image.id))
     )
-    if len(hashes) > limit:
-        keep = np.sort(np.random.default_rng(seed).choice(len(hashes), size=limit, replace=False))
-        hashes = [hashes[i] for i in keep]
+    hashes = seeded_subset(hashes, limit=limit, seed=seed)
     if len(hashes) < 4:
         raise ValueError(f"image set '{image_set.name}' has {len(hashes)} images; an evaluation needs 4")
     return FilmSet(image_set.id, image_set.name, image_set.resolution, hashes)
