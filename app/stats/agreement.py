@@ -1,0 +1,187 @@
+"""Agreement between raters: Cohen's kappa (plain and weighted), Fleiss' kappa, Krippendorff's alpha.
+
+Krippendorff's alpha (Krippendorff 2004; "Computing Krippendorff's alpha-reliability", 2011) uses
+every item rated by two or more raters, whatever the pattern of missing ratings, which is how reader
+studies end: one reader stops early, another skips a day. Fleiss' kappa (1971) needs the same number of
+raters on every item, so it is reported only over the items that all raters rated, with that n. The
+interval of alpha is a percentile bootstrap over items (cases), the unit a study samples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Agreement",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "krippendorff_with_ci",
+    "weighted_kappa",
+]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """An agreement coefficient with its bootstrap interval and the items and raters it used."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    n_items: int
+    n_raters: int
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two raters' paired labels; None when empty or chance agreement is total."""
+    if len(a) != len(b):
+        raise ValueError(f"rater sequences differ in length: {len(a)} vs {len(b)}")
+    n = len(a)
+    if n == 0:
+        return None
+    agree = sum(x == y for x, y in zip(a, b, strict=True))
+    count_a, count_b = Counter(a), Counter(b)
+    # Integer arithmetic keeps the 'chance agreement == 1' test exact.
+    chance = sum(count_a[c] * count_b[c] for c in count_a)  # expected agreements x n
+    if chance == n * n:
+        return None
+    return (agree * n - chance) / (n * n - chance)
+
+
+def weighted_kappa(
+    a: Sequence[int], b: Sequence[int], *, categories: Sequence[int], weights: str = "quadratic"
+) -> float | None:
+    """Cohen's weighted kappa of two ordinal ratings ('linear' or 'quadratic' disagreement weights)."""
+    if len(a) != len(b):
+        raise ValueError(f"rater sequences differ in length: {len(a)} vs {len(b)}")
+    if weights not in ("linear", "quadratic"):
+        raise ValueError(f"weights must be 'linear' or 'quadratic', got {weights!r}")
+    if not a:
+        return None
+    index = {c: i for i, c in enumerate(categories)}
+    k = len(categories)
+    observed = np.zeros((k, k))  # (k, k) joint counts
+    for x, y in zip(a, b, strict=True):
+        observed[index[x], index[y]] += 1
+    observed /= observed.sum()
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))  # (k, k)
+    gap = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / max(k - 1, 1)
+    w = gap if weights == "linear" else gap**2
+    chance = float((w * expected).sum())
+    if chance == 0.0:
+        return None
+    return 1.0 - float((w * observed).sum()) / chance
+
+
+def fleiss_kappa(table: np.ndarray) -> float | None:
+    """Fleiss' kappa of an (items, categories) table of rater counts with equal row sums."""
+    counts = np.asarray(table)
+    if counts.ndim != 2:
+        raise ValueError(f"table must be 2-D (items, categories), got shape {counts.shape}")
+    if counts.size and (np.any(counts < 0) or not np.all(counts == np.round(counts))):
+        raise ValueError("table must hold non-negative whole counts")
+    counts = counts.astype(np.int64)  # (N, k)
+    n_items = counts.shape[0]
+    if n_items == 0:
+        return None
+    row_sums = counts.sum(axis=1)  # (N,)
+    if np.any(row_sums != row_sums[0]):
+        raise ValueError("every item must be rated by the same number of raters")
+    m = int(row_sums[0])
+    if m < 2:
+        return None
+    col_sums = counts.sum(axis=0)  # (k,)
+    total = n_items * m
+    chance_num = int((col_sums.astype(object) ** 2).sum())  # P_e * total^2, exact
+    if chance_num == total * total:
+        return None
+    # P_i = (sum_j n_ij^2 - m) / (m (m - 1)), averaged over items.
+    p_bar = float(((counts**2).sum(axis=1) - m).sum()) / (n_items * m * (m - 1))
+    p_e = chance_num / (total * total)
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def _unit_coincidences(counts: np.ndarray) -> np.ndarray:
+    """(items, k, k) coincidence contributions of each item with >= 2 ratings (zeros otherwise)."""
+    m = counts.sum(axis=1)  # (items,)
+    pairs = counts[:, :, None] * counts[:, None, :]  # (items, k, k): ordered value pairs
+    idx = np.arange(counts.shape[1])
+    pairs[:, idx, idx] -= counts  # a rating is not paired with itself
+    scale = np.where(m >= 2, 1.0 / np.maximum(m - 1, 1), 0.0)
+    return pairs * scale[:, None, None]
+
+
+def _delta2(k: int, level: str, n_c: np.ndarray) -> np.ndarray:
+    """(k, k) squared distances between category values 0..k-1 at the given level of measurement."""
+    i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+    if level == "nominal":
+        return (i != j).astype(float)
+    if level == "interval":
+        return ((i - j) ** 2).astype(float)
+    if level == "ordinal":
+        cum = np.concatenate([[0.0], np.cumsum(n_c)])  # (k + 1,)
+        lo, hi = np.minimum(i, j), np.maximum(i, j)
+        return (cum[hi + 1] - cum[lo] - (n_c[i] + n_c[j]) / 2.0) ** 2
+    raise ValueError(f"level must be nominal, ordinal or interval, got {level!r}")
+
+
+def _alpha_from(coincidence: np.ndarray, level: str) -> float | None:
+    n_c = coincidence.sum(axis=1)  # (k,)
+    n = float(n_c.sum())
+    if n < 2:
+        return None
+    d2 = _delta2(coincidence.shape[0], level, n_c)
+    d_o = float((coincidence * d2).sum()) / n
+    d_e = float((np.outer(n_c, n_c) * d2).sum()) / (n * (n - 1.0))
+    if d_e <= 0.0:
+        return None
+    return 1.0 - d_o / d_e
+
+
+def _count_matrix(ratings: np.ndarray) -> np.ndarray:
+    """(items, k) counts of each category 0..k-1 from (raters, items) codes, -1 = missing."""
+    k = int(ratings.max()) + 1 if ratings.size and ratings.max() >= 0 else 0
+    counts = np.zeros((ratings.shape[1], k))
+    for code in range(k):
+        counts[:, code] = (ratings == code).sum(axis=0)
+    return counts
+
+
+def krippendorff_alpha(ratings: np.ndarray, *, level: str = "nominal") -> float | None:
+    """Krippendorff's alpha of (raters, items) integer codes 0..k-1 (in value order), -1 = missing."""
+    codes = np.asarray(ratings, dtype=np.int64)
+    if codes.ndim != 2:
+        raise ValueError(f"ratings must be 2-D (raters, items), got shape {codes.shape}")
+    counts = _count_matrix(codes)
+    if counts.shape[1] == 0:
+        return None
+    return _alpha_from(_unit_coincidences(counts).sum(axis=0), level)
+
+
+def krippendorff_with_ci(
+    ratings: np.ndarray, *, level: str = "nominal", resamples: int = 1000, seed: int = 0, confidence=0.95
+) -> Agreement:
+    """Krippendorff's alpha with a percentile bootstrap interval over items (seeded, so reproducible)."""
+    codes = np.asarray(ratings, dtype=np.int64)
+    counts = _count_matrix(codes)
+    used = counts.sum(axis=1) >= 2 if counts.size else np.zeros(codes.shape[1], dtype=bool)
+    raters = int(((codes[:, used] >= 0).any(axis=1)).sum()) if used.any() else 0
+    if counts.shape[1] == 0 or not used.any():
+        return Agreement(None, None, None, int(used.sum()), raters)
+    units = _unit_coincidences(counts[used])  # (items used, k, k)
+    value = _alpha_from(units.sum(axis=0), level)
+    rng = np.random.default_rng(seed)
+    n = units.shape[0]
+    # Each resample draws items with replacement; multiplicities weight the items' contributions.
+    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (resamples, n)
+    boot = [_alpha_from(np.tensordot(w, units, axes=1), level) for w in draws]
+    finite = np.array([b for b in boot if b is not None])
+    low = high = None
+    if value is not None and finite.size >= resamples // 2:
+        tail = (1.0 - confidence) / 2.0
+        low, high = (float(q) for q in np.quantile(finite, [tail, 1.0 - tail]))
+    return Agreement(value, low, high, n, raters)
