@@ -56,6 +56,13 @@ def _split(truth: Sequence[bool] | np.ndarray, scores: Sequence[float] | np.ndar
     return s[y], s[~y]
 
 
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank (scipy's rankdata 'average', without its overhead)."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)  # (distinct,) rank of the last member of each tie group
+    return (ends - (counts - 1) / 2.0)[inverse]
+
+
 def components(truth, scores) -> tuple[float, np.ndarray, np.ndarray] | None:
     """(AUC, V10 per positive (m,), V01 per negative (n,)); None when a class is empty."""
     pos, neg = _split(truth, scores)
@@ -64,9 +71,9 @@ def components(truth, scores) -> tuple[float, np.ndarray, np.ndarray] | None:
         return None
     # Midranks in the pooled sample minus midranks within the own class count the cases of the
     # other class below (ties half): r_all(x_i) - r_pos(x_i) = #neg < x_i + #neg == x_i / 2.
-    r_all = stats.rankdata(np.concatenate([pos, neg]))  # (m + n,)
-    v10 = (r_all[:m] - stats.rankdata(pos)) / n  # (m,)
-    v01 = 1.0 - (r_all[m:] - stats.rankdata(neg)) / m  # (n,)
+    r_all = _midranks(np.concatenate([pos, neg]))  # (m + n,)
+    v10 = (r_all[:m] - _midranks(pos)) / n  # (m,)
+    v01 = 1.0 - (r_all[m:] - _midranks(neg)) / m  # (n,)
     return float(v10.mean()), v10, v01
 
 
