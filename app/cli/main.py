@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from app.cli.analyse import analyse_group
 from app.cli.demo import demo
 from app.cli.extractors import register_inception
 from app.cli.gan import gan
@@ -131,6 +132,7 @@ cli.add_command(gan)
 cli.add_command(models)
 cli.add_command(sample)
 cli.add_command(register_inception)
+cli.add_command(analyse_group, name="analyse")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
-from app.domain.statistics import rating_score
+from app.domain.ratings import rating
 from app.persistence.models import Study
 from app.persistence.repositories import memorisation
 from app.persistence.repositories import results as repo
@@ -36,8 +36,8 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     (
         "score",
         "integer",
-        "Ordinal rating for ROC analysis: +confidence when called synthetic, -confidence "
-        "when called real (higher = more sure it is synthetic).",
+        "Ordinal rating of 'synthetic' for ROC and MRMC analysis, 1 to 10: real with confidence 5 = 1 ... "
+        "real 1 = 5, synthetic 1 = 6 ... synthetic 5 = 10. A score above 5.5 is a 'synthetic' call.",
     ),
     (
         "free_text",
@@ -143,7 +143,7 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.verdict,
             _bool(r.verdict == row.truth),
             r.confidence,
-            rating_score(r.verdict == "synthetic", r.confidence),
+            rating(r.verdict, r.confidence),
             _text(r.free_text),
             r.click_x,
             r.click_y,

@@ -26,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from app.domain.rendering import png_chunks
-from app.domain.statistics import auc_from_scores, auc_interval
+from app.stats.roc import auc as auc_from_scores
+from app.stats.roc import hanley_mcneil_interval
 
 AUC_LIMIT = 0.6
 MAX_PER_GROUP = 200  # statistics on a seeded sample; the structure check reads every case
@@ -235,7 +236,7 @@ def _statistics(report: LeakageReport, load: Callable[[int], bytes], y_all: np.n
     report.folds = min(5, n_pos, n_neg)
     scores = cross_validated_scores(x, y, folds=report.folds, seed=seed)
     report.auc = auc_from_scores(y.astype(bool), scores)
-    report.auc_low, report.auc_high = auc_interval(report.auc, n_pos, n_neg)
+    report.auc_low, report.auc_high = hanley_mcneil_interval(report.auc, n_pos, n_neg)
     single = [abs(auc_from_scores(y.astype(bool), x[:, j]) - 0.5) + 0.5 for j in range(x.shape[1])]
     ranked = sorted(zip(single, (label for _, label in FEATURES), strict=True), reverse=True)
     report.cues = [{"feature": label, "auc": round(a, 3)} for a, label in ranked[:3]]

@@ -60,9 +60,12 @@ def weighted_kappa(
         raise ValueError(f"rater sequences differ in length: {len(a)} vs {len(b)}")
     if weights not in ("linear", "quadratic"):
         raise ValueError(f"weights must be 'linear' or 'quadratic', got {weights!r}")
-    if not a:
+    if len(a) == 0:
         return None
     index = {c: i for i, c in enumerate(categories)}
+    unknown = {x for x in (*a, *b) if x not in index}
+    if unknown:
+        raise ValueError(f"ratings outside the categories: {sorted(unknown)}")
     k = len(categories)
     observed = np.zeros((k, k))  # (k, k) joint counts
     for x, y in zip(a, b, strict=True):
@@ -185,3 +188,43 @@ def krippendorff_with_ci(
         tail = (1.0 - confidence) / 2.0
         low, high = (float(q) for q in np.quantile(finite, [tail, 1.0 - tail]))
     return Agreement(value, low, high, n, raters)
+
+
+def cohen_kappa_with_ci(
+    a: Sequence[bool],
+    b: Sequence[bool],
+    *,
+    clusters: Sequence[Hashable],
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float | None, float | None, float | None]:
+    """Cohen's kappa of two binary sequences with a percentile bootstrap interval that resamples clusters.
+
+    Readings of one case by several readers are not independent; resampling whole cases (clusters)
+    keeps that dependence in the interval.
+    """
+    if not len(a) == len(b) == len(clusters):
+        raise ValueError("a, b and clusters must have one length")
+    value = cohen_kappa(list(a), list(b))
+    if value is None:
+        return None, None, None
+    keys = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
+    group = np.array([keys[c] for c in clusters])  # (n,) cluster index of each pair
+    # Per cluster: counts of the four (a, b) cells, so that a resample is a weighted sum of clusters.
+    cells = np.zeros((len(keys), 4))
+    np.add.at(cells, (group, 2 * np.asarray(a, dtype=int) + np.asarray(b, dtype=int)), 1)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(keys), np.full(len(keys), 1.0 / len(keys)), size=resamples)  # (R, clusters)
+    boot = []
+    for table in draws @ cells:  # (4,) counts: (0,0), (0,1), (1,0), (1,1)
+        n = table.sum()
+        p_a, p_b = (table[2] + table[3]) / n, (table[1] + table[3]) / n
+        chance = p_a * p_b + (1 - p_a) * (1 - p_b)
+        if chance < 1.0:
+            boot.append(((table[0] + table[3]) / n - chance) / (1.0 - chance))
+    if len(boot) < resamples // 2:
+        return value, None, None
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boot, [tail, 1.0 - tail])
+    return value, float(low), float(high)

@@ -156,13 +156,20 @@ def _differences(names, means, var: float, df: float | None, alpha: float) -> li
     return out
 
 
-def _mean_cov(cov: np.ndarray, t_idx: np.ndarray, r_idx: np.ndarray, same_t: bool, same_r: bool) -> float | None:
+def _mean_cov(
+    cov: np.ndarray, t_idx: np.ndarray, r_idx: np.ndarray, same_t: bool, same_r: bool
+) -> float | None:
     mask = (np.equal.outer(t_idx, t_idx) == same_t) & (np.equal.outer(r_idx, r_idx) == same_r)
     return float(cov[mask].mean()) if mask.any() else None
 
 
 def analyse(
-    table: RatingTable, *, fom: str = "auc", method: str = "auto", null: float | None = 0.5, alpha: float = 0.05
+    table: RatingTable,
+    *,
+    fom: str = "auc",
+    method: str = "auto",
+    null: float | None = 0.5,
+    alpha: float = 0.05,
 ) -> MrmcResult:
     """OR analysis of a rating table: FOMs, covariances, mean squares and the RRRC/FRRC/RRFC analyses."""
     if method == "auto":

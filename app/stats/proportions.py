@@ -78,7 +78,8 @@ def binomial_p(k: int, n: int, *, p: float = 0.5) -> float | None:
 
 
 def fisher_p(tp: int, fn: int, fp: int, tn: int, *, mid: bool = True) -> float | None:
-    """Two-sided Fisher p of Youden's J = 0 (calls independent of truth), mid-p by default; None if a class is empty."""
+    """Two-sided Fisher p of Youden's J = 0 (calls independent of truth), mid-p by default; None if a class
+    is empty."""
     for count in (tp, fn, fp, tn):
         if count < 0:
             raise ValueError(f"counts must be non-negative, got {(tp, fn, fp, tn)}")

@@ -57,7 +57,9 @@ class RatingTable:
         return int(self.truth.sum())
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, object]], *, threshold: float | None = None) -> RatingTable:
+    def from_rows(
+        cls, rows: Iterable[Mapping[str, object]], *, threshold: float | None = None
+    ) -> RatingTable:
         """Build and validate a table from mappings with modality (optional), reader, case, truth, rating."""
         index: dict[str, dict[str, int]] = {"modality": {}, "reader": {}, "case": {}}
         truth: dict[int, bool] = {}
@@ -70,7 +72,10 @@ class RatingTable:
                     _required(row, "reader"),
                     _required(row, "case"),
                 )
-                codes = [index[col].setdefault(name, len(index[col])) for col, name in zip(index, names)]
+                codes = [
+                    index[col].setdefault(name, len(index[col]))
+                    for col, name in zip(index, names, strict=True)
+                ]
                 y = _truth(row.get("truth"))
                 r = float(str(row.get("rating", "")).strip())
             except (ValueError, TypeError) as exc:
@@ -78,7 +83,9 @@ class RatingTable:
             if not math.isfinite(r):
                 raise ValueError(f"row {line}: rating must be a finite number")
             if truth.setdefault(codes[2], y) != y:
-                raise ValueError(f"row {line}: case {names[2]!r} has truth {int(y)} here and {int(not y)} before")
+                raise ValueError(
+                    f"row {line}: case {names[2]!r} has truth {int(y)} here and {int(not y)} before"
+                )
             if tuple(codes) in seen:
                 raise ValueError(
                     f"row {line}: a second rating of case {names[2]!r} by reader {names[1]!r} "

@@ -21,7 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["Auc", "RocPoint", "auc", "auc_with_ci", "components", "hanley_mcneil_variance", "roc_points"]
+__all__ = [
+    "Auc",
+    "RocPoint",
+    "auc",
+    "auc_with_ci",
+    "components",
+    "hanley_mcneil_interval",
+    "hanley_mcneil_variance",
+    "roc_points",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,14 @@ def hanley_mcneil_variance(value: float, positives: int, negatives: int) -> floa
     m, n, a = positives, negatives, value
     q1, q2 = a / (2.0 - a), 2.0 * a * a / (1.0 + a)
     return (a * (1.0 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
+
+
+def hanley_mcneil_interval(value: float, positives: int, negatives: int, *, level: float = 0.95):
+    """Wald interval of an AUC from Hanley & McNeil's variance, clipped to [0, 1]."""
+    half = float(stats.norm.ppf(0.5 + level / 2.0)) * math.sqrt(
+        max(hanley_mcneil_variance(value, positives, negatives), 0.0)
+    )
+    return max(0.0, value - half), min(1.0, value + half)
 
 
 def delong_variance(v10: np.ndarray, v01: np.ndarray) -> float:

@@ -11,7 +11,7 @@ from PIL import Image, PngImagePlugin
 
 from app.domain import leakage
 from app.domain.rendering import png_chunks, render_array
-from app.domain.statistics import auc_from_scores
+from app.stats.roc import auc as auc_from_scores
 
 pytest.importorskip("scipy")
 phantoms = pytest.importorskip("app.ml.phantoms")

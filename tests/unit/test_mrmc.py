@@ -55,8 +55,8 @@ def test_vandyke_design_and_reader_aucs(vandyke) -> None:
     assert vandyke.modalities == ["0", "1"] and vandyke.readers == ["0", "1", "2", "3", "4"]
     assert (vandyke.n_cases, vandyke.n_positive, vandyke.n_negative) == (114, 45, 69)
     table = [
-        "0.91964573 0.85877617 0.90386473 0.97310789 0.82979066".split(),
-        "0.94782609 0.90531401 0.92173913 0.99935588 0.92995169".split(),
+        ["0.91964573", "0.85877617", "0.90386473", "0.97310789", "0.82979066"],
+        ["0.94782609", "0.90531401", "0.92173913", "0.99935588", "0.92995169"],
     ]
     for row, texts in zip(vandyke.foms, table, strict=True):
         for value, text in zip(row, texts, strict=True):
@@ -93,7 +93,10 @@ def test_vandyke_rrrc(vandyke) -> None:
     printed(d.high, "0.00036")
     for level, (se, df, low, high) in zip(
         a.levels,
-        [("0.03317360", "12.74", "0.82522360", "0.96885048"), ("0.02156637", "12.71", "0.89413783", "0.98753689")],
+        [
+            ("0.03317360", "12.74", "0.82522360", "0.96885048"),
+            ("0.02156637", "12.71", "0.89413783", "0.98753689"),
+        ],
         strict=True,
     ):
         printed(level.se, se)
@@ -197,7 +200,9 @@ def test_fed_fixed_readers_and_fixed_cases(fed) -> None:
     jafroc(f.test.statistic / f.test.ndf, "3.40")
     for d in f.differences:
         jafroc(d.se, "0.01670")
-    for level, se in zip(f.levels, ["0.01833087", "0.01968839", "0.02009507", "0.01862658", "0.01966999"], strict=True):
+    for level, se in zip(
+        f.levels, ["0.01833087", "0.01968839", "0.02009507", "0.01862658", "0.01966999"], strict=True
+    ):
         jafroc(level.se, se)
     r = fed.analyses["RRFC"]
     assert (r.test.ndf, r.test.ddf) == (4, 12.0)
@@ -225,7 +230,9 @@ def test_fed_fixed_readers_and_fixed_cases(fed) -> None:
 def test_single_modality_subset_of_vandyke() -> None:
     """One modality alone gives the same per-modality RRRC interval as the two-modality analysis."""
     rows = [r for r in (REFERENCE / "vandyke.csv").read_text().splitlines()[1:] if r.startswith("0,")]
-    one = analyse(RatingTable.from_csv("modality,reader,case,truth,rating\n" + "\n".join(rows)), method="jackknife")
+    one = analyse(
+        RatingTable.from_csv("modality,reader,case,truth,rating\n" + "\n".join(rows)), method="jackknife"
+    )
     (level,) = one.analyses["RRRC"].levels
     printed(level.se, "0.03317360")
     printed(level.low, "0.82522360")

@@ -27,8 +27,15 @@ STUDIES = 2000
 CUTS = np.linspace(-2.2, 2.2, 9)  # latent -> ratings 1..10
 
 
-def simulate(rng: np.random.Generator, n_real: int, n_synthetic: int, lean: float, *, readers: int = 4,
-             partial: float = 1.0) -> tuple[RatingTable, np.ndarray, np.ndarray]:
+def simulate(
+    rng: np.random.Generator,
+    n_real: int,
+    n_synthetic: int,
+    lean: float,
+    *,
+    readers: int = 4,
+    partial: float = 1.0,
+) -> tuple[RatingTable, np.ndarray, np.ndarray]:
     """One null study; the last reader reads only a random `partial` share of the cases."""
     truth = np.r_[np.zeros(n_real, bool), np.ones(n_synthetic, bool)]  # (K,)
     look = rng.normal(0.0, 1.0, truth.size)  # (K,) case effect, same law for both classes

@@ -1,10 +1,9 @@
-"""AUROC with DeLong 95 % intervals (DeLong et al. 1988; Sun & Xu 2014's fast form) and thresholds.
+"""AUROC with DeLong 95 % intervals per finding, and Youden thresholds.
 
-AUROC is the Mann-Whitney statistic: the chance that a random positive scores above a random negative,
-ties counting half. Its variance comes from DeLong's structural components, computed from midranks in
-O(n log n); where that spread is zero (perfect separation) Hanley & McNeil's (1982) variance stands in.
-A finding's operating threshold maximises Youden's J (sensitivity + specificity - 1) on the
-validation split.
+The AUROC and its DeLong interval come from `app.stats.roc` (DeLong et al. 1988, Sun & Xu 2014's
+midrank form, Hanley & McNeil's variance where DeLong's is zero), the one implementation the reader
+study's statistics use too. A finding's operating threshold maximises Youden's J (sensitivity +
+specificity - 1) on the validation split.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm, rankdata
+
+from app.stats.roc import auc_with_ci
 
 
 @dataclass(frozen=True)
@@ -28,27 +28,8 @@ class Auroc:
 
 def auroc(labels: np.ndarray, scores: np.ndarray, *, level: float = 0.95) -> Auroc:
     """AUROC of `scores` (N,) for binary `labels` (N,), with a DeLong interval clipped to [0, 1]."""
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    pos, neg = s[y], s[~y]
-    m, n = len(pos), len(neg)
-    if m == 0 or n == 0:
-        return Auroc(None, None, None, m, n)
-    # Midranks within each class and in the pooled sample (ties share their average rank).
-    r_all = rankdata(np.concatenate([pos, neg]))
-    r_pos, r_neg = rankdata(pos), rankdata(neg)
-    auc = (r_all[:m].sum() - m * (m + 1) / 2) / (m * n)
-    v10 = (r_all[:m] - r_pos) / n  # per positive: share of negatives it beats
-    v01 = 1.0 - (r_all[m:] - r_neg) / m  # per negative: share of positives that beat it
-    var = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
-    if var <= 0.0 or m < 2 or n < 2:
-        # Perfect separation (or a single member) gives DeLong no spread; Hanley & McNeil's variance at
-        # an AUROC half a pair short of the observed one keeps the interval honest about small samples.
-        a = min(max(auc, 0.5 / (m * n)), 1 - 0.5 / (m * n))
-        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-        var = (a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
-    half = norm.ppf(0.5 + level / 2) * np.sqrt(max(var, 0.0))
-    return Auroc(float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half)), m, n)
+    a = auc_with_ci(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64), level=level)
+    return Auroc(a.value, a.low, a.high, a.positives, a.negatives)
 
 
 def auroc_table(labels: np.ndarray, probs: np.ndarray, findings: tuple[str, ...]) -> dict[str, Auroc]:

@@ -24,6 +24,7 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
             Reading.findings,
             Image.labels,
             ImageSet.label_schema,
+            ImageSet.name.label("set_name"),
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)

@@ -12,7 +12,7 @@ from app.domain.studies import get_study
 from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
-from app.web.charts import accuracy_chart
+from app.web.charts import auc_chart
 from app.web.deps import Db, Staff
 from app.web.templating import render
 
@@ -22,7 +22,7 @@ EXPORT_CHUNK_CHARS = 64 * 1024
 
 @router.get("/results")
 def results_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
-    """Per-reader and pooled accuracy, sensitivity, specificity with intervals; per-finding counts."""
+    """Per-reader AUC and calls with intervals and chance tests, the MRMC analysis, agreement, findings."""
     study = get_study(db, study_id)
     res = results.study_results(db, study)
     return render(
@@ -32,7 +32,7 @@ def results_page(request: Request, db: Db, user: Staff, study_id: int) -> Respon
             "user": user,
             "study": study,
             "res": res,
-            "chart": accuracy_chart(res),
+            "chart": auc_chart(res),
             "progress": readings_repo.progress_by_reader(db, study_id),
             "readers": repo.readers(db, study_id),
         },

@@ -1,0 +1,144 @@
+"""`cxrlab analyse mrmc FILE.csv`: the results page's MRMC analysis on any long-format rating table.
+
+The table has columns modality (optional), reader, case, truth (1 = positive, e.g. synthetic) and
+rating; the analysis is `app.stats.mrmc.analyse`, the code the results page runs. The report prints in
+the order of OR-DBM MRMC: figures of merit, ANOVA, OR components, then the random-reader
+random-case, fixed-reader and fixed-case analyses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from app.stats.mrmc import Analysis, MrmcResult, analyse
+from app.stats.ratings import CHANCE, FOM_KINDS, RatingTable
+
+TITLES = {
+    "RRRC": "Random readers, random cases (Obuchowski-Rockette, Hillis ddf)",
+    "FRRC": "Fixed readers, random cases",
+    "RRFC": "Random readers, fixed cases",
+}
+
+
+def _n(value: float | None, digits: int = 8) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _df(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.2f}"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else ("<0.0001" if value < 1e-4 else f"{value:.4f}")
+
+
+def _analysis_lines(a: Analysis, result: MrmcResult) -> list[str]:
+    lines = ["", f"=== {TITLES[a.kind]} ==="]
+    if a.test is not None:
+        if a.kind == "FRRC":
+            stat = _n(a.test.statistic, 5)
+            lines.append(f"Equal modalities: chi2({a.test.ndf}) = {stat}, p = {_p(a.test.p)}")
+        else:
+            lines.append(
+                f"Equal modalities: F({a.test.ndf}, {_df(a.test.ddf)}) = {_n(a.test.statistic, 4)}, "
+                f"p = {_p(a.test.p)}"
+            )
+        lines.append(f"{'difference':<24}{'estimate':>11}{'SE':>11}{'df':>8}{'p':>9}   95 % CI")
+        for d in a.differences:
+            lines.append(
+                f"{d.first + ' - ' + d.second:<24}{d.estimate:>11.5f}{d.se:>11.5f}{_df(d.df):>8}"
+                f"{_p(d.p):>9}   ({d.low:.5f}, {d.high:.5f})"
+            )
+    null = "" if result.null is None else f"  p (= {result.null:g})"
+    lines.append(f"{'modality':<24}{'estimate':>11}{'SE':>12}{'df':>8}   95 % CI{null}")
+    for lv in a.levels:
+        ci = "-" if lv.low is None else f"({lv.low:.8f}, {lv.high:.8f})"
+        tail = "" if result.null is None else f"  {_p(lv.p)}"
+        lines.append(f"{lv.modality:<24}{lv.estimate:>11.8f}{_n(lv.se):>12}{_df(lv.df):>8}   {ci}{tail}")
+    return lines
+
+
+def report(result: MrmcResult) -> str:
+    """The analysis as text, in OR-DBM MRMC's order."""
+    lines = [
+        f"Figure of merit: {result.fom} ({FOM_KINDS[result.fom]}); covariance: {result.covariance}",
+        f"{len(result.readers)} readers, {len(result.modalities)} modalities, {result.n_cases} cases "
+        f"({result.n_positive} positive, {result.n_negative} negative)",
+        "",
+        "=== Figures of merit (reader x modality) ===",
+        f"{'reader':<16}" + "".join(f"{m:>14}" for m in result.modalities),
+    ]
+    for j, reader in enumerate(result.readers):
+        lines.append(f"{reader:<16}" + "".join(f"{row[j]:>14.8f}" for row in result.foms))
+    lines.append(f"{'mean':<16}" + "".join(f"{m:>14.8f}" for m in result.means))
+    lines += [
+        "",
+        "=== ANOVA of the figures of merit ===",
+        f"MS(T) = {_n(result.ms_t)}   MS(R) = {_n(result.ms_r)}   MS(T x R) = {_n(result.ms_tr)}",
+        "",
+        "=== OR variance components ===",
+    ]
+    c = result.components
+    for name, value in [
+        ("Var(R)", c.var_r),
+        ("Var(T x R)", c.var_tr),
+        ("Cov1", c.cov1),
+        ("Cov2", c.cov2),
+        ("Cov3", c.cov3),
+        ("Var(error)", c.var_error),
+    ]:
+        lines.append(f"{name:<12}{_n(value):>14}")
+    for kind in ("RRRC", "FRRC", "RRFC"):
+        if kind in result.analyses:
+            lines += _analysis_lines(result.analyses[kind], result)
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@click.group()
+def analyse_group() -> None:
+    """Statistics on rating tables and study exports."""
+
+
+@analyse_group.command("mrmc")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fom", type=click.Choice(list(FOM_KINDS)), default="auc", show_default=True)
+@click.option(
+    "--covariance",
+    type=click.Choice(["auto", "jackknife", "delong"]),
+    default="auto",
+    show_default=True,
+    help="auto: the jackknife when every reader rated every case in every modality, DeLong otherwise.",
+)
+@click.option("--threshold", type=float, default=None, help="Ratings above it are positive calls.")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="1 - the confidence level.")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON instead of tables.")
+def mrmc(path: Path, fom: str, covariance: str, threshold: float | None, alpha: float, as_json: bool) -> None:
+    """Obuchowski-Rockette MRMC analysis of PATH (CSV: modality, reader, case, truth, rating)."""
+    if not 0.0 < alpha < 1.0:
+        raise click.BadParameter("alpha must lie strictly between 0 and 1", param_hint="--alpha")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        table = RatingTable.from_csv(text, threshold=threshold)
+        result = analyse(table, fom=fom, method=covariance, null=CHANCE[fom], alpha=alpha)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
+    except ValueError as exc:
+        raise click.ClickException(f"{path.name}: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(_json_safe(result.to_dict()), indent=2))
+    else:
+        click.echo(report(result), nl=False)

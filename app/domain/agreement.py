@@ -1,0 +1,127 @@
+"""Agreement in a study: between readers (on every reading, whatever is missing) and marks vs labels.
+
+Between readers: Krippendorff's alpha on the verdicts (nominal) and on the 10-point ratings (ordinal)
+over every case read by two or more readers, with a bootstrap interval over cases; Fleiss' kappa only
+over the cases that every reader read, with that n; Cohen's kappa for each pair of readers over the
+cases both read. Marks vs labels: per finding, Cohen's kappa over readings of labelled images, with an
+interval that resamples cases (several readers read one case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from app.domain.ratings import rating
+from app.stats.agreement import (
+    Agreement,
+    cohen_kappa,
+    cohen_kappa_with_ci,
+    fleiss_kappa,
+    krippendorff_with_ci,
+)
+from app.stats.proportions import Proportion, proportion
+
+
+@dataclass(frozen=True)
+class PairKappa:
+    """Cohen's kappa of two readers' verdicts over the cases both read."""
+
+    first: str
+    second: str
+    n: int
+    kappa: float | None
+
+
+@dataclass(frozen=True)
+class ReaderAgreement:
+    """Inter-reader agreement figures, each with the cases and readers it used."""
+
+    verdicts: Agreement
+    ratings: Agreement
+    fleiss: float | None
+    fleiss_cases: int
+    readers: list[str]
+    pairs: list[PairKappa]
+
+
+@dataclass(frozen=True)
+class FindingAgreement:
+    """Agreement between the findings readers marked and the image labels, for one finding."""
+
+    finding: str
+    n: int
+    reader_positive: int
+    label_positive: int
+    both: int
+    agreement: Proportion
+    kappa: float | None
+    kappa_low: float | None
+    kappa_high: float | None
+
+
+def reader_agreement(rows: Sequence[Any], names: Mapping[int, str]) -> ReaderAgreement:
+    """Agreement between readers from latest readings (reader_id, case_id, verdict, confidence)."""
+    readers = sorted({r.reader_id for r in rows}, key=lambda i: names.get(i, str(i)))
+    cases = sorted({r.case_id for r in rows})
+    row_of, col_of = {i: n for n, i in enumerate(readers)}, {c: n for n, c in enumerate(cases)}
+    verdict = np.full((len(readers), len(cases)), -1, dtype=np.int64)  # (raters, items), -1 = unread
+    score = np.full((len(readers), len(cases)), -1, dtype=np.int64)
+    for r in rows:
+        verdict[row_of[r.reader_id], col_of[r.case_id]] = r.verdict == "synthetic"
+        score[row_of[r.reader_id], col_of[r.case_id]] = rating(r.verdict, r.confidence) - 1
+    complete = (verdict >= 0).all(axis=0) if readers else np.zeros(0, dtype=bool)
+    fleiss = None
+    if len(readers) >= 2 and complete.any():
+        table = np.stack([(verdict[:, complete] == v).sum(axis=0) for v in (0, 1)], axis=1)  # (cases, 2)
+        fleiss = fleiss_kappa(table)
+    pairs = []
+    for a, b in combinations(range(len(readers)), 2):
+        both = (verdict[a] >= 0) & (verdict[b] >= 0)
+        kappa = cohen_kappa(verdict[a, both].tolist(), verdict[b, both].tolist())
+        pairs.append(
+            PairKappa(names.get(readers[a], "?"), names.get(readers[b], "?"), int(both.sum()), kappa)
+        )
+    return ReaderAgreement(
+        verdicts=krippendorff_with_ci(verdict, level="nominal"),
+        ratings=krippendorff_with_ci(score, level="ordinal"),
+        fleiss=fleiss,
+        fleiss_cases=int(complete.sum()),
+        readers=[names.get(i, str(i)) for i in readers],
+        pairs=pairs,
+    )
+
+
+def finding_agreement(
+    findings: Sequence[str],
+    marked: Sequence[Collection[str]],
+    labels: Sequence[Collection[str]],
+    cases: Sequence[int],
+) -> list[FindingAgreement]:
+    """Per finding: how often a reading's marks match its image's labels, with kappa and its interval."""
+    if not len(marked) == len(labels) == len(cases):
+        raise ValueError("marked, labels and cases must have one length")
+    result = []
+    for finding in findings:
+        mark = [finding in m for m in marked]
+        label = [finding in lab for lab in labels]
+        same = sum(x == y for x, y in zip(mark, label, strict=True))
+        kappa, low, high = cohen_kappa_with_ci(mark, label, clusters=cases) if marked else (None, None, None)
+        result.append(
+            FindingAgreement(
+                finding=finding,
+                n=len(marked),
+                reader_positive=sum(mark),
+                label_positive=sum(label),
+                both=sum(x and y for x, y in zip(mark, label, strict=True)),
+                agreement=proportion(same, len(marked)),
+                kappa=None if kappa is None else float(kappa),
+                kappa_low=low,
+                kappa_high=high,
+            )
+        )
+    return result
