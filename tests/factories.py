@@ -77,3 +77,20 @@ def login(client, email: str, password: str = PASSWORD):
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": csrf_of(page.text)}
     )
+
+
+def answer_cases(session, study_id: int, reader, *, cases: int, skill: float) -> None:
+    """Answer up to `cases` cases; with skill > 0 a reader leans towards the truth and is surer when right."""
+    from app.domain import readings
+    from app.domain.readings import Answer
+
+    for i in range(cases):
+        view = readings.current_case(session, study_id, reader.id)
+        if view is None:
+            return
+        truth = readings.case_by_opaque(session, view.opaque_id).truth
+        right = (i * 7919 % 100) / 100 < 0.5 + skill / 2
+        verdict = truth if right else ("real" if truth == "synthetic" else "synthetic")
+        answer = Answer(view.opaque_id, f"token-{reader.id}-{i:04d}", verdict, 4 if right else 2)
+        readings.submit(session, study_id, reader.id, answer)
+        session.commit()

@@ -26,7 +26,8 @@ def _row(
             f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
             f'<text x="{LEFT + 4}" y="{y + 4}" class="muted">not enough readings yet</text>'
         )
-    lo, hi = low if low is not None else value, high if high is not None else value
+    # AUCs lie in [0, 1]; a t-interval from few readers may reach past it.
+    lo, hi = max(0.0, value if low is None else low), min(1.0, value if high is None else high)
     return (
         f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
         f'<line x1="{_x(lo):.1f}" x2="{_x(hi):.1f}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="3"/>'

@@ -11,27 +11,8 @@ import re
 from click.testing import CliRunner
 
 from app.cli.analyse import analyse_group
-from app.domain import readings, results
-from app.domain.readings import Answer
+from app.domain import results
 from tests import factories
-
-
-def _read(session, study_id: int, reader, *, cases: int, skill: float) -> None:
-    """Answer `cases` cases; a reader with skill > 0 leans towards the truth, more sure when right."""
-    for i in range(cases):
-        view = readings.current_case(session, study_id, reader.id)
-        if view is None:
-            return
-        truth = readings.case_by_opaque(session, view.opaque_id).truth
-        right = (i * 7919 % 100) / 100 < 0.5 + skill / 2
-        verdict = truth if right else ("real" if truth == "synthetic" else "synthetic")
-        readings.submit(
-            session,
-            study_id,
-            reader.id,
-            Answer(view.opaque_id, f"token-{reader.id}-{i:04d}", verdict, 4 if right else 2),
-        )
-        session.commit()
 
 
 def test_results_page_and_export_give_the_same_mrmc(session, store, people, signed_in, tmp_path):
@@ -49,9 +30,9 @@ def test_results_page_and_export_give_the_same_mrmc(session, store, people, sign
         synthetic=synthetic,
     )
     session.commit()
-    _read(session, study.id, readers[0], cases=16, skill=0.6)
-    _read(session, study.id, readers[1], cases=16, skill=0.2)
-    _read(session, study.id, third, cases=9, skill=0.0)  # stopped early
+    factories.answer_cases(session, study.id, readers[0], cases=16, skill=0.6)
+    factories.answer_cases(session, study.id, readers[1], cases=16, skill=0.2)
+    factories.answer_cases(session, study.id, third, cases=9, skill=0.0)  # stopped early
 
     res = results.study_results(session, study)
     assert res.agreement.fleiss_cases < 16 <= res.agreement.verdicts.n_items  # alpha uses every case

@@ -1,0 +1,43 @@
+"""A researcher reads a study's results in Chromium: the headline MRMC sentence, the AUC forest plot, the
+reader table and the agreement figures with their n, all inside the page's width."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+
+def test_results_page_shows_the_analysis(session, store, live_server, browser, tmp_path):
+    researcher = factories.user(session, "researcher", "res@test.org")
+    readers = [factories.user(session, "reader", f"reader{i}@test.org") for i in range(3)]
+    real = factories.phantom_set(session, store, name="real", kind="real", n=12, seed=0)
+    synthetic = factories.phantom_set(session, store, name="synthetic", kind="synthetic", n=12, seed=1)
+    study = factories.launched_study(
+        session, store, readers=readers, creator=researcher, n_cases=16, real=real, synthetic=synthetic
+    )
+    session.commit()
+    for reader, cases, skill in zip(readers, (16, 16, 9), (0.7, 0.3, 0.0), strict=True):
+        factories.answer_cases(session, study.id, reader, cases=cases, skill=skill)
+
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(live_server + "/login")
+    page.fill("input[name=email]", researcher.email)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server}/studies/{study.id}/results")
+
+    headline = page.locator("#mrmc-summary .headline").inner_text()
+    assert headline.startswith("Readers' mean AUC") and "95 % CI" in headline
+    assert page.locator("svg.chart circle").count() == 4  # three readers and their mean
+    assert page.locator("#reader-table tbody tr").count() == 3
+    assert page.locator("#mrmc tbody tr").count() == 9  # three figures of merit x three analyses
+    agreement = page.locator("#agreement").inner_text()
+    assert "read by all 3 readers" in agreement and "cases read by two or more readers" in agreement
+    assert page.locator("#pairs tbody tr").count() == 3
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    page.screenshot(path=str(tmp_path.parent / "results.png"), full_page=True)
+    assert overflow <= 0, f"the page is {overflow} px wider than the window"
