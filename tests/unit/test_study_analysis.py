@@ -1,0 +1,86 @@
+"""The study-level analysis in app.domain on hand-made readings: scale, eligibility and the edge cases that
+must give a dash on the page, never an error."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app.domain.agreement import reader_agreement
+from app.domain.ratings import rating, study_table
+from app.domain.results import study_mrmc
+
+NAMES = {1: "R-1", 2: "R-2", 3: "R-3"}
+
+
+def _rows(readers=(1, 2), cases=8, *, right=lambda j, k: True, confidence=5):
+    out = []
+    for j in readers:
+        for k in range(cases):
+            truth = "synthetic" if k % 2 else "real"
+            wrong = "real" if truth == "synthetic" else "synthetic"
+            out.append(
+                SimpleNamespace(
+                    reader_id=j,
+                    case_id=k,
+                    truth=truth,
+                    verdict=truth if right(j, k) else wrong,
+                    confidence=confidence,
+                    set_name="gan-a" if k % 4 == 1 else "gan-b",
+                )
+            )
+    return out
+
+
+def test_the_ten_point_scale() -> None:
+    assert [rating("real", c) for c in (5, 4, 3, 2, 1)] == [1, 2, 3, 4, 5]
+    assert [rating("synthetic", c) for c in (1, 2, 3, 4, 5)] == [6, 7, 8, 9, 10]
+    with pytest.raises(ValueError):
+        rating("real", 0)
+
+
+def test_readers_without_two_of_each_class_are_left_out_by_name() -> None:
+    rows = _rows() + [r for r in _rows(readers=(3,), cases=3)]  # R-3: cases 0, 1, 2 -> one synthetic
+    design = study_table(rows, NAMES)
+    assert design.left_out == ["R-3"] and design.table.readers == ["R-1", "R-2"]
+    assert study_table([], NAMES).reason.startswith("no reader has yet read")
+
+
+def test_perfect_readers_give_no_interval_instead_of_an_error() -> None:
+    m = study_mrmc(_rows(), NAMES)
+    level = m.auc.analyses["RRRC"].levels[0]
+    assert level.estimate == 1.0 and level.se is None and level.p is None
+    assert m.generators is not None and m.generators.modalities == ["gan-a", "gan-b"]
+
+
+def test_one_reader_gets_the_fixed_reader_analysis_only() -> None:
+    m = study_mrmc(_rows(readers=(1,), right=lambda j, k: k % 3 != 0), NAMES)
+    assert list(m.auc.analyses) == ["FRRC"] and m.auc.components.var_r is None
+    assert m.auc.analyses["FRRC"].levels[0].se > 0
+
+
+def test_generators_share_the_real_cases() -> None:
+    rows = _rows(readers=(1, 2, 3), cases=24, right=lambda j, k: (j * 5 + k * 3) % 7 != 0)
+    table = study_table(rows, NAMES, by_set=True).table
+    real = sum(1 for r in rows if r.truth == "real") // 3
+    # Each generator's modality holds every real case and only its own synthetic cases.
+    for t, name in enumerate(table.modalities):
+        cases = {table.cases[k] for k in table.k[table.t == t]}
+        synthetic = {str(r.case_id) for r in rows if r.truth == "synthetic" and r.set_name == name}
+        assert len(cases) == real + len(synthetic)
+    m = study_mrmc(rows, NAMES)
+    assert m.generators.covariance == "delong"  # nested, not factorial
+    assert m.generators.components.cov1 > 0  # same reader, other generator: shared real cases
+
+
+def test_agreement_with_nobody_and_with_everybody() -> None:
+    empty = reader_agreement([], NAMES)
+    assert empty.verdicts.value is None and empty.fleiss is None and empty.pairs == []
+    full = reader_agreement(_rows(readers=(1, 2, 3)), NAMES)
+    assert full.verdicts.value == 1.0 and full.fleiss == 1.0 and full.fleiss_cases == 8
+    assert [(p.first, p.second, p.n) for p in full.pairs] == [
+        ("R-1", "R-2", 8),
+        ("R-1", "R-3", 8),
+        ("R-2", "R-3", 8),
+    ]
