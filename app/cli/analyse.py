@@ -1,19 +1,23 @@
-"""`cxrlab analyse mrmc FILE.csv`: the results page's MRMC analysis on any long-format rating table.
+"""`cxrlab analyse mrmc FILE.csv` and `cxrlab analyse study EXPORT.csv`: the results page's analyses
+from files.
 
-The table has columns modality (optional), reader, case, truth (1 = positive, e.g. synthetic) and
-rating; the analysis is `app.stats.mrmc.analyse`, the code the results page runs. The report prints in
-the order of OR-DBM MRMC: figures of merit, ANOVA, OR components, then the random-reader
-random-case, fixed-reader and fixed-case analyses.
+- `mrmc`: any long-format rating table with columns modality (optional), reader, case, truth (1 =
+  positive, e.g. synthetic) and rating, through `app.stats.mrmc.analyse`, the code the results page
+  runs. The report prints in the order of OR-DBM MRMC: figures of merit, ANOVA, OR components, then
+  the random-reader random-case, fixed-reader and fixed-case analyses.
+- `study`: a study's CSV export, through `app.domain.analysis.analyse_reads`, the function behind the
+  results page and its `analysis.json`; `--json` prints exactly what `analysis.json` holds.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
+from app.domain.analysis import StudyAnalysis, analyse_reads, jsonable
+from app.domain.exports import reads_from_export
 from app.stats.mrmc import Analysis, MrmcResult, analyse
 from app.stats.ratings import CHANCE, FOM_KINDS, RatingTable
 
@@ -98,16 +102,6 @@ def report(result: MrmcResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 @click.group()
 def analyse_group() -> None:
     """Statistics on rating tables and study exports."""
@@ -139,6 +133,62 @@ def mrmc(path: Path, fom: str, covariance: str, threshold: float | None, alpha: 
     except ValueError as exc:
         raise click.ClickException(f"{path.name}: {exc}") from exc
     if as_json:
-        click.echo(json.dumps(_json_safe(result.to_dict()), indent=2))
+        click.echo(json.dumps(jsonable(result), indent=2, allow_nan=False))
     else:
         click.echo(report(result), nl=False)
+
+
+def _study_report(an: StudyAnalysis) -> str:
+    """The study analysis's headline figures as text."""
+    lines = [f"{an.n_readings} readings"]
+    m = an.mrmc
+    if m.auc is None:
+        lines.append(f"No multi-reader analysis: {m.design.reason}.")
+    else:
+        lines.append("")
+        lines.append(report(m.auc).rstrip("\n"))
+    lines += [
+        "",
+        "=== Readers ===",
+        f"{'reader':<14}{'n':>5}{'AUC':>8}   95 % CI        p(0.5)  fooling  J     p(J=0)",
+    ]
+    for name, s in an.readers.items():
+        auc = "-" if s.auc.value is None else f"{s.auc.value:.3f}"
+        ci = "-" if s.auc.low is None else f"({s.auc.low:.3f}, {s.auc.high:.3f})"
+        fool = "-" if s.fooling_rate.value is None else f"{s.fooling_rate.value:.3f}"
+        youden = "-" if s.youden is None else f"{s.youden:.2f}"
+        lines.append(
+            f"{name:<14}{s.n:>5}{auc:>8}   {ci:<15}{_p(s.auc.p_chance):>7}  {fool:>7}  {youden:<5} "
+            f"{_p(s.fisher_p)}"
+        )
+    a = an.agreement
+    alpha = "-" if a.verdicts.value is None else f"{a.verdicts.value:.3f}"
+    fleiss = "-" if a.fleiss is None else f"{a.fleiss:.3f}"
+    lines += [
+        "",
+        "=== Agreement ===",
+        f"Krippendorff's alpha (verdicts): {alpha} over {a.verdicts.n_items} cases, "
+        f"{a.verdicts.n_raters} readers",
+        f"Fleiss' kappa: {fleiss} over the {a.fleiss_cases} cases all {len(a.readers)} readers read",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@analyse_group.command("study")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the analysis as the results page's analysis.json."
+)
+def study(path: Path, as_json: bool) -> None:
+    """Recompute a study's results from its CSV export alone (PATH: the results page's export.csv)."""
+    try:
+        reads, findings, asked = reads_from_export(path.read_text(encoding="utf-8-sig"))
+        analysis = analyse_reads(reads, findings=findings, ask_findings=asked)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
+    except ValueError as exc:
+        raise click.ClickException(f"{path.name}: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(jsonable(analysis), indent=1, allow_nan=False))
+    else:
+        click.echo(_study_report(analysis), nl=False)

@@ -9,7 +9,7 @@ interval that resamples cases (several readers read one case).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -64,16 +64,16 @@ class FindingAgreement:
     kappa_high: float | None
 
 
-def reader_agreement(rows: Sequence[Any], names: Mapping[int, str]) -> ReaderAgreement:
-    """Agreement between readers from latest readings (reader_id, case_id, verdict, confidence)."""
-    readers = sorted({r.reader_id for r in rows}, key=lambda i: names.get(i, str(i)))
-    cases = sorted({r.case_id for r in rows})
-    row_of, col_of = {i: n for n, i in enumerate(readers)}, {c: n for n, c in enumerate(cases)}
+def reader_agreement(reads: Sequence[Any]) -> ReaderAgreement:
+    """Agreement between readers from latest readings (reader, case, verdict, confidence)."""
+    readers = sorted({r.reader for r in reads})
+    cases = sorted({r.case for r in reads})
+    row_of, col_of = {name: n for n, name in enumerate(readers)}, {c: n for n, c in enumerate(cases)}
     verdict = np.full((len(readers), len(cases)), -1, dtype=np.int64)  # (raters, items), -1 = unread
     score = np.full((len(readers), len(cases)), -1, dtype=np.int64)
-    for r in rows:
-        verdict[row_of[r.reader_id], col_of[r.case_id]] = r.verdict == "synthetic"
-        score[row_of[r.reader_id], col_of[r.case_id]] = rating(r.verdict, r.confidence) - 1
+    for r in reads:
+        verdict[row_of[r.reader], col_of[r.case]] = r.verdict == "synthetic"
+        score[row_of[r.reader], col_of[r.case]] = rating(r.verdict, r.confidence) - 1
     complete = (verdict >= 0).all(axis=0) if readers else np.zeros(0, dtype=bool)
     fleiss = None
     if len(readers) >= 2 and complete.any():
@@ -83,15 +83,13 @@ def reader_agreement(rows: Sequence[Any], names: Mapping[int, str]) -> ReaderAgr
     for a, b in combinations(range(len(readers)), 2):
         both = (verdict[a] >= 0) & (verdict[b] >= 0)
         kappa = cohen_kappa(verdict[a, both].tolist(), verdict[b, both].tolist())
-        pairs.append(
-            PairKappa(names.get(readers[a], "?"), names.get(readers[b], "?"), int(both.sum()), kappa)
-        )
+        pairs.append(PairKappa(readers[a], readers[b], int(both.sum()), kappa))
     return ReaderAgreement(
         verdicts=krippendorff_with_ci(verdict, level="nominal"),
         ratings=krippendorff_with_ci(score, level="ordinal"),
         fleiss=fleiss,
         fleiss_cases=int(complete.sum()),
-        readers=[names.get(i, str(i)) for i in readers],
+        readers=readers,
         pairs=pairs,
     )
 
@@ -100,7 +98,7 @@ def finding_agreement(
     findings: Sequence[str],
     marked: Sequence[Collection[str]],
     labels: Sequence[Collection[str]],
-    cases: Sequence[int],
+    cases: Sequence[str],
 ) -> list[FindingAgreement]:
     """Per finding: how often a reading's marks match its image's labels, with kappa and its interval."""
     if not len(marked) == len(labels) == len(cases):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
+from app.domain.analysis import Read, duration_ms
 from app.domain.ratings import rating
 from app.persistence.models import Study
 from app.persistence.repositories import memorisation
@@ -86,7 +87,7 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
 def columns(study: Study) -> list[tuple[str, str, str]]:
     """All columns of a study's export, finding columns included."""
     cols = list(BASE_COLUMNS)
-    for f in study.findings:
+    for f in study.findings if study.ask_findings else ():
         cols.append((f"marked_{f}", "0/1", f"1 when the reader marked {f} on the pathology checklist."))
     for f in study.findings:
         cols.append(
@@ -128,7 +129,6 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
     for row in repo.export_rows(session, study.id):
         r = row
         shown = row.shown_at
-        duration = int((r.submitted_at - shown).total_seconds() * 1000) if shown else None
         values = [
             study.id,
             _text(study.title),
@@ -155,11 +155,11 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             _bool(r.revision == latest.get((row.reader_id, row.case_id), 0)),
             shown.isoformat() if shown else "",
             r.submitted_at.isoformat(),
-            duration,
+            duration_ms(shown, r.submitted_at),
             r.client_active_ms,
             _bool(flags.get(row.image_id)),
         ]
-        values += [int(f in r.findings) for f in study.findings]
+        values += [int(f in r.findings) for f in study.findings] if study.ask_findings else []
         # A set without a label schema (e.g. plain GAN samples) says nothing about findings: blank, not 0.
         values += [int(f in row.labels) if row.label_schema else "" for f in study.findings]
         yield _csv_line(["" if v is None else v for v in values])
@@ -171,3 +171,85 @@ def codebook_lines(study: Study) -> Iterator[str]:
     yield _csv_line(["(note)", "", POSITIVE_CLASS_NOTE])
     for col in columns(study):
         yield _csv_line(list(col))
+
+
+def _untext(v: str) -> str:
+    """Undo _text: drop the quote that guards a formula-like cell."""
+    return v[1:] if v.startswith("'") and v[1:].startswith(_FORMULA_START) else v
+
+
+IMRMC_MODALITY = "realism"
+EXPORT_NEEDS = (
+    "reader_id",
+    "case_id",
+    "image_set",
+    "truth",
+    "verdict",
+    "confidence",
+    "position",
+    "practice",
+    "is_latest",
+    "duration_ms",
+)
+
+
+def reads_from_export(text: str) -> tuple[list[Read], list[str], bool]:
+    """An export's analysis records (latest, non-practice rows), its findings, and whether marks were asked.
+
+    Rows the analysis must not count (practice, superseded revisions) are skipped, as the codebook says.
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in EXPORT_NEEDS if c not in header]
+    if missing:
+        raise ValueError(f"not a study export: the column(s) {', '.join(missing)} are missing")
+    findings = [c[len("label_") :] for c in header if c.startswith("label_")]
+    asked = any(c.startswith("marked_") for c in header)
+    reads = []
+    for line, row in enumerate(reader, start=2):
+        if row["practice"] != "false" or row["is_latest"] != "true":
+            continue
+        try:
+            if row["truth"] not in ("real", "synthetic") or row["verdict"] not in ("real", "synthetic"):
+                raise ValueError("truth and verdict must be real or synthetic")
+            labelled = [row[f"label_{f}"] for f in findings]
+            reads.append(
+                Read(
+                    reader=row["reader_id"],
+                    case=row["case_id"],
+                    truth=row["truth"],
+                    verdict=row["verdict"],
+                    confidence=int(row["confidence"]),
+                    set_name=_untext(row["image_set"]),
+                    findings=frozenset(f for f in findings if asked and row.get(f"marked_{f}") == "1"),
+                    labels=None
+                    if all(v == "" for v in labelled)
+                    else frozenset(f for f, v in zip(findings, labelled, strict=True) if v == "1"),
+                    position=int(row["position"]),
+                    duration_ms=int(row["duration_ms"]) if row["duration_ms"] else None,
+                )
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"row {line}: {exc}") from None
+    return reads, findings, asked
+
+
+def imrmc_text(reads: list[Read], title: str) -> str:
+    """The readings in iMRMC's input format: one modality, truth rows (reader -1), then 10-point scores."""
+    cases = sorted({(r.case, r.truth) for r in reads})
+    positives = sum(1 for _, truth in cases if truth == "synthetic")
+    description = " ".join(title.split()) or "study"
+    lines = [
+        f"{description}: CXR Realism Lab; positive = synthetic; score = 10-point rating of synthetic",
+        f"N0:{len(cases) - positives}",
+        f"N1:{positives}",
+        f"NR:{len({r.reader for r in reads})}",
+        "NM:1",
+        "BEGIN DATA:",
+    ]
+    lines += [f"-1,{case},truth,{int(truth == 'synthetic')}" for case, truth in cases]
+    lines += [
+        f"{r.reader},{r.case},{IMRMC_MODALITY},{rating(r.verdict, r.confidence)}"
+        for r in sorted(reads, key=lambda r: (r.reader, r.case))
+    ]
+    return "\n".join(lines) + "\n"

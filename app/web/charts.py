@@ -49,7 +49,8 @@ def auc_chart(res: StudyResults) -> Markup:
         )
         for r in res.readers
     ]
-    mean = res.mrmc.auc.analyses.get("RRRC") if res.mrmc.auc else None
+    mrmc = res.analysis.mrmc
+    mean = mrmc.auc.analyses.get("RRRC") if mrmc.auc else None
     if mean is not None:
         level = mean.levels[0]
         rows.append(("Readers' mean (MRMC)", level.estimate, level.low, level.high, "#b5452f"))

@@ -34,7 +34,7 @@ def test_results_page_and_export_give_the_same_mrmc(session, store, people, sign
     factories.answer_cases(session, study.id, readers[1], cases=16, skill=0.2)
     factories.answer_cases(session, study.id, third, cases=9, skill=0.0)  # stopped early
 
-    res = results.study_results(session, study)
+    res = results.study_results(session, study).analysis
     assert res.agreement.fleiss_cases < 16 <= res.agreement.verdicts.n_items  # alpha uses every case
     assert res.agreement.readers == sorted(u.pseudonym for u in readers)
     level = res.mrmc.auc.analyses["RRRC"].levels[0]
@@ -60,3 +60,48 @@ def test_results_page_and_export_give_the_same_mrmc(session, store, people, sign
     assert cli_level["estimate"] == level.estimate
     assert (cli_level["low"], cli_level["high"], cli_level["p"]) == (level.low, level.high, level.p)
     assert cli["components"] == json.loads(json.dumps(res.mrmc.auc.to_dict()["components"]))
+
+
+def test_page_export_and_analysis_json_agree(session, store, people, signed_in, tmp_path):
+    """analysis.json from the database = `cxrlab analyse study` on the export alone, to the last digit."""
+    third = factories.user(session, "reader", "reader3@test.org")
+    readers = [people["reader"], people["reader2"], third]
+    study = factories.launched_study(session, store, readers=readers, creator=people["researcher"], n_cases=12)
+    session.commit()
+    for reader, cases, skill in zip(readers, (12, 12, 7), (0.5, 0.2, 0.0), strict=True):
+        factories.answer_cases(session, study.id, reader, cases=cases, skill=skill)
+    researcher = signed_in("researcher")
+
+    page_json = researcher.get(f"/studies/{study.id}/analysis.json")
+    assert page_json.status_code == 200 and "attachment" in page_json.headers["content-disposition"]
+    from_page = page_json.json()
+    (tmp_path / "export.csv").write_text(researcher.get(f"/studies/{study.id}/export.csv").text)
+    out = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "export.csv"), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == from_page
+    assert from_page["n_readings"] == 31 and set(from_page["readers"]) == {u.pseudonym for u in readers}
+    assert from_page["mrmc"]["auc"]["analyses"]["RRRC"]["levels"][0]["estimate"] is not None
+    assert len(from_page["realism"]["by_finding"]) == len(study.findings)
+
+    text = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "export.csv")])
+    assert text.exit_code == 0 and "Krippendorff's alpha (verdicts)" in text.output
+
+    imrmc = researcher.get(f"/studies/{study.id}/ratings.imrmc").text.splitlines()
+    header = dict(line.split(":", 1) for line in imrmc[1:5])
+    assert imrmc[5] == "BEGIN DATA:" and header["NR"] == "3" and header["NM"] == "1"
+    truth_rows = [line for line in imrmc[6:] if line.startswith("-1,")]
+    assert len(truth_rows) == int(header["N0"]) + int(header["N1"]) == 12
+    scores = [line.split(",") for line in imrmc[6 + len(truth_rows) :]]
+    assert len(scores) == 31 and all(1 <= int(s[3]) <= 10 and s[2] == "realism" for s in scores)
+
+    report = researcher.get(f"/studies/{study.id}/report").text
+    assert "Methods" in report and "Obuchowski" in report and "12 cases, real:synthetic 1:1" in report
+
+
+def test_export_of_something_else_is_refused(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    out = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "x.csv")])
+    assert out.exit_code != 0 and "not a study export" in out.output
+    (tmp_path / "y.csv").write_bytes(b"\xff\xfe\x00bad")
+    out = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "y.csv")])
+    assert out.exit_code != 0 and "not UTF-8" in out.output

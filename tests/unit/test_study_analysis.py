@@ -3,15 +3,11 @@ must give a dash on the page, never an error."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from app.domain.agreement import reader_agreement
-from app.domain.ratings import rating, study_table
-from app.domain.results import study_mrmc
-
-NAMES = {1: "R-1", 2: "R-2", 3: "R-3"}
+from app.domain.analysis import Read
+from app.domain.ratings import rating, study_mrmc, study_table
 
 
 def _rows(readers=(1, 2), cases=8, *, right=lambda j, k: True, confidence=5):
@@ -21,13 +17,17 @@ def _rows(readers=(1, 2), cases=8, *, right=lambda j, k: True, confidence=5):
             truth = "synthetic" if k % 2 else "real"
             wrong = "real" if truth == "synthetic" else "synthetic"
             out.append(
-                SimpleNamespace(
-                    reader_id=j,
-                    case_id=k,
+                Read(
+                    reader=f"R-{j}",
+                    case=f"c{k:03d}",
                     truth=truth,
                     verdict=truth if right(j, k) else wrong,
                     confidence=confidence,
                     set_name="gan-a" if k % 4 == 1 else "gan-b",
+                    findings=frozenset(),
+                    labels=None,
+                    position=k,
+                    duration_ms=1000 + k,
                 )
             )
     return out
@@ -42,42 +42,42 @@ def test_the_ten_point_scale() -> None:
 
 def test_readers_without_two_of_each_class_are_left_out_by_name() -> None:
     rows = _rows() + [r for r in _rows(readers=(3,), cases=3)]  # R-3: cases 0, 1, 2 -> one synthetic
-    design = study_table(rows, NAMES)
+    design = study_table(rows)
     assert design.left_out == ["R-3"] and design.table.readers == ["R-1", "R-2"]
-    assert study_table([], NAMES).reason.startswith("no reader has yet read")
+    assert study_table([]).reason.startswith("no reader has yet read")
 
 
 def test_perfect_readers_give_no_interval_instead_of_an_error() -> None:
-    m = study_mrmc(_rows(), NAMES)
+    m = study_mrmc(_rows())
     level = m.auc.analyses["RRRC"].levels[0]
     assert level.estimate == 1.0 and level.se is None and level.p is None
     assert m.generators is not None and m.generators.modalities == ["gan-a", "gan-b"]
 
 
 def test_one_reader_gets_the_fixed_reader_analysis_only() -> None:
-    m = study_mrmc(_rows(readers=(1,), right=lambda j, k: k % 3 != 0), NAMES)
+    m = study_mrmc(_rows(readers=(1,), right=lambda j, k: k % 3 != 0))
     assert list(m.auc.analyses) == ["FRRC"] and m.auc.components.var_r is None
     assert m.auc.analyses["FRRC"].levels[0].se > 0
 
 
 def test_generators_share_the_real_cases() -> None:
     rows = _rows(readers=(1, 2, 3), cases=24, right=lambda j, k: (j * 5 + k * 3) % 7 != 0)
-    table = study_table(rows, NAMES, by_set=True).table
+    table = study_table(rows, by_set=True).table
     real = sum(1 for r in rows if r.truth == "real") // 3
     # Each generator's modality holds every real case and only its own synthetic cases.
     for t, name in enumerate(table.modalities):
         cases = {table.cases[k] for k in table.k[table.t == t]}
-        synthetic = {str(r.case_id) for r in rows if r.truth == "synthetic" and r.set_name == name}
+        synthetic = {r.case for r in rows if r.truth == "synthetic" and r.set_name == name}
         assert len(cases) == real + len(synthetic)
-    m = study_mrmc(rows, NAMES)
+    m = study_mrmc(rows)
     assert m.generators.covariance == "delong"  # nested, not factorial
     assert m.generators.components.cov1 > 0  # same reader, other generator: shared real cases
 
 
 def test_agreement_with_nobody_and_with_everybody() -> None:
-    empty = reader_agreement([], NAMES)
+    empty = reader_agreement([])
     assert empty.verdicts.value is None and empty.fleiss is None and empty.pairs == []
-    full = reader_agreement(_rows(readers=(1, 2, 3)), NAMES)
+    full = reader_agreement(_rows(readers=(1, 2, 3)))
     assert full.verdicts.value == 1.0 and full.fleiss == 1.0 and full.fleiss_cases == 8
     assert [(p.first, p.second, p.n) for p in full.pairs] == [
         ("R-1", "R-2", 8),

@@ -13,7 +13,7 @@ from app.persistence.models import Case, Image, ImageSet, Reading, User
 
 
 def latest_readings_stmt(study_id: int, *, include_practice: bool):
-    """Each reader's newest revision per case (DISTINCT ON), joined to truth, labels and reader."""
+    """Each reader's newest revision per case (DISTINCT ON), with truth, labels, set, reader and timing."""
     stmt = (
         select(
             Reading.reader_id,
@@ -25,10 +25,16 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
             Image.labels,
             ImageSet.label_schema,
             ImageSet.name.label("set_name"),
+            User.pseudonym,
+            Case.opaque_id,
+            Reading.position,
+            Reading.shown_at,
+            Reading.submitted_at,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)
         .join(ImageSet, ImageSet.id == Image.image_set_id)
+        .join(User, User.id == Reading.reader_id)
         .where(Reading.study_id == study_id)
         .ext(distinct_on(Reading.reader_id, Reading.case_id))
         .order_by(Reading.reader_id, Reading.case_id, Reading.revision.desc())

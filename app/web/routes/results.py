@@ -1,13 +1,16 @@
-"""Researchers: the results dashboard, its self-refreshing progress region, CSV export and codebook."""
+"""Researchers: the results dashboard, its progress region, the CSV export and codebook, the analysis as
+JSON, the iMRMC input file and the printable report."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.domain import exports, results
+from app.domain.analysis import jsonable
 from app.domain.studies import get_study
 from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
@@ -54,9 +57,13 @@ def progress_fragment(request: Request, db: Db, user: Staff, study_id: int) -> R
     )
 
 
-def _filename(study, suffix: str) -> str:
+def _filename(study, suffix: str, ext: str = "csv") -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", study.title).strip("-").lower()[:40] or "study"
-    return f"study-{study.id}-{slug}-{suffix}.csv"
+    return f"study-{study.id}-{slug}-{suffix}.{ext}"
+
+
+def _attachment(study, suffix: str, ext: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{_filename(study, suffix, ext)}"'}
 
 
 @router.get("/export.csv")
@@ -97,4 +104,39 @@ def codebook_csv(db: Db, user: Staff, study_id: int) -> Response:
         "".join(exports.codebook_lines(study)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{_filename(study, "codebook")}"'},
+    )
+
+
+@router.get("/analysis.json")
+def analysis_json(db: Db, user: Staff, study_id: int) -> Response:
+    """Every figure of the results page as JSON; `cxrlab analyse study` gives the same from the export."""
+    study = get_study(db, study_id)
+    body = json.dumps(jsonable(results.study_analysis(db, study)), indent=1, allow_nan=False)
+    return Response(body, media_type="application/json", headers=_attachment(study, "analysis", "json"))
+
+
+@router.get("/ratings.imrmc")
+def imrmc(db: Db, user: Staff, study_id: int) -> Response:
+    """The latest readings in iMRMC's input format (truth rows, then 10-point scores)."""
+    study = get_study(db, study_id)
+    text = exports.imrmc_text(results.study_reads(db, study), study.title)
+    headers = _attachment(study, "ratings", "imrmc")
+    return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+@router.get("/report")
+def report(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+    """A printable report: design, n, the analysis's tables and chart, and a methods paragraph."""
+    study = get_study(db, study_id)
+    res = results.study_results(db, study)
+    return render(
+        request,
+        "pages/studies/report.html",
+        {
+            "user": user,
+            "study": study,
+            "res": res,
+            "chart": auc_chart(res),
+            "sets": repo.image_sets(db, study_id),
+        },
     )
