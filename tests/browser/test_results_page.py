@@ -41,3 +41,12 @@ def test_results_page_shows_the_analysis(session, store, live_server, browser, t
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     page.screenshot(path=str(tmp_path.parent / "results.png"), full_page=True)
     assert overflow <= 0, f"the page is {overflow} px wider than the window"
+
+    page.click("text=Printable report")
+    report = page.context.wait_for_event("page") if page.context.pages[-1] is page else page.context.pages[-1]
+    report.wait_for_load_state()
+    assert "Methods" in report.locator("#methods").inner_text()
+    assert report.locator("#design").inner_text().startswith("Design")
+    report.emulate_media(media="print")
+    assert not report.locator("header.topbar").is_visible()  # the printout has no navigation
+    report.screenshot(path=str(tmp_path.parent / "report.png"), full_page=True)
