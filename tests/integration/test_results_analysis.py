@@ -66,7 +66,8 @@ def test_page_export_and_analysis_json_agree(session, store, people, signed_in, 
     """analysis.json from the database = `cxrlab analyse study` on the export alone, to the last digit."""
     third = factories.user(session, "reader", "reader3@test.org")
     readers = [people["reader"], people["reader2"], third]
-    study = factories.launched_study(session, store, readers=readers, creator=people["researcher"], n_cases=12)
+    creator = people["researcher"]
+    study = factories.launched_study(session, store, readers=readers, creator=creator, n_cases=12)
     session.commit()
     for reader, cases, skill in zip(readers, (12, 12, 7), (0.5, 0.2, 0.0), strict=True):
         factories.answer_cases(session, study.id, reader, cases=cases, skill=skill)
