@@ -20,6 +20,7 @@ from app.web.routes import (
     image_sets,
     images,
     models,
+    planning,
     reading,
     results,
     runs,
@@ -64,7 +65,9 @@ def create_app() -> FastAPI:
         upload_paths=("/image-sets", extractors.UPLOAD_PATH),
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for module in (auth, users, image_sets, studies, reading, results, images, runs, models, extractors):
+    for module in (
+        auth, users, image_sets, studies, planning, reading, results, images, runs, models, extractors
+    ):
         app.include_router(module.router)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -50,3 +50,26 @@ def test_results_page_shows_the_analysis(session, store, live_server, browser, t
     report.emulate_media(media="print")
     assert not report.locator("header.topbar").is_visible()  # the printout has no navigation
     report.screenshot(path=str(tmp_path.parent / "report.png"), full_page=True)
+
+
+def test_planning_follows_the_study_form(session, live_server, browser, tmp_path):
+    researcher = factories.user(session, "researcher", "res@test.org")
+    for i in range(3):
+        factories.user(session, "reader", f"reader{i}@test.org")
+    session.commit()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(live_server + "/login")
+    page.fill("input[name=email]", researcher.email)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    page.goto(live_server + "/studies/new")
+    before = page.locator("#plan-power").inner_text()
+    for box in page.locator("input[name=reader_ids]").all():
+        box.check()
+    page.fill("input[name=n_cases]", "300")
+    page.locator("input[name=n_cases]").dispatch_event("change")
+    # Each change re-renders the region; wait for the one that saw all three readers and 300 cases.
+    page.wait_for_function("() => document.querySelector('#plan').textContent.includes('3 readers and 300 cases')")
+    assert float(page.locator("#plan-power").inner_text().rstrip(" %")) > float(before.rstrip(" %"))
+    page.locator("#plan").screenshot(path=str(tmp_path.parent / "plan.png"))

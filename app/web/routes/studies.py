@@ -16,6 +16,7 @@ from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Db, Staff, Store
+from app.web.routes.planning import plan_context
 from app.web.templating import is_htmx, render
 
 router = APIRouter(prefix="/studies")
@@ -59,6 +60,7 @@ def _form_page(
     status_code: int = 200,
 ) -> Response:
     sets = sets_repo.list_all(db)
+    plan_values = {k: str(v) for k, v in form.items() if v is not None}
     return render(
         request,
         "pages/studies/form.html",
@@ -70,6 +72,7 @@ def _form_page(
             "sets": sets,
             "audits": memorisation.latest_audits(db, [s.id for s in sets]),
             "readers": users_repo.active_readers(db),
+            **plan_context(db, plan_values, len(form["reader_ids"])),
         },
         status_code=status_code,
     )
