@@ -1,79 +1,11 @@
-"""Server-rendered SVG charts (no JavaScript, no chart library): readers' AUCs, training losses, the
-Fréchet distance per checkpoint, and FID against 1/n."""
+"""Server-rendered SVG charts of the job pages (no JavaScript): training losses, the Fréchet distance per
+checkpoint, and FID against 1/n. The reader study's figures are Vega-Lite (app.domain.figures)."""
 
 from __future__ import annotations
 
 from html import escape
 
 from markupsafe import Markup
-
-from app.domain.results import StudyResults
-
-ROW_H, LEFT, WIDTH, TOP = 26, 240, 720, 30
-MAX_LABEL = 34
-
-
-def _x(value: float) -> float:
-    return LEFT + value * (WIDTH - LEFT - 20)
-
-
-def _row(
-    y: float, label: str, value: float | None, low: float | None, high: float | None, colour: str
-) -> str:
-    label = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
-    if value is None:
-        return (
-            f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
-            f'<text x="{LEFT + 4}" y="{y + 4}" class="muted">not enough readings yet</text>'
-        )
-    # AUCs lie in [0, 1]; a t-interval from few readers may reach past it.
-    lo, hi = max(0.0, value if low is None else low), min(1.0, value if high is None else high)
-    return (
-        f'<text x="{LEFT - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>'
-        f'<line x1="{_x(lo):.1f}" x2="{_x(hi):.1f}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
-        f'<circle cx="{_x(value):.1f}" cy="{y}" r="5" fill="{colour}">'
-        f"<title>{escape(label)}: AUC {value:.3f}, 95 % CI {lo:.3f}–{hi:.3f}</title></circle>"
-    )
-
-
-def auc_chart(res: StudyResults) -> Markup:
-    """Forest plot: each reader's AUC with its DeLong 95 % interval, the readers' mean with its MRMC
-    (random readers and cases) interval, and the chance line at 0.5."""
-    rows = [
-        (
-            r.reader.pseudonym + " · " + r.reader.name,
-            r.summary.auc.value,
-            r.summary.auc.low,
-            r.summary.auc.high,
-            "#3b6ea5",
-        )
-        for r in res.readers
-    ]
-    mrmc = res.analysis.mrmc
-    mean = mrmc.auc.analyses.get("RRRC") if mrmc.auc else None
-    if mean is not None:
-        level = mean.levels[0]
-        rows.append(("Readers' mean (MRMC)", level.estimate, level.low, level.high, "#b5452f"))
-    height = TOP + ROW_H * len(rows) + 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" class="chart" role="img" '
-        f'aria-label="AUC per reader with 95 % intervals">',
-        "<style>text{font:12px system-ui,sans-serif;fill:#222}.muted{fill:#888}</style>",
-    ]
-    for tick in (0, 0.25, 0.5, 0.75, 1.0):
-        x = _x(tick)
-        dash = ' stroke-dasharray="4 3"' if tick == 0.5 else ""
-        stroke = "#b5452f" if tick == 0.5 else "#ddd"
-        parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP - 12}" y2="{height - 24}" stroke="{stroke}"{dash}/>'
-        )
-        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick:g}</text>')
-    parts.append(f'<text x="{_x(0.5) + 4:.1f}" y="{TOP - 16}">chance (cannot tell them apart)</text>')
-    for i, (label, value, low, high, colour) in enumerate(rows):
-        parts.append(_row(TOP + i * ROW_H, label, value, low, high, colour))
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
 
 LOSS_SERIES = (("d_loss", "critic", "#3b6ea5"), ("g_loss", "generator", "#b5452f"))
 PLOT_W, PLOT_H, PAD_L, PAD_B, PAD_T, PAD_R = 720, 260, 60, 34, 24, 16

@@ -32,7 +32,13 @@ def test_results_page_shows_the_analysis(session, store, live_server, browser, t
 
     headline = page.locator("#mrmc-summary .headline").inner_text()
     assert headline.startswith("Readers' mean AUC") and "95 % CI" in headline
-    assert page.locator("svg.chart circle").count() == 4  # three readers and their mean
+    # The vendored vega-embed draws each figure; the forest has a point per reader and the mean, twice.
+    page.wait_for_selector("#fig-forest svg .mark-symbol path")
+    assert page.locator("#fig-forest svg .mark-symbol path").count() == 8
+    page.wait_for_selector("#fig-roc svg .mark-line path")
+    for name in ("calibration", "position"):
+        page.wait_for_selector(f"#fig-{name} svg")
+    assert "could not be drawn" not in page.locator("main").inner_text()
     assert page.locator("#reader-table tbody tr").count() == 3
     assert page.locator("#mrmc tbody tr").count() == 9  # three figures of merit x three analyses
     agreement = page.locator("#agreement").inner_text()

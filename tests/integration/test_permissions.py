@@ -58,7 +58,10 @@ GET_MATRIX = [
         "/studies/{study}/codebook.csv",
         {"admin": OK, "researcher": OK, "reader": FORBIDDEN, "reader2": FORBIDDEN},
     ),
-    *[(f"/studies/{{study}}/{path}", STAFF_ONLY) for path in ("analysis.json", "ratings.imrmc", "report")],
+    *[
+        (f"/studies/{{study}}/{path}", STAFF_ONLY)
+        for path in ("analysis.json", "ratings.imrmc", "report", "figures/roc.svg")
+    ],
     ("/read", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": OK}),
     ("/read/{study}", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),
     ("/read/{study}/case", {"admin": FORBIDDEN, "researcher": FORBIDDEN, "reader": OK, "reader2": NOT_FOUND}),

@@ -95,6 +95,13 @@ def test_page_export_and_analysis_json_agree(session, store, people, signed_in, 
     scores = [line.split(",") for line in imrmc[6 + len(truth_rows) :]]
     assert len(scores) == 31 and all(1 <= int(s[3]) <= 10 and s[2] == "realism" for s in scores)
 
+    svg = researcher.get(f"/studies/{study.id}/figures/forest.svg")
+    assert svg.headers["content-type"] == "image/svg+xml" and svg.text.lstrip().startswith("<svg")
+    png = researcher.get(f"/studies/{study.id}/figures/roc.png")
+    assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    for bad in ("nothing.svg", "roc.pdf", "roc.svg.png", "..%2Fetc.svg"):
+        assert researcher.get(f"/studies/{study.id}/figures/{bad}").status_code == 404
+
     report = researcher.get(f"/studies/{study.id}/report").text
     assert "Methods" in report and "Obuchowski" in report and "12 cases, real:synthetic 1:1" in report
 

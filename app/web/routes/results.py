@@ -11,11 +11,12 @@ from starlette.responses import Response, StreamingResponse
 
 from app.domain import exports, results
 from app.domain.analysis import jsonable
+from app.domain.errors import NotFound
+from app.domain.figures import FIGURES, figures
 from app.domain.studies import get_study
 from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
-from app.web.charts import auc_chart
 from app.web.deps import Db, Staff
 from app.web.templating import render
 
@@ -35,7 +36,7 @@ def results_page(request: Request, db: Db, user: Staff, study_id: int) -> Respon
             "user": user,
             "study": study,
             "res": res,
-            "chart": auc_chart(res),
+            "figs": figures(res.analysis),
             "progress": readings_repo.progress_by_reader(db, study_id),
             "readers": repo.readers(db, study_id),
         },
@@ -136,7 +137,23 @@ def report(request: Request, db: Db, user: Staff, study_id: int) -> Response:
             "user": user,
             "study": study,
             "res": res,
-            "chart": auc_chart(res),
+            "figs": figures(res.analysis),
             "sets": repo.image_sets(db, study_id),
         },
     )
+
+
+FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+@router.get("/figures/{name}.{fmt}")
+def figure_file(db: Db, user: Staff, study_id: int, name: str, fmt: str) -> Response:
+    """One figure of the results page as SVG or PNG, rendered by vl-convert from the page's own spec."""
+    if name not in FIGURES or fmt not in FIGURE_TYPES:
+        raise NotFound(f"No figure {name}.{fmt}: choose one of {', '.join(FIGURES)} as SVG or PNG.")
+    import vl_convert  # loaded on first use: it carries its own JavaScript engine
+
+    study = get_study(db, study_id)
+    spec = figures(results.study_analysis(db, study))[name]
+    body = vl_convert.vegalite_to_svg(spec) if fmt == "svg" else vl_convert.vegalite_to_png(spec, scale=2)
+    return Response(body, media_type=FIGURE_TYPES[fmt], headers=_attachment(study, name, fmt))
