@@ -118,31 +118,40 @@ def _unit_coincidences(counts: np.ndarray) -> np.ndarray:
     return pairs * scale[:, None, None]
 
 
-def _delta2(k: int, level: str, n_c: np.ndarray) -> np.ndarray:
-    """(k, k) squared distances between category values 0..k-1 at the given level of measurement."""
+def _delta2(level: str, n_c: np.ndarray) -> np.ndarray:
+    """(..., k, k) squared distances between category values 0..k-1 at the given level of measurement.
+
+    n_c (..., k) holds the categories' totals, which the ordinal metric needs; leading axes are resamples.
+    """
+    k = n_c.shape[-1]
     i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     if level == "nominal":
-        return (i != j).astype(float)
+        return np.broadcast_to((i != j).astype(float), (*n_c.shape[:-1], k, k))
     if level == "interval":
-        return ((i - j) ** 2).astype(float)
+        return np.broadcast_to(((i - j) ** 2).astype(float), (*n_c.shape[:-1], k, k))
     if level == "ordinal":
-        cum = np.concatenate([[0.0], np.cumsum(n_c)])  # (k + 1,)
+        zero = np.zeros((*n_c.shape[:-1], 1))
+        cum = np.concatenate([zero, np.cumsum(n_c, axis=-1)], axis=-1)  # (..., k + 1)
         lo, hi = np.minimum(i, j), np.maximum(i, j)
-        return (cum[hi + 1] - cum[lo] - (n_c[i] + n_c[j]) / 2.0) ** 2
+        return (cum[..., hi + 1] - cum[..., lo] - (n_c[..., i] + n_c[..., j]) / 2.0) ** 2
     raise ValueError(f"level must be nominal, ordinal or interval, got {level!r}")
 
 
+def _alphas(coincidence: np.ndarray, level: str) -> np.ndarray:
+    """Alpha of (..., k, k) coincidence matrices; NaN where undefined (fewer than 2 values, no spread)."""
+    n_c = coincidence.sum(axis=-1)  # (..., k)
+    n = n_c.sum(axis=-1)  # (...,)
+    d2 = _delta2(level, n_c)
+    d_o = (coincidence * d2).sum(axis=(-2, -1))
+    d_e = (n_c[..., :, None] * n_c[..., None, :] * d2).sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha = 1.0 - (d_o / n) / (d_e / (n * (n - 1.0)))
+    return np.where((n >= 2) & (d_e > 0), alpha, np.nan)
+
+
 def _alpha_from(coincidence: np.ndarray, level: str) -> float | None:
-    n_c = coincidence.sum(axis=1)  # (k,)
-    n = float(n_c.sum())
-    if n < 2:
-        return None
-    d2 = _delta2(coincidence.shape[0], level, n_c)
-    d_o = float((coincidence * d2).sum()) / n
-    d_e = float((np.outer(n_c, n_c) * d2).sum()) / (n * (n - 1.0))
-    if d_e <= 0.0:
-        return None
-    return 1.0 - d_o / d_e
+    alpha = float(_alphas(coincidence, level))
+    return None if np.isnan(alpha) else alpha
 
 
 def _count_matrix(ratings: np.ndarray) -> np.ndarray:
@@ -181,8 +190,8 @@ def krippendorff_with_ci(
     n = units.shape[0]
     # Each resample draws items with replacement; multiplicities weight the items' contributions.
     draws = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (resamples, n)
-    boot = [_alpha_from(np.tensordot(w, units, axes=1), level) for w in draws]
-    finite = np.array([b for b in boot if b is not None])
+    boot = _alphas(np.tensordot(draws, units, axes=1), level)  # (resamples,), all at once
+    finite = boot[np.isfinite(boot)]
     low = high = None
     if value is not None and finite.size >= resamples // 2:
         tail = (1.0 - confidence) / 2.0
@@ -216,14 +225,13 @@ def cohen_kappa_with_ci(
     np.add.at(cells, (group, 2 * np.asarray(a, dtype=int) + np.asarray(b, dtype=int)), 1)
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(len(keys), np.full(len(keys), 1.0 / len(keys)), size=resamples)  # (R, clusters)
-    boot = []
-    for table in draws @ cells:  # (4,) counts: (0,0), (0,1), (1,0), (1,1)
-        n = table.sum()
-        p_a, p_b = (table[2] + table[3]) / n, (table[1] + table[3]) / n
-        chance = p_a * p_b + (1 - p_a) * (1 - p_b)
-        if chance < 1.0:
-            boot.append(((table[0] + table[3]) / n - chance) / (1.0 - chance))
-    if len(boot) < resamples // 2:
+    tables = draws @ cells  # (R, 4) counts of (0,0), (0,1), (1,0), (1,1) in each resample
+    n = tables.sum(axis=1)
+    p_a, p_b = (tables[:, 2] + tables[:, 3]) / n, (tables[:, 1] + tables[:, 3]) / n
+    chance = p_a * p_b + (1 - p_a) * (1 - p_b)
+    defined = chance < 1.0
+    boot = ((tables[defined, 0] + tables[defined, 3]) / n[defined] - chance[defined]) / (1.0 - chance[defined])
+    if boot.size < resamples // 2:
         return value, None, None
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(boot, [tail, 1.0 - tail])
