@@ -238,9 +238,10 @@ def imrmc_text(reads: list[Read], title: str) -> str:
     """The readings in iMRMC's input format: one modality, truth rows (reader -1), then 10-point scores."""
     cases = sorted({(r.case, r.truth) for r in reads})
     positives = sum(1 for _, truth in cases if truth == "synthetic")
-    description = " ".join(title.split()) or "study"
+    # iMRMC looks for "N0:", "NR:" ... in every header line: the title line carries no colon.
+    description = " ".join(title.replace(":", " ").split()) or "study"
     lines = [
-        f"{description}: CXR Realism Lab; positive = synthetic; score = 10-point rating of synthetic",
+        f"{description} - CXR Realism Lab; positive = synthetic; score = 10-point rating of synthetic",
         f"N0:{len(cases) - positives}",
         f"N1:{positives}",
         f"NR:{len({r.reader for r in reads})}",

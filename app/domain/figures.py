@@ -99,7 +99,8 @@ def forest(an: StudyAnalysis) -> dict:
     return _spec(
         "Readers' AUC and fooling rate",
         "Each reader's AUC (DeLong 95 % interval) and fooling rate (Wilson 95 % interval), with the readers' "
-        "mean from the multi-reader analysis (readers and cases random). AUC 0.5: cannot tell them apart.",
+        "mean from the multi-reader analysis (readers and cases random; with one reader, cases only). "
+        "AUC 0.5: cannot tell them apart.",
         {
             "hconcat": [
                 _interval_panel(auc_rows, "AUC", 0.5),
@@ -110,11 +111,9 @@ def forest(an: StudyAnalysis) -> dict:
 
 
 def _mean_level(result):
-    if result is None:
-        return None
-    analysis = result.analyses.get("RRRC") or result.analyses.get("FRRC")
-    level = analysis.levels[0] if analysis else None
-    return level if level is not None and level.low is not None else None
+    """The readers' mean with an interval, or None (no analysis yet, or no variance to give one)."""
+    headline = result.headline() if result is not None else None
+    return headline[1] if headline is not None and headline[1].low is not None else None
 
 
 def roc(an: StudyAnalysis) -> dict:
@@ -233,9 +232,10 @@ def position(an: StudyAnalysis) -> dict:
     """Accuracy along the reading order with Wilson intervals."""
     return _bins_chart(
         "Accuracy along the order",
-        "Share of correct answers in fifths of the readers' orders (Wilson 95 % intervals).",
+        "Share of correct answers in fifths of each reader's readings, in reading order "
+        "(Wilson 95 % intervals).",
         an.realism.position,
-        "positions",
+        "part of each reader's readings",
     )
 
 

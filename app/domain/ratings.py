@@ -86,21 +86,22 @@ class Mrmc:
     balanced: MrmcResult | None
     fooling: MrmcResult | None
     generators: MrmcResult | None  # AUC per synthetic set, when the study has several
+    generators_design: StudyTable | None  # its readers may be fewer: each needs 2 + 2 cases of every set
 
 
 def study_mrmc(reads: Sequence[Any]) -> Mrmc:
     """OR analyses of the latest readings (random readers and cases; DeLong or jackknife covariance)."""
     design = study_table(reads)
     if design.table is None:
-        return Mrmc(design, None, None, None, None)
+        return Mrmc(design, None, None, None, None, None)
     by_set = study_table(reads, by_set=True)
-    generators = None
-    if by_set.table is not None and len(by_set.table.modalities) > 1:
-        generators = analyse(by_set.table)
+    several = len({r.set_name for r in reads if r.truth == "synthetic"}) > 1
+    generators = analyse(by_set.table) if several and by_set.table is not None else None
     return Mrmc(
         design=design,
         auc=analyse(design.table),
         balanced=analyse(design.table, fom="balanced_accuracy"),
         fooling=analyse(design.table, fom="fooling_rate", null=None),
         generators=generators,
+        generators_design=by_set if several else None,
     )

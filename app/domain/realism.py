@@ -8,7 +8,7 @@ film takes when it fools a reader. Each figure carries its n and an interval; no
   with it: the fooling rate (synthetic called real) with a Wilson interval and the AUC of the ratings
   with a DeLong interval, over every reading (descriptive: readings of a case are correlated).
 - Calibration: accuracy at each confidence level, Wilson intervals.
-- Position: accuracy in equal fifths of the readers' orders (practice cases excluded), Wilson intervals.
+- Position: accuracy in fifths of each reader's own readings (practice excluded), Wilson intervals.
 - Time: median seconds per reading by truth and by correctness, with the interquartile range.
 """
 
@@ -105,18 +105,25 @@ def calibration(reads: Sequence) -> list[Bin]:
 
 
 def position(reads: Sequence) -> list[Bin]:
-    """Accuracy in equal fifths of the reading order (from the first to the last position read)."""
+    """Accuracy in fifths of each reader's own readings, in reading order.
+
+    Fifths of each reader's readings rather than of the positions: a reader who stopped early then adds
+    to every fifth, so a strong early quitter and a weak finisher cannot fake a fatigue trend.
+    """
+    own: dict[str, list] = {}
+    for r in reads:
+        own.setdefault(r.reader, []).append(r)
+    hits = np.zeros(POSITION_BINS, dtype=int)
+    counts = np.zeros(POSITION_BINS, dtype=int)
+    for rs in own.values():
+        for i, r in enumerate(sorted(rs, key=lambda r: r.position)):
+            b = i * POSITION_BINS // len(rs)
+            counts[b] += 1
+            hits[b] += _correct(r)
     if not reads:
         return []
-    first = min(r.position for r in reads)
-    size = (max(r.position for r in reads) + 1 - first) / POSITION_BINS
-    bins = []
-    for b in range(POSITION_BINS):
-        lo, hi = first + int(np.ceil(b * size)), first + int(np.ceil((b + 1) * size))
-        group = [r for r in reads if lo <= r.position < hi]
-        label = f"{lo + 1}–{hi}" if hi > lo else "—"
-        bins.append(Bin(label, proportion(sum(_correct(r) for r in group), len(group))))
-    return bins
+    labels = ("first fifth", "second", "third", "fourth", "last fifth")
+    return [Bin(labels[b], proportion(int(hits[b]), int(counts[b]))) for b in range(POSITION_BINS)]
 
 
 def _timing(label: str, reads: Sequence) -> Timing:
@@ -134,7 +141,7 @@ def timing(reads: Sequence) -> list[Timing]:
         _timing("synthetic films", [r for r in reads if r.truth == "synthetic"]),
         _timing("correct answers", [r for r in reads if _correct(r)]),
         _timing("wrong answers", [r for r in reads if not _correct(r)]),
-        _timing("synthetic called real", [r for r in reads if r.truth == "synthetic" != r.verdict]),
+        _timing("synthetic called real", [r for r in reads if (r.truth, r.verdict) == ("synthetic", "real")]),
     ]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "Agreement",
     "cohen_kappa",
+    "cohen_kappa_with_ci",
     "fleiss_kappa",
     "krippendorff_alpha",
     "krippendorff_with_ci",
@@ -229,8 +230,8 @@ def cohen_kappa_with_ci(
     n = tables.sum(axis=1)
     p_a, p_b = (tables[:, 2] + tables[:, 3]) / n, (tables[:, 1] + tables[:, 3]) / n
     chance = p_a * p_b + (1 - p_a) * (1 - p_b)
-    defined = chance < 1.0
-    boot = ((tables[defined, 0] + tables[defined, 3]) / n[defined] - chance[defined]) / (1.0 - chance[defined])
+    ok = chance < 1.0
+    boot = ((tables[ok, 0] + tables[ok, 3]) / n[ok] - chance[ok]) / (1.0 - chance[ok])
     if boot.size < resamples // 2:
         return value, None, None
     tail = (1.0 - confidence) / 2.0

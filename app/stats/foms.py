@@ -11,7 +11,10 @@ Writing every FOM this way gives both covariance estimators the Obuchowski-Rocke
 (`app.stats.mrmc`) in one place:
 
 - jackknife (the OR-DBM MRMC default): leaving out case k changes a FOM only through the stratum that
-  holds k, theta(-k) = (n_s theta - psi_k) / (n_s - 1); Cov = (K - 1) / K * sum_k of centred products;
+  holds k, theta(-k) = (n_s theta - psi_k) / (n_s - 1); Cov = (K - 1) / K * sum_k of centred products,
+  over all K cases. For a FOM over part of the cases (the fooling rate, over the n synthetic ones) this
+  is n (K - 1) / (K (n - 1)) times the binomial variance, about 5 % more at 10 of 20 cases, as in
+  RJafroc and OR-DBM MRMC;
 - DeLong: per stratum, the centred cross-products of components over the cases both FOMs share,
   divided by (shared - 1), times shared / (n_a n_b). With identical case sets this is DeLong's S10/m +
   S01/n; with partly shared cases (a reader who stopped early; generators that share only the real

@@ -27,16 +27,17 @@ import numpy as np
 from scipy import stats
 
 from app.stats.foms import covariance
+from app.stats.proportions import z_value
 from app.stats.ratings import RatingTable
 
 __all__ = ["Analysis", "Components", "Difference", "GlobalTest", "Level", "MrmcResult", "analyse"]
 
-KINDS = ("RRRC", "FRRC", "RRFC")
 
 
 @dataclass(frozen=True)
 class GlobalTest:
-    """The test of equal modalities: F (or chi^2 when ddf is None and kind is FRRC) and its p-value."""
+    """The test of equal modalities and its p-value: F on (ndf, ddf); chi^2 on ndf where ddf is None
+    (FRRC always; RRRC when the readers' modality effects do not vary, an infinite ddf)."""
 
     statistic: float | None
     ndf: int
@@ -51,12 +52,12 @@ class Difference:
     first: str
     second: str
     estimate: float
-    se: float
+    se: float | None  # None (and no test or interval) where the analysis leaves no variance
     df: float | None
     statistic: float | None
     p: float | None
-    low: float
-    high: float
+    low: float | None
+    high: float | None
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,21 @@ class MrmcResult:
         """A JSON-ready dict of every figure."""
         return asdict(self)
 
+    def headline(self) -> tuple[str, Level] | None:
+        """The first modality's level from the widest analysis that has an interval: RRRC, else FRRC."""
+        for kind in ("RRRC", "FRRC"):
+            analysis = self.analyses.get(kind)
+            if analysis is not None:
+                return kind, analysis.levels[0]
+        return None
+
 
 def _t_p(t: float, df: float | None) -> float:
     return float(2 * (stats.norm.sf(abs(t)) if df is None else stats.t.sf(abs(t), df)))
 
 
 def _t_q(alpha: float, df: float | None) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df))
+    return z_value(1 - alpha) if df is None else float(stats.t.ppf(1 - alpha / 2, df))
 
 
 def _finite_df(df: float) -> float | None:
@@ -145,13 +154,16 @@ def _level(name: str, est: float, var: float, df: float | None, null: float | No
 
 def _differences(names, means, var: float, df: float | None, alpha: float) -> list[Difference]:
     out = []
-    se = math.sqrt(var) if var > 0 else 0.0
     q = _t_q(alpha, df)
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
             d = float(means[a] - means[b])
-            stat = d / se if se > 0 else None
-            p = None if stat is None else _t_p(stat, df)
+            if var <= 0 or not math.isfinite(var):
+                out.append(Difference(names[a], names[b], d, None, df, None, None, None, None))
+                continue
+            se = math.sqrt(var)
+            stat = d / se
+            p = _t_p(stat, df)
             out.append(Difference(names[a], names[b], d, se, df, stat, p, d - q * se, d + q * se))
     return out
 

@@ -68,28 +68,31 @@ def power(
     if readers < 1 or cases < 1:
         raise ValueError("a study needs at least one reader and one case")
     scale = pilot.cases / cases
+    # raw: the between-reader covariance the test's denominator adds J times (the analysis clamps it at 0
+    # in RRRC, not in FRRC); error: the case part of the readers' expected mean square, unclamped. Negative
+    # reader variance estimates count as 0.
     if question == "single":
         reader_term, squares = max(pilot.var_r, 0.0), effect * effect
-        shared = max(pilot.cov2, 0.0)
-        error = pilot.var - shared  # the error part of E[MS(R)] per case scale
+        raw = pilot.cov2
+        error = pilot.var - raw
     elif question == "difference":
         reader_term, squares = max(pilot.var_tr, 0.0), effect * effect / 2.0
-        shared = max(pilot.cov2 - pilot.cov3, 0.0)
-        error = pilot.var - pilot.cov1 - shared
+        raw = pilot.cov2 - pilot.cov3
+        error = pilot.var - pilot.cov1 - raw
     else:
         raise ValueError(f"question must be 'single' or 'difference', got {question!r}")
     if analysis == "RRRC":
         ms = reader_term + scale * error  # expected mean square of readers (x modality)
-        den = ms + readers * scale * shared
+        den = ms + readers * scale * max(raw, 0.0)
         ddf = den * den / (ms * ms / (readers - 1)) if readers > 1 and ms > 0 else None
     elif analysis == "FRRC":
-        den, ddf = scale * (error + readers * shared), None
+        den, ddf = scale * (error + readers * raw), None
     elif analysis == "RRFC":
         den = reader_term + scale * error
         ddf = float(readers - 1) if readers > 1 else None
     else:
         raise ValueError(f"analysis must be RRRC, FRRC or RRFC, got {analysis!r}")
-    if den <= 0:
+    if not den > 0:
         raise ValueError("the pilot's variance components leave no variance to test against")
     ncp = readers * squares / den
     if ddf is not None and not math.isfinite(ddf):

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from app.stats.proportions import z_value
+
 __all__ = [
     "Auc",
     "RocPoint",
     "auc",
     "auc_with_ci",
     "components",
+    "delong_variance",
     "hanley_mcneil_interval",
     "hanley_mcneil_variance",
     "roc_points",
@@ -101,9 +104,7 @@ def hanley_mcneil_variance(value: float, positives: int, negatives: int) -> floa
 
 def hanley_mcneil_interval(value: float, positives: int, negatives: int, *, level: float = 0.95):
     """Wald interval of an AUC from Hanley & McNeil's variance, clipped to [0, 1]."""
-    half = float(stats.norm.ppf(0.5 + level / 2.0)) * math.sqrt(
-        max(hanley_mcneil_variance(value, positives, negatives), 0.0)
-    )
+    half = z_value(level) * math.sqrt(max(hanley_mcneil_variance(value, positives, negatives), 0.0))
     return max(0.0, value - half), min(1.0, value + half)
 
 
@@ -128,7 +129,7 @@ def auc_with_ci(truth, scores, *, level: float = 0.95) -> Auc:
         edge = 0.5 / (m * n)
         var = hanley_mcneil_variance(min(max(value, edge), 1.0 - edge), m, n)
     se = math.sqrt(max(var, 0.0))
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = z_value(level)
     p = float(2.0 * stats.norm.sf(abs(value - 0.5) / se)) if se > 0 else None
     return Auc(value, se, max(0.0, value - z * se), min(1.0, value + z * se), p, m, n)
 

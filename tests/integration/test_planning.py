@@ -41,6 +41,8 @@ def test_the_form_shows_the_plan_and_the_fragment_follows_the_inputs(session, st
         {"ratio_real": "0"},
         {"plan_pilot": "999999"},
         {"plan_pilot": "x"},
+        {"n_cases": "²"},
+        {"plan_auc": "1e400"},
     ],
 )
 def test_bad_planning_values_get_a_message(signed_in, params):
@@ -61,3 +63,20 @@ def test_a_pilot_study_supplies_the_components(session, store, people, signed_in
     )
     assert "pilot “Test study”: 2 readers × 12 cases" in r.text and 'id="plan-power"' in r.text
     assert signed_in("reader").get("/planning").status_code == 403
+    # A design with another mix of real and synthetic cases than the pilot's is told so.
+    skewed = signed_in("researcher").get(
+        "/planning", params={"plan_pilot": study.id, "n_cases": 60, "ratio_real": 3, "reader_ids": [1, 2]}
+    )
+    assert "approximate" in skewed.text
+
+
+def test_a_pilot_whose_readers_never_erred_gets_a_message(session, store, people, signed_in):
+    readers = [people["reader"], people["reader2"]]
+    study = factories.launched_study(
+        session, store, readers=readers, creator=people["researcher"], n_cases=12
+    )
+    session.commit()
+    for reader in readers:
+        factories.answer_cases(session, study.id, reader, cases=12, skill=1.0)  # always right, always sure
+    r = signed_in("researcher").get("/planning", params={"plan_pilot": study.id, "reader_ids": [1, 2]})
+    assert r.status_code == 200 and "no reader ever erred" in r.text

@@ -91,7 +91,7 @@ def test_import_study_read_results_export(session, store, people, signed_in):
 
     results = researcher.get(f"/studies/{study_id}/results")
     assert results.status_code == 200
-    assert "Pooled" in results.text and "<svg" in results.text
+    assert "Pooled" in results.text and "data-vega-spec" in results.text
 
     export = researcher.get(f"/studies/{study_id}/export.csv")
     assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")

@@ -8,6 +8,7 @@ import pytest
 from app.domain.agreement import reader_agreement
 from app.domain.analysis import Read
 from app.domain.ratings import rating, study_mrmc, study_table
+from app.domain.realism import realism
 
 
 def _rows(readers=(1, 2), cases=8, *, right=lambda j, k: True, confidence=5):
@@ -52,6 +53,21 @@ def test_perfect_readers_give_no_interval_instead_of_an_error() -> None:
     level = m.auc.analyses["RRRC"].levels[0]
     assert level.estimate == 1.0 and level.se is None and level.p is None
     assert m.generators is not None and m.generators.modalities == ["gan-a", "gan-b"]
+
+
+def test_differences_without_variance_have_no_interval() -> None:
+    m = study_mrmc(_rows())  # perfect readers on both generators
+    (d,) = m.generators.analyses["RRRC"].differences
+    assert d.se is None and d.low is None and d.p is None
+
+
+def test_position_uses_fifths_of_each_readers_own_readings() -> None:
+    """A strong reader who stopped early and a weak one who finished: no fatigue trend may appear."""
+    strong = [r for r in _rows(readers=(1,), cases=40) if r.position < 10]
+    weak = _rows(readers=(2,), cases=40, right=lambda j, k: k % 2 == 0)
+    bins = realism(strong + weak, []).position
+    assert [b.accuracy.n for b in bins] == [10, 10, 10, 10, 10]
+    assert len({b.accuracy.k for b in bins}) == 1  # every fifth: 2 of the strong reader's + 4 of the weak's
 
 
 def test_one_reader_gets_the_fixed_reader_analysis_only() -> None:

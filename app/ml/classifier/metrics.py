@@ -27,8 +27,14 @@ class Auroc:
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray, *, level: float = 0.95) -> Auroc:
-    """AUROC of `scores` (N,) for binary `labels` (N,), with a DeLong interval clipped to [0, 1]."""
-    a = auc_with_ci(np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64), level=level)
+    """AUROC of `scores` (N,) for binary `labels` (N,), with a DeLong interval clipped to [0, 1].
+
+    A classifier that diverged scores NaN: its AUROC is None, as for a missing class, not an error.
+    """
+    y, s = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        return Auroc(None, None, None, int(y.sum()), int((~y).sum()))
+    a = auc_with_ci(y, s, level=level)
     return Auroc(a.value, a.low, a.high, a.positives, a.negatives)
 
 

@@ -37,8 +37,6 @@ def results_page(request: Request, db: Db, user: Staff, study_id: int) -> Respon
             "study": study,
             "res": res,
             "figs": figures(res.analysis),
-            "progress": readings_repo.progress_by_reader(db, study_id),
-            "readers": repo.readers(db, study_id),
         },
     )
 

@@ -16,7 +16,7 @@ from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Db, Staff, Store
-from app.web.routes.planning import plan_context
+from app.web.planning import plan_context
 from app.web.templating import is_htmx, render
 
 router = APIRouter(prefix="/studies")
@@ -40,10 +40,13 @@ class StudyForm(BaseModel):
     practice_cases: int = Field(default=0, ge=0, le=50)
     reader_ids: list[int] = Field(default_factory=list)
     seed: str = Field(default="", pattern=r"^\d{0,10}$")
+    # The planning region's inputs ride along, so that a re-rendered form keeps them; the design ignores them.
+    plan_auc: str = Field(default="", max_length=20)
+    plan_pilot: str = Field(default="", max_length=20)
 
     def design(self) -> studies_domain.StudyDesign:
         """The domain's view of the form."""
-        data = self.model_dump()
+        data = self.model_dump(exclude={"plan_auc", "plan_pilot"})
         data["stratify_finding"] = self.stratify_finding or None
         data["seed"] = int(self.seed) % 2**31 if self.seed else None
         return studies_domain.StudyDesign(**data)
