@@ -102,6 +102,24 @@ def report(result: MrmcResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _from_file(path: Path, compute):
+    """compute(text of PATH), with unreadable or invalid input as a one-line error."""
+    try:
+        return compute(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
+    except ValueError as exc:
+        raise click.ClickException(f"{path.name}: {exc}") from exc
+
+
+def _echo(result, as_text, as_json: bool) -> None:
+    """Every figure as JSON, or the text report."""
+    if as_json:
+        click.echo(json.dumps(jsonable(result), indent=1, allow_nan=False))
+    else:
+        click.echo(as_text(result), nl=False)
+
+
 @click.group()
 def analyse_group() -> None:
     """Statistics on rating tables and study exports."""
@@ -124,18 +142,17 @@ def mrmc(path: Path, fom: str, covariance: str, threshold: float | None, alpha: 
     """Obuchowski-Rockette MRMC analysis of PATH (CSV: modality, reader, case, truth, rating)."""
     if not 0.0 < alpha < 1.0:
         raise click.BadParameter("alpha must lie strictly between 0 and 1", param_hint="--alpha")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        table = RatingTable.from_csv(text, threshold=threshold)
-        result = analyse(table, fom=fom, method=covariance, null=CHANCE[fom], alpha=alpha)
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
-    except ValueError as exc:
-        raise click.ClickException(f"{path.name}: {exc}") from exc
-    if as_json:
-        click.echo(json.dumps(jsonable(result), indent=2, allow_nan=False))
-    else:
-        click.echo(report(result), nl=False)
+    result = _from_file(
+        path,
+        lambda text: analyse(
+            RatingTable.from_csv(text, threshold=threshold),
+            fom=fom,
+            method=covariance,
+            null=CHANCE[fom],
+            alpha=alpha,
+        ),
+    )
+    _echo(result, report, as_json)
 
 
 def _study_report(an: StudyAnalysis) -> str:
@@ -181,14 +198,9 @@ def _study_report(an: StudyAnalysis) -> str:
 )
 def study(path: Path, as_json: bool) -> None:
     """Recompute a study's results from its CSV export alone (PATH: the results page's export.csv)."""
-    try:
-        reads, findings, asked = reads_from_export(path.read_text(encoding="utf-8-sig"))
-        analysis = analyse_reads(reads, findings=findings, ask_findings=asked)
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
-    except ValueError as exc:
-        raise click.ClickException(f"{path.name}: {exc}") from exc
-    if as_json:
-        click.echo(json.dumps(jsonable(analysis), indent=1, allow_nan=False))
-    else:
-        click.echo(_study_report(analysis), nl=False)
+
+    def from_export(text: str) -> StudyAnalysis:
+        reads, findings, asked = reads_from_export(text)
+        return analyse_reads(reads, findings=findings, ask_findings=asked)
+
+    _echo(_from_file(path, from_export), _study_report, as_json)

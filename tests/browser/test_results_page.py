@@ -10,6 +10,17 @@ from tests import factories
 pytestmark = pytest.mark.browser
 
 
+def _signed_in(browser, base: str, user):
+    """A new page signed in as `user`."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
 def test_results_page_shows_the_analysis(session, store, live_server, browser, tmp_path):
     researcher = factories.user(session, "researcher", "res@test.org")
     readers = [factories.user(session, "reader", f"reader{i}@test.org") for i in range(3)]
@@ -22,12 +33,7 @@ def test_results_page_shows_the_analysis(session, store, live_server, browser, t
     for reader, cases, skill in zip(readers, (16, 16, 9), (0.7, 0.3, 0.0), strict=True):
         factories.answer_cases(session, study.id, reader, cases=cases, skill=skill)
 
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", researcher.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    page = _signed_in(browser, live_server, researcher)
     page.goto(f"{live_server}/studies/{study.id}/results")
 
     headline = page.locator("#mrmc-summary .headline").inner_text()
@@ -63,12 +69,7 @@ def test_planning_follows_the_study_form(session, live_server, browser, tmp_path
     for i in range(3):
         factories.user(session, "reader", f"reader{i}@test.org")
     session.commit()
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", researcher.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    page = _signed_in(browser, live_server, researcher)
     page.goto(live_server + "/studies/new")
     before = page.locator("#plan-power").inner_text()
     for box in page.locator("input[name=reader_ids]").all():

@@ -255,3 +255,29 @@ def test_bad_tables_give_clear_errors() -> None:
     table = RatingTable.from_csv((REFERENCE / "vandyke.csv").read_text())
     with pytest.raises(ValueError, match="needs a threshold"):
         table.foms("accuracy")
+
+
+def test_the_command_prints_the_tables_in_or_dbm_order(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli.analyse import analyse_group
+
+    out = CliRunner().invoke(analyse_group, ["mrmc", str(REFERENCE / "vandyke.csv")])
+    assert out.exit_code == 0, out.output
+    order = [
+        "Figures of merit",
+        "ANOVA",
+        "OR variance components",
+        "Random readers, random cases",
+        "Fixed readers",
+        "Random readers, fixed cases",
+    ]
+    assert [out.output.index(h) for h in order] == sorted(out.output.index(h) for h in order)
+    assert "F(1, 15.26) = 4.4563, p = 0.0517" in out.output and "0.82522360, 0.96885048" in out.output
+    as_json = CliRunner().invoke(analyse_group, ["mrmc", str(REFERENCE / "vandyke.csv"), "--json"])
+    assert '"cov2": 0.000344' in as_json.output
+    (tmp_path / "bad.csv").write_text("reader,case,truth,rating\n1,a,2,3\n")
+    bad = CliRunner().invoke(analyse_group, ["mrmc", str(tmp_path / "bad.csv")])
+    assert bad.exit_code != 0 and "row 2: truth must be 0 or 1" in bad.output
+    binary = CliRunner().invoke(analyse_group, ["mrmc", str(REFERENCE / "vandyke.csv"), "--fom", "accuracy"])
+    assert binary.exit_code != 0 and "needs a threshold" in binary.output
