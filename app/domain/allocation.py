@@ -15,7 +15,7 @@ import numpy as np
 from app.domain.errors import Invalid
 
 # Domains of the seed sequence, so the case draw and reader orders never share random streams.
-_CASES, _ORDER = 0, 1
+_CASES, _ORDER, _RETEST = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,31 @@ def reader_order(
     tail = real + syn
     order += [tail[i] for i in rng.permutation(len(tail))]
     return order
+
+
+def with_repeats(
+    order: list[int], *, percent: int, gap: int, seed: int, reader_id: int
+) -> list[tuple[int, int]]:
+    """The order with a share of its cases shown again, as (case_id, presentation) pairs.
+
+    Test-retest: `percent` % of the cases (rounded, at least one when percent > 0) come back
+    unannounced, each at least `gap` cases after its first showing. Only cases shown early enough to
+    leave that gap can repeat; an insertion point is drawn uniformly among the places that keep it.
+    """
+    if percent <= 0 or not order:
+        return [(case_id, 1) for case_id in order]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _RETEST, reader_id]))
+    n = len(order)
+    eligible = [i for i in range(n) if i + gap < n]  # first showings with room for the gap after them
+    k = min(len(eligible), max(1, round(n * percent / 100)))
+    chosen = sorted(eligible[i] for i in rng.permutation(len(eligible))[:k])
+    # Insert after original index `at` (gap <= at - i), so later insertions only widen gaps.
+    inserts: dict[int, list[int]] = {}
+    for i in chosen:
+        at = int(rng.integers(i + gap, n))
+        inserts.setdefault(at, []).append(order[i])
+    out: list[tuple[int, int]] = []
+    for j, case_id in enumerate(order):
+        out.append((case_id, 1))
+        out += [(repeat, 2) for repeat in inserts.get(j, [])]
+    return out

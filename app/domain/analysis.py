@@ -19,6 +19,7 @@ import numpy as np
 from app.domain.agreement import FindingAgreement, ReaderAgreement, finding_agreement, reader_agreement
 from app.domain.ratings import THRESHOLD, Mrmc, rating, study_mrmc
 from app.domain.realism import Realism, realism
+from app.domain.retest import Retest, retest_agreement
 from app.stats.readers import ReaderSummary, summarise
 
 
@@ -36,6 +37,7 @@ class Read:
     labels: frozenset[str] | None  # None when the image's set carries no labels
     position: int
     duration_ms: int | None
+    presentation: int = 1  # 2: a test-retest repeat, left out of every figure but test-retest
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class StudyAnalysis:
     agreement: ReaderAgreement
     finding_agreement: list[FindingAgreement]
     realism: Realism
+    retest: Retest | None  # None when the study repeats no case
 
 
 def duration_ms(shown_at: datetime | None, submitted_at: datetime) -> int | None:
@@ -66,8 +69,9 @@ def summary(reads: Sequence[Read]) -> ReaderSummary:
 
 
 def analyse_reads(reads: Iterable[Read], *, findings: Sequence[str], ask_findings: bool) -> StudyAnalysis:
-    """The study's analysis from its latest readings."""
-    ordered = sorted(reads, key=lambda r: (r.reader, r.case))
+    """The study's analysis from its latest readings; test-retest repeats count only in `retest`."""
+    every = sorted(reads, key=lambda r: (r.reader, r.case, r.presentation))
+    ordered = [r for r in every if r.presentation == 1]
     by_reader: dict[str, list[Read]] = {}
     for r in ordered:
         by_reader.setdefault(r.reader, []).append(r)
@@ -91,6 +95,7 @@ def analyse_reads(reads: Iterable[Read], *, findings: Sequence[str], ask_finding
         agreement=reader_agreement(ordered),
         finding_agreement=marks,
         realism=realism(ordered, findings),
+        retest=retest_agreement(every),
     )
 
 

@@ -27,7 +27,12 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     ("reader_years_experience", "integer", "Reader's years of experience (intake)."),
     ("reader_specialty", "text", "Reader's specialty (intake)."),
     ("reader_board_certified", "boolean", "Reader is board certified (intake): true/false."),
-    ("case_id", "text", "Opaque case id, as the reader's image was served."),
+    (
+        "case_id",
+        "text",
+        "Opaque case id, as the reader's image was served; a test-retest repeat was served under an id of "
+        "its own, but its rows carry the case's id so that the two showings pair up.",
+    ),
     ("image_set", "text", "Name of the image set the case came from."),
     ("source_name", "text", "The image's file or generator name within its set."),
     ("truth", "text", "real or synthetic. " + POSITIVE_CLASS_NOTE),
@@ -54,6 +59,12 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
         "0-based position of the case in this reader's order (practice cases come first).",
     ),
     ("practice", "boolean", "A practice case with feedback; exclude from analysis."),
+    (
+        "presentation",
+        "integer",
+        "1 for a case's first showing to this reader; 2 for its test-retest repeat, shown again unannounced "
+        "later in the order. Analyse presentation 1; pair 1 with 2 for test-retest agreement.",
+    ),
     ("revision", "integer", "0 for the first answer; n for the n-th revision where the study allows them."),
     ("supersedes_reading", "integer", "Id of the reading this revision replaces (blank for first answers)."),
     ("reading_id", "integer", "Id of this reading."),
@@ -149,10 +160,11 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.click_y,
             r.position,
             _bool(r.is_practice),
+            r.presentation,
             r.revision,
             r.supersedes_id,
             r.id,
-            _bool(r.revision == latest.get((row.reader_id, row.case_id), 0)),
+            _bool(r.revision == latest.get((row.reader_id, row.case_id, r.presentation), 0)),
             shown.isoformat() if shown else "",
             r.submitted_at.isoformat(),
             duration_ms(shown, r.submitted_at),
@@ -188,6 +200,7 @@ EXPORT_NEEDS = (
     "confidence",
     "position",
     "practice",
+    "presentation",
     "is_latest",
     "duration_ms",
 )
@@ -226,6 +239,7 @@ def reads_from_export(text: str) -> tuple[list[Read], list[str], bool]:
                     if all(v == "" for v in labelled)
                     else frozenset(f for f, v in zip(findings, labelled, strict=True) if v == "1"),
                     position=int(row["position"]),
+                    presentation=int(row["presentation"]),
                     duration_ms=int(row["duration_ms"]) if row["duration_ms"] else None,
                 )
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,7 +69,12 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     rc, case = found
     if rc.shown_at is None:
         rc.shown_at = datetime.now(UTC)
-    return CaseView(study, case.opaque_id, rc.position, total, done, case.is_practice)
+    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice)
+
+
+def served_id(rc: ReaderCase, case: Case) -> str:
+    """The opaque id this reader sees for this presentation: a repeat's own, else the case's."""
+    return rc.opaque_id or case.opaque_id
 
 
 def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView, Reading] | None:
@@ -82,7 +87,8 @@ def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView
         return None
     reading, case = found  # the newest reading of the reader, so the latest revision of its case
     done, total = repo.progress(session, study_id, reader_id)
-    view = CaseView(study, case.opaque_id, reading.position, total, done, case.is_practice)
+    rc = repo.order_entry(session, reader_id, case.id, reading.presentation)
+    view = CaseView(study, served_id(rc, case), reading.position, total, done, case.is_practice)
     return view, reading
 
 
@@ -140,22 +146,23 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
     if found is None:
         raise NotFound("That case is not part of your study.")
     rc, case = found
-    previous = repo.latest(session, reader_id, case.id)
+    previous = repo.latest(session, reader_id, case.id, rc.presentation)
     if previous is not None:
         if not (study.allow_revision and answer.revise):
             raise Conflict("You already answered this case; your first answer was kept.")
         last = repo.last_answered(session, study_id, reader_id)
-        if last is None or last[1].id != case.id:
+        if last is None or (last[1].id, last[0].presentation) != (case.id, rc.presentation):
             raise Conflict("Only your most recent answer can be revised.")
     else:
         nxt = repo.next_unread(session, study_id, reader_id)
-        if nxt is None or nxt[1].id != case.id:
+        if nxt is None or nxt[0].id != rc.id:
             raise Conflict("Cases are answered in order; this is not your current case.")
     reading = Reading(
         study_id=study_id,
         case_id=case.id,
         reader_id=reader_id,
         client_token=answer.client_token,
+        presentation=rc.presentation,
         revision=0 if previous is None else previous.revision + 1,
         supersedes_id=previous.id if previous is not None else None,
         verdict=answer.verdict,
@@ -206,11 +213,17 @@ def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Ca
         select(Case)
         .join(ReaderCase, ReaderCase.case_id == Case.id)
         .join(Study, Study.id == Case.study_id)
-        .where(Case.opaque_id == opaque_id, ReaderCase.reader_id == reader_id, Study.status != "draft")
+        .where(
+            or_(Case.opaque_id == opaque_id, ReaderCase.opaque_id == opaque_id),
+            ReaderCase.reader_id == reader_id,
+            Study.status != "draft",
+        )
+        .limit(1)
     )
     return session.scalar(stmt)
 
 
 def case_by_opaque(session: Session, opaque_id: str) -> Case | None:
-    """Any case by its opaque id (for researchers and admins)."""
-    return session.scalar(select(Case).where(Case.opaque_id == opaque_id))
+    """Any case by its opaque id or a repeat's (for researchers and admins)."""
+    repeat = select(ReaderCase.case_id).where(ReaderCase.opaque_id == opaque_id).scalar_subquery()
+    return session.scalar(select(Case).where(or_(Case.opaque_id == opaque_id, Case.id == repeat)))

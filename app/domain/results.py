@@ -50,6 +50,7 @@ def study_reads(session: Session, study: Study) -> list[Read]:
             labels=frozenset(r.labels) if r.label_schema else None,
             position=r.position,
             duration_ms=duration_ms(r.shown_at, r.submitted_at),
+            presentation=r.presentation,
         )
         for r in repo.latest_readings(session, study.id)
     ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from app.domain import audit, leakage
-from app.domain.allocation import Candidate, draw_cases, reader_order
+from app.domain.allocation import Candidate, draw_cases, reader_order, with_repeats
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.rendering import render
 from app.domain.security import new_opaque_id
@@ -37,6 +37,8 @@ class StudyDesign:
     ask_click: bool = False
     allow_revision: bool = False
     practice_cases: int = 0
+    retest_percent: int = 0  # test-retest: share of the main cases shown again, unannounced
+    retest_gap: int = 10  # ... at least this many cases after their first showing
     reader_ids: list[int] = field(default_factory=list)
     seed: int | None = None
 
@@ -58,6 +60,12 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
         raise Invalid("The real:synthetic ratio needs non-negative parts that are not both zero.")
     if not 0 <= design.practice_cases <= 50:
         raise Invalid("Practice cases must be between 0 and 50.")
+    if not 0 <= design.retest_percent <= 50:
+        raise Invalid("The share of cases shown again must be between 0 and 50 %.")
+    if not 1 <= design.retest_gap <= 1000:
+        raise Invalid("Repeated cases must come back between 1 and 1000 cases after their first showing.")
+    if design.retest_percent and design.retest_gap >= design.n_cases:
+        raise Invalid("The gap before a repeat must be smaller than the number of cases.")
     if not 64 <= design.resolution <= 2048:
         raise Invalid("The study resolution must be between 64 and 2048 pixels.")
     sets = [session.get(ImageSet, i) for i in dict.fromkeys(design.image_set_ids)]
@@ -147,6 +155,7 @@ def _apply(study: Study, design: StudyDesign, sets: list[ImageSet]) -> None:
     study.ask_findings, study.ask_free_text = design.ask_findings, design.ask_free_text
     study.ask_click, study.allow_revision = design.ask_click, design.allow_revision
     study.practice_cases = design.practice_cases
+    study.retest_percent, study.retest_gap = design.retest_percent, design.retest_gap
 
 
 def create_study(session: Session, store: BlobStore, design: StudyDesign, *, actor_id: int) -> Study:
@@ -197,16 +206,27 @@ def update_study(
 
 
 def _allocate(session: Session, study: Study, reader_id: int) -> None:
-    """Draw and store one reader's order: practice first, then the main cases."""
+    """Draw and store one reader's order: practice first, then the main cases with any repeats."""
     cases = repo.cases(session, study.id)
     practice = [(c.id, c.truth) for c in cases if c.is_practice]
     main = [(c.id, c.truth) for c in cases if not c.is_practice]
     kw = {"seed": study.seed, "reader_id": reader_id}
-    order = reader_order(practice, ratio_real=1, ratio_synthetic=1, **kw) + reader_order(
-        main, ratio_real=study.ratio_real, ratio_synthetic=study.ratio_synthetic, **kw
+    first = reader_order(practice, ratio_real=1, ratio_synthetic=1, **kw)
+    rest = reader_order(main, ratio_real=study.ratio_real, ratio_synthetic=study.ratio_synthetic, **kw)
+    order = [(c, 1) for c in first] + with_repeats(
+        rest, percent=study.retest_percent, gap=study.retest_gap, **kw
     )
-    for position, case_id in enumerate(order):
-        session.add(ReaderCase(study_id=study.id, reader_id=reader_id, case_id=case_id, position=position))
+    for position, (case_id, presentation) in enumerate(order):
+        session.add(
+            ReaderCase(
+                study_id=study.id,
+                reader_id=reader_id,
+                case_id=case_id,
+                position=position,
+                presentation=presentation,
+                opaque_id=new_opaque_id() if presentation > 1 else None,
+            )
+        )
 
 
 def check_leakage(session: Session, store: BlobStore, study: Study) -> leakage.LeakageReport:

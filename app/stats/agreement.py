@@ -23,6 +23,7 @@ __all__ = [
     "krippendorff_alpha",
     "krippendorff_with_ci",
     "weighted_kappa",
+    "weighted_kappa_with_ci",
 ]
 
 
@@ -233,6 +234,40 @@ def cohen_kappa_with_ci(
     ok = chance < 1.0
     boot = ((tables[ok, 0] + tables[ok, 3]) / n[ok] - chance[ok]) / (1.0 - chance[ok])
     if boot.size < resamples // 2:
+        return value, None, None
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boot, [tail, 1.0 - tail])
+    return value, float(low), float(high)
+
+
+def weighted_kappa_with_ci(
+    a: Sequence[int],
+    b: Sequence[int],
+    *,
+    categories: Sequence[int],
+    clusters: Sequence[Hashable],
+    weights: str = "quadratic",
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float | None, float | None, float | None]:
+    """Weighted kappa with a percentile bootstrap interval that resamples whole clusters (cases)."""
+    value = weighted_kappa(a, b, categories=categories, weights=weights)
+    if value is None:
+        return None, None, None
+    x, y = np.asarray(a), np.asarray(b)
+    keys = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
+    members = [[] for _ in keys]  # pair indices per cluster
+    for i, c in enumerate(clusters):
+        members[keys[c]].append(i)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for draw in rng.integers(0, len(members), size=(resamples, len(members))):
+        idx = [i for c in draw for i in members[c]]
+        k = weighted_kappa(x[idx].tolist(), y[idx].tolist(), categories=categories, weights=weights)
+        if k is not None:
+            boot.append(k)
+    if len(boot) < resamples // 2:
         return value, None, None
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(boot, [tail, 1.0 - tail])

@@ -11,7 +11,9 @@ import re
 from click.testing import CliRunner
 
 from app.cli.analyse import analyse_group
-from app.domain import results
+from app.domain import readings, results
+from app.domain.readings import Answer
+from app.persistence.repositories import studies as study_repo
 from tests import factories
 
 
@@ -113,3 +115,48 @@ def test_export_of_something_else_is_refused(tmp_path):
     (tmp_path / "y.csv").write_bytes(b"\xff\xfe\x00bad")
     out = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "y.csv")])
     assert out.exit_code != 0 and "not UTF-8" in out.output
+
+
+def test_retest_repeats_come_back_unannounced_and_pair_up(session, store, people, signed_in, tmp_path):
+    """A quarter of the cases come back under new ids; answers pair up in the export and the analysis."""
+    readers = [people["reader"], people["reader2"]]
+    creator = people["researcher"]
+    study = factories.launched_study(
+        session, store, readers=readers, creator=creator, n_cases=12, retest_percent=25, retest_gap=3
+    )
+    session.commit()
+    seen: dict[str, list[str]] = {}
+    for reader in readers:
+        served = []
+        while (view := readings.current_case(session, study.id, reader.id)) is not None:
+            served.append(view.opaque_id)
+            truth = readings.case_by_opaque(session, view.opaque_id).truth
+            answer = Answer(view.opaque_id, f"tok-{reader.id}-{len(served):04d}", truth, 4)
+            readings.submit(session, study.id, reader.id, answer)
+            session.commit()
+        seen[reader.pseudonym] = served
+    for served in seen.values():
+        assert len(served) == 15 and len(set(served)) == 15  # 12 cases + 3 repeats, each under its own id
+    # A reader's repeat image is theirs alone, and is served like any other.
+    first_reader = signed_in("reader")
+    repeat_ids = set(seen[people["reader"].pseudonym]) - {
+        c.opaque_id for c in study_repo.cases(session, study.id)
+    }
+    assert len(repeat_ids) == 3
+    some = next(iter(repeat_ids))
+    assert first_reader.get(f"/img/{some}").status_code == 200
+    assert signed_in("reader2").get(f"/img/{some}").status_code == 404
+
+    researcher = signed_in("researcher")
+    export = researcher.get(f"/studies/{study.id}/export.csv").text
+    rows = list(csv.DictReader(io.StringIO(export)))
+    assert sorted(r["presentation"] for r in rows).count("2") == 6
+    assert {r["case_id"] for r in rows if r["presentation"] == "2"} <= {r["case_id"] for r in rows}
+    analysis = researcher.get(f"/studies/{study.id}/analysis.json").json()
+    assert analysis["n_readings"] == 24  # repeats are left out of every figure but test-retest
+    assert analysis["retest"]["pairs"] == 6 and analysis["retest"]["kappa"] == 1.0
+    (tmp_path / "export.csv").write_text(export)
+    out = CliRunner().invoke(analyse_group, ["study", str(tmp_path / "export.csv"), "--json"])
+    assert json.loads(out.output) == analysis
+    page = researcher.get(f"/studies/{study.id}/results").text
+    assert "Test–retest" in page and "Over 6 films shown twice" in page

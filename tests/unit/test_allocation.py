@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.allocation import Candidate, block_shape, draw_cases, reader_order, split_counts
+from app.domain.allocation import (
+    Candidate,
+    block_shape,
+    draw_cases,
+    reader_order,
+    split_counts,
+    with_repeats,
+)
 from app.domain.errors import Invalid
 
 
@@ -89,3 +96,22 @@ def test_positions_are_spread_across_readers():
     first = [reader_order(cases, seed=0, reader_id=r, ratio_real=1, ratio_synthetic=1)[0] for r in range(400)]
     counts = [first.count(c) for c in range(8)]
     assert min(counts) > 25 and max(counts) < 80
+
+
+@pytest.mark.parametrize(("n", "percent", "gap"), [(20, 10, 5), (40, 25, 10), (100, 10, 30), (12, 50, 3)])
+def test_repeats_come_back_after_the_gap(n: int, percent: int, gap: int) -> None:
+    order = list(range(1000, 1000 + n))
+    out = with_repeats(order, percent=percent, gap=gap, seed=5, reader_id=7)
+    assert [c for c, p in out if p == 1] == order  # the first showings keep their order
+    repeats = [c for c, p in out if p == 2]
+    assert len(repeats) == len(set(repeats)) == max(1, round(n * percent / 100))
+    for case_id in repeats:
+        first, second = [i for i, (c, _) in enumerate(out) if c == case_id]
+        assert second - first - 1 >= gap
+    assert with_repeats(order, percent=percent, gap=gap, seed=5, reader_id=7) == out
+    assert with_repeats(order, percent=percent, gap=gap, seed=5, reader_id=8) != out
+
+
+def test_no_repeats_without_a_percent_or_room() -> None:
+    assert with_repeats([1, 2, 3], percent=0, gap=1, seed=0, reader_id=0) == [(1, 1), (2, 1), (3, 1)]
+    assert with_repeats([1, 2, 3], percent=50, gap=5, seed=0, reader_id=0) == [(1, 1), (2, 1), (3, 1)]

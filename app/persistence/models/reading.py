@@ -29,8 +29,9 @@ class Reading(Base):
 
     __tablename__ = "readings"
     __table_args__ = (
-        # One reading per reader x case; revisions (where allowed) get the next number.
-        UniqueConstraint("reader_id", "case_id", "revision"),
+        # One reading per reader x case x presentation (a test-retest repeat is the second presentation);
+        # revisions (where allowed) get the next number.
+        UniqueConstraint("reader_id", "case_id", "presentation", "revision"),
         # A retried submit carries the same token and finds the stored row.
         UniqueConstraint("reader_id", "client_token"),
         CheckConstraint("verdict IN ('real', 'synthetic')", name="verdict"),
@@ -44,6 +45,7 @@ class Reading(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    presentation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     revision: Mapped[int] = mapped_column(Integer, default=0)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id"))
     client_token: Mapped[str] = mapped_column(String(64))

@@ -50,6 +50,9 @@ class Study(CreatedAt, Base):
     ask_click: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_revision: Mapped[bool] = mapped_column(Boolean, default=False)
     practice_cases: Mapped[int] = mapped_column(Integer, default=0)
+    # Test-retest: this share of the main cases is shown again, unannounced, at least retest_gap cases later.
+    retest_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retest_gap: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set at launch, before the first reading can exist; nothing about the design may change after it.
@@ -99,7 +102,7 @@ class ReaderCase(Base):
 
     __tablename__ = "reader_cases"
     __table_args__ = (
-        UniqueConstraint("reader_id", "case_id"),
+        UniqueConstraint("reader_id", "case_id", "presentation"),
         UniqueConstraint("study_id", "reader_id", "position"),
     )
 
@@ -108,5 +111,10 @@ class ReaderCase(Base):
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
+    # 1 for the first showing, 2 for a test-retest repeat.
+    presentation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A repeat is served under its own opaque id, so that nothing but the image tells it is one;
+    # NULL: served under the case's opaque id.
+    opaque_id: Mapped[str | None] = mapped_column(String(40), unique=True)
     # Server time at which the case was first shown to this reader.
     shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

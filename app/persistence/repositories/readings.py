@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Case, ReaderCase, Reading, StudyReader
@@ -10,7 +10,11 @@ from app.persistence.models import Case, ReaderCase, Reading, StudyReader
 
 def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
     """The reader's first position without a reading, locked so its shown time is set once."""
-    answered = select(Reading.id).where(Reading.reader_id == reader_id, Reading.case_id == ReaderCase.case_id)
+    answered = select(Reading.id).where(
+        Reading.reader_id == reader_id,
+        Reading.case_id == ReaderCase.case_id,
+        Reading.presentation == ReaderCase.presentation,
+    )
     stmt = (
         select(ReaderCase, Case)
         .join(Case, Case.id == ReaderCase.case_id)
@@ -33,10 +37,11 @@ def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]
         )
         or 0
     )
+    # Each presentation's first answer is its revision 0.
     done = (
         session.scalar(
-            select(func.count(func.distinct(Reading.case_id))).where(
-                Reading.study_id == study_id, Reading.reader_id == reader_id
+            select(func.count()).where(
+                Reading.study_id == study_id, Reading.reader_id == reader_id, Reading.revision == 0
             )
         )
         or 0
@@ -55,8 +60,8 @@ def progress_by_reader(session: Session, study_id: int) -> dict[int, tuple[int, 
     )
     done = dict(
         session.execute(
-            select(Reading.reader_id, func.count(func.distinct(Reading.case_id)))
-            .where(Reading.study_id == study_id)
+            select(Reading.reader_id, func.count())
+            .where(Reading.study_id == study_id, Reading.revision == 0)
             .group_by(Reading.reader_id)
         ).all()
     )
@@ -66,13 +71,14 @@ def progress_by_reader(session: Session, study_id: int) -> dict[int, tuple[int, 
 def reader_case(
     session: Session, study_id: int, reader_id: int, opaque_id: str
 ) -> tuple[ReaderCase, Case] | None:
-    """The reader's order entry for the case with this opaque id."""
+    """The reader's order entry served under this opaque id (a repeat's own, or its case's)."""
+    served = or_(
+        ReaderCase.opaque_id == opaque_id, and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id)
+    )
     stmt = (
         select(ReaderCase, Case)
         .join(Case, Case.id == ReaderCase.case_id)
-        .where(
-            ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, Case.opaque_id == opaque_id
-        )
+        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, served)
     )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
@@ -85,13 +91,26 @@ def by_token(session: Session, reader_id: int, client_token: str) -> Reading | N
     )
 
 
-def latest(session: Session, reader_id: int, case_id: int) -> Reading | None:
-    """The reader's newest revision for a case."""
+def latest(session: Session, reader_id: int, case_id: int, presentation: int = 1) -> Reading | None:
+    """The reader's newest revision for one presentation of a case."""
     return session.scalar(
         select(Reading)
-        .where(Reading.reader_id == reader_id, Reading.case_id == case_id)
+        .where(
+            Reading.reader_id == reader_id, Reading.case_id == case_id, Reading.presentation == presentation
+        )
         .order_by(Reading.revision.desc())
         .limit(1)
+    )
+
+
+def order_entry(session: Session, reader_id: int, case_id: int, presentation: int) -> ReaderCase | None:
+    """The reader's order entry for one presentation of a case."""
+    return session.scalar(
+        select(ReaderCase).where(
+            ReaderCase.reader_id == reader_id,
+            ReaderCase.case_id == case_id,
+            ReaderCase.presentation == presentation,
+        )
     )
 
 

@@ -28,6 +28,7 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
             User.pseudonym,
             Case.opaque_id,
             Reading.position,
+            Reading.presentation,
             Reading.shown_at,
             Reading.submitted_at,
         )
@@ -36,8 +37,8 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
         .join(ImageSet, ImageSet.id == Image.image_set_id)
         .join(User, User.id == Reading.reader_id)
         .where(Reading.study_id == study_id)
-        .ext(distinct_on(Reading.reader_id, Reading.case_id))
-        .order_by(Reading.reader_id, Reading.case_id, Reading.revision.desc())
+        .ext(distinct_on(Reading.reader_id, Reading.case_id, Reading.presentation))
+        .order_by(Reading.reader_id, Reading.case_id, Reading.presentation, Reading.revision.desc())
     )
     if not include_practice:
         stmt = stmt.where(~Reading.is_practice)
@@ -49,14 +50,14 @@ def latest_readings(session: Session, study_id: int) -> list[Any]:
     return list(session.execute(latest_readings_stmt(study_id, include_practice=False)))
 
 
-def revised(session: Session, study_id: int) -> dict[tuple[int, int], int]:
-    """Latest revision number per (reader id, case id), for the answers that were revised at all."""
+def revised(session: Session, study_id: int) -> dict[tuple[int, int, int], int]:
+    """Latest revision number per (reader id, case id, presentation), for answers revised at all."""
     stmt = (
-        select(Reading.reader_id, Reading.case_id, func.max(Reading.revision))
+        select(Reading.reader_id, Reading.case_id, Reading.presentation, func.max(Reading.revision))
         .where(Reading.study_id == study_id, Reading.revision > 0)
-        .group_by(Reading.reader_id, Reading.case_id)
+        .group_by(Reading.reader_id, Reading.case_id, Reading.presentation)
     )
-    return {(r, c): n for r, c, n in session.execute(stmt)}
+    return {(r, c, p): n for r, c, p, n in session.execute(stmt)}
 
 
 def export_rows(session: Session, study_id: int) -> Iterator[Any]:
@@ -91,6 +92,7 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
             Reading.reader_id,
             Reading.case_id,
             Case.image_id,
+            Reading.presentation,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)

@@ -38,6 +38,8 @@ class StudyForm(BaseModel):
     ask_click: bool = False
     allow_revision: bool = False
     practice_cases: int = Field(default=0, ge=0, le=50)
+    retest_percent: int = Field(default=0, ge=0, le=50)
+    retest_gap: int = Field(default=10, ge=1, le=1000)
     reader_ids: list[int] = Field(default_factory=list)
     seed: str = Field(default="", pattern=r"^\d{0,10}$")
     # The planning region's inputs ride along, so that a re-rendered form keeps them; the design ignores them.
@@ -88,6 +90,8 @@ DEFAULT_FORM = {
     "resolution": 256,
     "ask_findings": True,
     "practice_cases": 0,
+    "retest_percent": 0,
+    "retest_gap": 10,
     "image_set_ids": [],
     "reader_ids": [],
     "instructions": "Each image is either a real chest radiograph or a synthetic one made by a "
@@ -170,6 +174,8 @@ def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
             "ask_click",
             "allow_revision",
             "practice_cases",
+            "retest_percent",
+            "retest_gap",
             "seed",
         )
     }
