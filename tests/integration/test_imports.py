@@ -141,6 +141,14 @@ def test_malformed_form_post_gets_a_clear_message(session, store, signed_in):
     assert "name" in r.text and "kind" in r.text and "not filled in correctly" in r.text
     r = admin.post("/studies", data={"csrf_token": token, "title": "x", "n_cases": "many"})
     assert r.status_code == 422 and "n_cases" in r.text
+    for field, value in [
+        ("retest_percent", "99"),
+        ("retest_gap", "0"),
+        ("retest_percent", "x"),
+        ("plan_auc", "a" * 50),
+    ]:
+        r = admin.post("/studies", data={"csrf_token": token, "title": "x", "n_cases": "10", field: value})
+        assert r.status_code == 422 and field in r.text
 
 
 def test_folder_and_chestxray14_importers(session, store, tmp_path):

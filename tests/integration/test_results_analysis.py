@@ -160,3 +160,18 @@ def test_retest_repeats_come_back_unannounced_and_pair_up(session, store, people
     assert json.loads(out.output) == analysis
     page = researcher.get(f"/studies/{study.id}/results").text
     assert "Test–retest" in page and "Over 6 films shown twice" in page
+
+
+def test_the_report_as_pdf(session, store, people, signed_in, tmp_path):
+    readers = [people["reader"], people["reader2"]]
+    study = factories.launched_study(session, store, readers=readers, creator=people["researcher"], n_cases=8)
+    session.commit()
+    for reader in readers:
+        factories.answer_cases(session, study.id, reader, cases=8, skill=0.5)
+    r = signed_in("researcher").get(f"/studies/{study.id}/report.pdf")
+    if r.status_code == 503:  # no Pango on this machine: the reason is given instead
+        assert "Pango" in r.text
+        return
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-") and len(r.content) > 20_000
+    (tmp_path.parent / "report.pdf").write_bytes(r.content)

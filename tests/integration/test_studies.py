@@ -29,3 +29,18 @@ def test_a_study_may_resample_sets_that_share_one_resolution(session, store, peo
     for case in cases:  # every case, real or synthetic, went through the same 64 -> 128 px path
         with PILImage.open(store.path(case.sha256)) as img:
             assert img.size == (128, 128) and img.mode == "L"
+
+
+def test_a_repeat_gap_must_fit_inside_the_study(session, store, people):
+    real = factories.phantom_set(session, store, name="real", kind="real", n=6, seed=0)
+    synthetic = factories.phantom_set(session, store, name="synthetic", kind="synthetic", n=6, seed=1)
+    design = studies.StudyDesign(
+        title="t",
+        image_set_ids=[real.id, synthetic.id],
+        n_cases=8,
+        resolution=64,
+        retest_percent=10,
+        retest_gap=8,
+    )
+    with pytest.raises(Invalid, match="gap before a repeat"):
+        studies.create_study(session, store, design, actor_id=people["researcher"].id)

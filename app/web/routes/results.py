@@ -18,6 +18,7 @@ from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.web.deps import Db, Staff
+from app.web.pdf import PdfUnavailable, html_to_pdf
 from app.web.templating import render
 
 router = APIRouter(prefix="/studies/{study_id}")
@@ -123,22 +124,37 @@ def imrmc(db: Db, user: Staff, study_id: int) -> Response:
     return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
 
 
+def _report_context(db: Db, user, study) -> dict:
+    res = results.study_results(db, study)
+    return {
+        "user": user,
+        "study": study,
+        "res": res,
+        "figs": figures(res.analysis),
+        "sets": repo.image_sets(db, study.id),
+    }
+
+
 @router.get("/report")
 def report(request: Request, db: Db, user: Staff, study_id: int) -> Response:
-    """A printable report: design, n, the analysis's tables and chart, and a methods paragraph."""
+    """A printable report: design, n, the analysis's tables and figures, and a methods paragraph."""
+    return render(request, "pages/studies/report.html", _report_context(db, user, get_study(db, study_id)))
+
+
+@router.get("/report.pdf")
+def report_pdf(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+    """The report as PDF, its figures drawn on the server; 503 with the reason where WeasyPrint cannot run."""
+    import vl_convert  # loaded on first use: it carries its own JavaScript engine
+
     study = get_study(db, study_id)
-    res = results.study_results(db, study)
-    return render(
-        request,
-        "pages/studies/report.html",
-        {
-            "user": user,
-            "study": study,
-            "res": res,
-            "figs": figures(res.analysis),
-            "sets": repo.image_sets(db, study_id),
-        },
-    )
+    context = _report_context(db, user, study)
+    context["svgs"] = {name: vl_convert.vegalite_to_svg(spec) for name, spec in context["figs"].items()}
+    html = render(request, "pages/studies/report.html", context).body.decode()
+    try:
+        body = html_to_pdf(html)
+    except PdfUnavailable as exc:
+        return Response(str(exc), status_code=503, media_type="text/plain; charset=utf-8")
+    return Response(body, media_type="application/pdf", headers=_attachment(study, "report", "pdf"))
 
 
 FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
