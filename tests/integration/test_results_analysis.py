@@ -4,6 +4,7 @@ same figures from the export through `cxrlab analyse mrmc` (one code path)."""
 from __future__ import annotations
 
 import csv
+import sys
 import io
 import json
 import re
@@ -175,3 +176,7 @@ def test_the_report_as_pdf(session, store, people, signed_in, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-") and len(r.content) > 20_000
     (tmp_path.parent / "report.pdf").write_bytes(r.content)
+    # WeasyPrint switches on Pillow's LOAD_TRUNCATED_IMAGES when imported: it must never load in this process.
+    from PIL import ImageFile
+
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES and "weasyprint" not in sys.modules
