@@ -4,10 +4,10 @@ same figures from the export through `cxrlab analyse mrmc` (one code path)."""
 from __future__ import annotations
 
 import csv
-import sys
 import io
 import json
 import re
+import sys
 
 from click.testing import CliRunner
 
