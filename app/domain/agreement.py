@@ -19,8 +19,8 @@ import numpy as np
 from app.domain.ratings import rating
 from app.stats.agreement import (
     Agreement,
+    binary_kappas_with_ci,
     cohen_kappa,
-    cohen_kappa_with_ci,
     fleiss_kappa,
     krippendorff_with_ci,
 )
@@ -103,23 +103,20 @@ def finding_agreement(
     """Per finding: how often a reading's marks match its image's labels, with kappa and its interval."""
     if not len(marked) == len(labels) == len(cases):
         raise ValueError("marked, labels and cases must have one length")
-    result = []
-    for finding in findings:
-        mark = [finding in m for m in marked]
-        label = [finding in lab for lab in labels]
-        same = sum(x == y for x, y in zip(mark, label, strict=True))
-        kappa, low, high = cohen_kappa_with_ci(mark, label, clusters=cases) if marked else (None, None, None)
-        result.append(
-            FindingAgreement(
-                finding=finding,
-                n=len(marked),
-                reader_positive=sum(mark),
-                label_positive=sum(label),
-                both=sum(x and y for x, y in zip(mark, label, strict=True)),
-                agreement=proportion(same, len(marked)),
-                kappa=None if kappa is None else float(kappa),
-                kappa_low=low,
-                kappa_high=high,
-            )
+    mark = np.array([[f in m for f in findings] for m in marked], dtype=bool).reshape(-1, len(findings))
+    label = np.array([[f in lab for f in findings] for lab in labels], dtype=bool).reshape(-1, len(findings))
+    kappas = binary_kappas_with_ci(mark, label, clusters=cases)  # (F,) one shared set of resamples
+    return [
+        FindingAgreement(
+            finding=finding,
+            n=len(marked),
+            reader_positive=int(mark[:, f].sum()),
+            label_positive=int(label[:, f].sum()),
+            both=int((mark[:, f] & label[:, f]).sum()),
+            agreement=proportion(int((mark[:, f] == label[:, f]).sum()), len(marked)),
+            kappa=kappas[f][0],
+            kappa_low=kappas[f][1],
+            kappa_high=kappas[f][2],
         )
-    return result
+        for f, finding in enumerate(findings)
+    ]

@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "Agreement",
+    "binary_kappas_with_ci",
     "cohen_kappa",
     "cohen_kappa_with_ci",
     "fleiss_kappa",
@@ -215,29 +216,65 @@ def cohen_kappa_with_ci(
     Readings of one case by several readers are not independent; resampling whole cases (clusters)
     keeps that dependence in the interval.
     """
-    if not len(a) == len(b) == len(clusters):
-        raise ValueError("a, b and clusters must have one length")
-    value = cohen_kappa(list(a), list(b))
-    if value is None:
-        return None, None, None
+    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    (result,) = binary_kappas_with_ci(
+        x[:, None], y[:, None], clusters=clusters, resamples=resamples, seed=seed, confidence=confidence
+    )
+    return result
+
+
+def binary_kappas_with_ci(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    clusters: Sequence[Hashable],
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[tuple[float | None, float | None, float | None]]:
+    """Cohen's kappa of each column of two (n, F) boolean arrays, with cluster-bootstrap intervals.
+
+    The columns share one set of resamples (the same cases drawn for every finding), so F kappas cost
+    about what one does.
+    """
+    x, y = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if x.shape != y.shape or x.ndim != 2 or x.shape[0] != len(clusters):
+        raise ValueError("a and b must be (n, F) with one cluster per row")
+    if x.shape[0] == 0:
+        return [(None, None, None)] * x.shape[1]
     keys = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
     group = np.array([keys[c] for c in clusters])  # (n,) cluster index of each pair
-    # Per cluster: counts of the four (a, b) cells, so that a resample is a weighted sum of clusters.
-    cells = np.zeros((len(keys), 4))
-    np.add.at(cells, (group, 2 * np.asarray(a, dtype=int) + np.asarray(b, dtype=int)), 1)
+    # Per cluster and column: counts of the four (a, b) cells; a resample is a weighted sum of clusters.
+    cells = np.zeros((len(keys), x.shape[1], 4))  # (C, F, 4): (0,0), (0,1), (1,0), (1,1)
+    np.add.at(cells, (group[:, None], np.arange(x.shape[1])[None, :], 2 * x + y), 1)
+    values = _kappas(cells.sum(axis=0)[None])[0]  # (F,)
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(keys), np.full(len(keys), 1.0 / len(keys)), size=resamples)  # (R, clusters)
-    tables = draws @ cells  # (R, 4) counts of (0,0), (0,1), (1,0), (1,1) in each resample
-    n = tables.sum(axis=1)
-    p_a, p_b = (tables[:, 2] + tables[:, 3]) / n, (tables[:, 1] + tables[:, 3]) / n
-    chance = p_a * p_b + (1 - p_a) * (1 - p_b)
-    ok = chance < 1.0
-    boot = ((tables[ok, 0] + tables[ok, 3]) / n[ok] - chance[ok]) / (1.0 - chance[ok])
-    if boot.size < resamples // 2:
-        return value, None, None
+    draws = rng.multinomial(len(keys), np.full(len(keys), 1.0 / len(keys)), size=resamples)  # (R, C)
+    boot = _kappas(np.tensordot(draws, cells, axes=1))  # (R, F)
     tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(boot, [tail, 1.0 - tail])
-    return value, float(low), float(high)
+    out = []
+    for f, value in enumerate(values):
+        if np.isnan(value):
+            out.append((None, None, None))
+            continue
+        ok = boot[np.isfinite(boot[:, f]), f]
+        if ok.size < resamples // 2:
+            out.append((float(value), None, None))
+            continue
+        low, high = np.quantile(ok, [tail, 1.0 - tail])
+        out.append((float(value), float(low), float(high)))
+    return out
+
+
+def _kappas(tables: np.ndarray) -> np.ndarray:
+    """Kappa of (..., 4) cell counts (0,0), (0,1), (1,0), (1,1); NaN where chance agreement is total."""
+    n = tables.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_a = (tables[..., 2] + tables[..., 3]) / n
+        p_b = (tables[..., 1] + tables[..., 3]) / n
+        chance = p_a * p_b + (1 - p_a) * (1 - p_b)
+        kappa = ((tables[..., 0] + tables[..., 3]) / n - chance) / (1.0 - chance)
+    return np.where((n > 0) & (chance < 1.0), kappa, np.nan)
 
 
 def weighted_kappa_with_ci(
