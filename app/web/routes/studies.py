@@ -90,7 +90,7 @@ DEFAULT_FORM = {
     "resolution": 256,
     "ask_findings": True,
     "practice_cases": 0,
-    "retest_percent": 0,
+    "retest_percent": 10,  # the usual share for test-retest; 0 turns it off
     "retest_gap": 10,
     "image_set_ids": [],
     "reader_ids": [],
