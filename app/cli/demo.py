@@ -139,7 +139,7 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
                 seed=2021,
                 reader_ids=[r.id for r in readers],
                 instructions=(
-                    "Half of these chest films are real and half synthetic. In this demo the real ones are "
+                    "Some of these chest films are real and some synthetic. In this demo the real ones are "
                     "procedural phantoms, and the synthetic ones "
                     + (
                         f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms, and steered "

@@ -2,7 +2,9 @@
 
 Orders are block-randomised: the real and synthetic cases are dealt into small blocks that each hold
 the study's ratio, shuffled within the block. A reader who stops early has still seen the designed
-mix, and runs of one kind stay short, so a reader cannot learn the base rate from streaks.
+mix, and runs of one kind stay short, so a reader cannot learn the base rate from streaks. Block sizes
+vary at random (4, 6 or 8 cases at 1:1), as in randomised trials: with a fixed block of 4, the fourth
+case of each block would be known from the other three.
 """
 
 from __future__ import annotations
@@ -110,6 +112,15 @@ def block_shape(ratio_real: int, ratio_synthetic: int, *, min_block: int = 4) ->
     return r * m, s * m
 
 
+def block_shapes(ratio_real: int, ratio_synthetic: int) -> list[tuple[int, int]]:
+    """The block shapes an order draws from: the smallest of block_shape's multiples and the next two."""
+    g = gcd(ratio_real, ratio_synthetic) or 1
+    r, s = ratio_real // g, ratio_synthetic // g
+    br, bs = block_shape(ratio_real, ratio_synthetic)
+    m = (br + bs) // max(r + s, 1)
+    return [(r * k, s * k) for k in (m, m + 1, m + 2)]
+
+
 def reader_order(
     cases: list[tuple[int, str]], *, seed: int, reader_id: int, ratio_real: int, ratio_synthetic: int
 ) -> list[int]:
@@ -119,9 +130,14 @@ def reader_order(
     syn = [cid for cid, truth in sorted(cases) if truth == "synthetic"]
     real = [real[i] for i in rng.permutation(len(real))]
     syn = [syn[i] for i in rng.permutation(len(syn))]
-    br, bs = block_shape(ratio_real, ratio_synthetic)
+    shapes = block_shapes(ratio_real, ratio_synthetic)
     order: list[int] = []
-    while len(real) >= br and len(syn) >= bs and (br or bs):
+    while True:
+        # A block of a random size; near the end, only the sizes the remaining cases still fill.
+        fits = [(br, bs) for br, bs in shapes if len(real) >= br and len(syn) >= bs and br + bs > 0]
+        if not fits:
+            break
+        br, bs = fits[int(rng.integers(len(fits)))]
         block = real[:br] + syn[:bs]
         real, syn = real[br:], syn[bs:]
         order += [block[i] for i in rng.permutation(len(block))]

@@ -7,6 +7,7 @@ import pytest
 from app.domain.allocation import (
     Candidate,
     block_shape,
+    block_shapes,
     draw_cases,
     reader_order,
     split_counts,
@@ -79,15 +80,25 @@ def test_reader_order_is_a_reproducible_permutation_per_reader():
     assert a != reader_order(cases, seed=4, reader_id=1, ratio_real=1, ratio_synthetic=1)
 
 
-def test_reader_order_is_balanced_in_blocks():
+def test_reader_order_is_balanced_in_blocks_of_varying_size():
     truth = {i: ("real" if i < 12 else "synthetic") for i in range(24)}
-    for reader_id in range(10):
+    first_four_balanced = 0
+    for reader_id in range(60):
         order = reader_order(
             list(truth.items()), seed=11, reader_id=reader_id, ratio_real=1, ratio_synthetic=1
         )
-        for start in range(0, 24, 4):
-            block = [truth[c] for c in order[start : start + 4]]
-            assert block.count("real") == 2, (reader_id, order)
+        # Blocks of 4, 6 or 8 each hold the ratio, so real and synthetic counts meet at least every 8 cases.
+        balance = [i + 1 for i in range(24) if sum(truth[c] == "real" for c in order[: i + 1]) * 2 == i + 1]
+        assert balance[-1] == 24 and max(b - a for a, b in zip([0, *balance], balance, strict=False)) <= 8
+        first_four_balanced += [truth[c] for c in order[:4]].count("real") == 2
+    # With fixed blocks of 4 the first four cases were always 2:2, so the fourth was known from the others.
+    assert first_four_balanced < 55
+
+
+def test_block_shapes_vary_around_the_ratio():
+    assert block_shapes(1, 1) == [(2, 2), (3, 3), (4, 4)]
+    assert block_shapes(1, 2) == [(2, 4), (3, 6), (4, 8)]
+    assert block_shapes(2, 4) == [(2, 4), (3, 6), (4, 8)]
 
 
 def test_positions_are_spread_across_readers():
