@@ -80,7 +80,11 @@ def login(client, email: str, password: str = PASSWORD):
 
 
 def answer_cases(session, study_id: int, reader, *, cases: int, skill: float) -> None:
-    """Answer up to `cases` cases; with skill > 0 a reader leans towards the truth and is surer when right."""
+    """Answer up to `cases` cases; with skill > 0 a reader leans towards the truth.
+
+    Wrong answers are the surest (confidence 5), so that any error lowers the reader's AUC below 1
+    whichever class it falls on.
+    """
     from app.domain import readings
     from app.domain.readings import Answer
 
@@ -91,6 +95,6 @@ def answer_cases(session, study_id: int, reader, *, cases: int, skill: float) ->
         truth = readings.case_by_opaque(session, view.opaque_id).truth
         right = (i * 7919 % 100) / 100 < 0.5 + skill / 2
         verdict = truth if right else ("real" if truth == "synthetic" else "synthetic")
-        answer = Answer(view.opaque_id, f"token-{reader.id}-{i:04d}", verdict, 4 if right else 2)
+        answer = Answer(view.opaque_id, f"token-{reader.id}-{i:04d}", verdict, 4 if right else 5)
         readings.submit(session, study_id, reader.id, answer)
         session.commit()
