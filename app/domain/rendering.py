@@ -3,15 +3,18 @@
 In a Turing test of real versus synthetic radiographs anything besides anatomy that differs between the
 two groups (file size pattern, dimensions, bit depth, PNG chunks, metadata, encoder settings) would let a
 reader or a script tell them apart. So every image, whatever its origin, is decoded by
-`app.domain.decoding`, cropped and resized here, and encoded with fixed settings and no metadata; its
-name is the hash of the encoded bytes.
+`app.domain.decoding`, cropped and resized here, and encoded with no metadata and *no compression*: its
+image data goes into stored deflate blocks, so a file's byte length is a function of its size alone and
+every image of a study has the same length by construction (a compressed file's length tells how much
+noise and texture it holds, which is what the readers are there to judge by eye). The price is bytes: a
+1024 px film is 1 MiB. Its name is the hash of the encoded bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,8 +37,6 @@ __all__ = [
 
 MIN_SIZE = 32
 MAX_SIZE = 4096
-# Fixed so that identical pixels always give identical bytes, and file size depends only on content.
-PNG_COMPRESS_LEVEL = 6
 # Before the final Lanczos pass, Pillow shrinks by an integer factor with a box filter while the image is
 # still more than this many times the target; much faster on big inputs and visually the same.
 REDUCING_GAP = 3.0
@@ -70,18 +71,23 @@ def render_array(grey: np.ndarray, *, size: int) -> RenderedImage:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """Encode (H, W) uint8 pixels as an 8-bit greyscale PNG holding only IHDR, IDAT and IEND chunks."""
+    """Encode (H, W) uint8 pixels as an 8-bit grey PNG of IHDR, one uncompressed IDAT and IEND.
+
+    The length is 8 + 25 + 12 + len(zlib stream of H × (W + 1) bytes) + 12, whatever the pixels."""
     if pixels.dtype != np.uint8 or pixels.ndim != 2:
         raise ValueError(f"encode_png needs a 2-D uint8 array, got {pixels.dtype} with shape {pixels.shape}")
-    # A fresh image from raw pixels: no info dict (text, dpi, ICC, EXIF) can carry over from a source.
-    im = Image.fromarray(np.ascontiguousarray(pixels), mode="L")
-    buffer = io.BytesIO()
-    im.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False)
-    png = buffer.getvalue()
-    chunks = png_chunks(png)
-    if chunks[0] != "IHDR" or chunks[-1] != "IEND" or set(chunks[1:-1]) != {"IDAT"}:
-        raise RuntimeError(f"the PNG encoder wrote unexpected chunks: {chunks}")
-    return png
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # a leading filter byte 0 (None) on every row
+    rows[:, 1:] = pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey, deflate, no interlace
+    # Level 0 writes stored blocks of at most 65,535 bytes: the stream's length depends on its input's only.
+    data = zlib.compress(rows.tobytes(), level=0)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def png_chunks(png: bytes) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.persistence.db import get_sessionmaker
-from app.persistence.models import Image, ImageSet, Run
+from app.persistence.models import Image, ImageSet, Run, Study
 from tests import factories
 
 DEMO_MODEL = "phantom-pggan-64"
@@ -73,7 +73,9 @@ def job_count() -> int:
         return s.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
 
 
-def test_sampling_job_end_to_end_and_its_set_becomes_a_study(signed_in, workers, session, store):
+def test_sampling_job_end_to_end_and_its_set_becomes_a_study_that_launches(
+    signed_in, workers, session, store, people
+):
     admin = signed_in("admin")
     run_id = start_run(admin, "sample", model=DEMO_MODEL, n="12", seed="3", batch="4")
     assert run_row(run_id).status == "queued" and job_count() == 1
@@ -102,12 +104,24 @@ def test_sampling_job_end_to_end_and_its_set_becomes_a_study(signed_in, workers,
             "csrf_token": factories.csrf_of(form.text),
             "title": "From a sampling run",
             "image_set_ids": [real.id, set_id],
-            "n_cases": "8",
+            "n_cases": "12",
             "resolution": "64",
+            "reader_ids": [people["reader"].id],
         },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
+    # Models -> Sample -> new study -> Launch launches: the generator's look is for readers to judge, and the
+    # machine's separability figure is shown beside it, never blocking.
+    study_id = int(r.headers["location"].rsplit("/", 1)[1])
+    token = factories.csrf_of(admin.get(f"/studies/{study_id}").text)
+    launched = admin.post(f"/studies/{study_id}/launch", data={"csrf_token": token})
+    assert "Launch blocked" not in launched.text, launched.text
+    assert "tells these sets apart with cross-validated AUC" in launched.text
+    with get_sessionmaker()() as s:
+        study = s.get(Study, study_id)
+        assert study.status == "launched" and study.leakage["passed"] is True
+        assert study.leakage["odd_lengths"] == [] and study.leakage["separability"]["n_synthetic"] == 6
 
 
 def test_tiny_train_gan_reports_progress_and_publishes_a_model(signed_in, workers, session, store, store_dir):

@@ -11,7 +11,7 @@ from app.domain import studies
 from app.persistence.models import Study
 from app.persistence.repositories import studies as studies_repo
 from tests import factories
-from tests.unit.test_leakage import with_text
+from tests.unit.test_leakage import compressed, with_text
 
 
 def _draft(session, store, people, *, n_cases: int = 12) -> Study:
@@ -67,6 +67,15 @@ def test_another_size_blocks_launch(session, store, people, signed_in):
     _leak(session, store, study, _resized)
     r = _launch(signed_in, study.id)
     assert "Launch blocked" in r.text and "80×80" in r.text
+    session.expire_all()
+    assert session.get(Study, study.id).status == "draft"
+
+
+def test_another_byte_length_blocks_launch(session, store, people, signed_in):
+    study = _draft(session, store, people)
+    _leak(session, store, study, compressed)  # same pixels, same header and chunks, compressed by another tool
+    r = _launch(signed_in, study.id)
+    assert "Launch blocked" in r.text and "by the download" in r.text and "Odd lengths" in r.text
     session.expire_all()
     assert session.get(Study, study.id).status == "draft"
 

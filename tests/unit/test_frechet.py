@@ -1,5 +1,6 @@
 """Fréchet distance: zero for a set against itself, equal to an independent eigenvalue computation and
-to the closed form for diagonal Gaussians; the real-versus-real baseline; FID∞; the domain features."""
+to the closed form for diagonal Gaussians; the real-versus-real baseline at matched n; FID∞ on both sides;
+the domain features."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from app.ml.metrics.frechet import FeatureStats, fid_infinity, frechet_distance, real_vs_real
+from app.ml.metrics.frechet import (
+    FeatureStats,
+    fid,
+    fid_infinity,
+    fid_infinity_minimum,
+    frechet_distance,
+    matched_baseline,
+)
 
 
 def independent(a: FeatureStats, b: FeatureStats) -> float:
@@ -41,17 +49,59 @@ def test_a_set_against_itself_is_zero_and_diagonal_gaussians_follow_the_closed_f
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
-def test_real_versus_real_is_small_for_one_distribution_and_fid_infinity_removes_the_small_n_bias():
-    rng = np.random.default_rng(1)
-    real = rng.normal(size=(2000, 8))
-    shifted = FeatureStats.of(rng.normal(loc=0.5, size=(1000, 8)))
-    baseline = real_vs_real(real)  # about d(d+1)/n of small-sample bias, not zero
-    assert 0 < baseline < 0.15 and frechet_distance(FeatureStats.of(real), shifted) > 10 * baseline
-    reference = rng.normal(size=(20000, 8))
-    same = rng.normal(size=(1000, 8))
-    fit = fid_infinity(reference, same, seed=0)
-    small_n = dict(fit.points)[min(dict(fit.points))]
-    assert abs(fit.value) < small_n / 3  # the intercept is near 0: the bias lives in 1/n
+def correlated(rng: np.random.Generator, mixing: np.ndarray, n: int) -> np.ndarray:
+    """n draws of one fixed correlated Gaussian with a decaying spectrum, like network features."""
+    d = len(mixing)
+    return (rng.normal(size=(n, d)) / np.sqrt(np.arange(1, d + 1))) @ mixing
+
+
+@pytest.mark.parametrize(("seed", "n"), [(0, 60), (1, 200), (2, 500)])
+def test_same_distribution_gives_a_matched_ratio_near_one(seed, n):
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(64, 64))
+    real, synthetic = correlated(rng, mixing, 2 * n), correlated(rng, mixing, n)
+    matched = matched_baseline(real, synthetic, seed=seed)
+    assert matched.n == n and not matched.limited and matched.repeats == 5
+    assert 0.9 <= matched.ratio <= 1.1
+    # The old baseline, two halves of n/2 beside the distance at n, calls a perfect generator twice as good
+    # as real films are to each other.
+    halves = fid(real[: n // 2], real[n // 2 : n])
+    assert fid(real[:n], synthetic) / halves < 0.7
+
+
+def test_a_shifted_set_stands_out_and_too_few_real_films_shrink_n():
+    rng = np.random.default_rng(3)
+    mixing = rng.normal(size=(16, 16))
+    real = correlated(rng, mixing, 150)
+    shifted = correlated(rng, mixing, 100) + 2.0
+    matched = matched_baseline(real, shifted, seed=0)
+    assert matched.ratio > 5
+    assert (matched.n, matched.synthetic_available, matched.limited) == (75, 100, True)
+    with pytest.raises(ValueError, match="at least 4 real films"):
+        matched_baseline(real[:3], shifted)
+
+
+def test_fid_infinity_shrinks_both_sides_and_reads_near_zero_for_one_distribution():
+    rng = np.random.default_rng(4)
+    d = 48
+    mixing = rng.normal(size=(d, d))
+    n = fid_infinity_minimum(d)
+    real, same = correlated(rng, mixing, n), correlated(rng, mixing, n)
+    fit = fid_infinity(real, same, seed=0)
+    assert [m for m, _ in fit.points] == [int(n * f) for f in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)]
+    assert fit.points[0][1] > fit.points[-1][1]  # biased upwards at small n
+    assert abs(fit.value) < 0.05 * fid(real, same)  # the bias lives in 1/n, on both sides
+    # A real difference survives: a shift of 1 in every dimension is a distance of d between the Gaussians.
+    assert fid_infinity(real, same + 1.0, seed=0).value == pytest.approx(d, rel=0.2)
+    with pytest.raises(ValueError, match=f"at least {n:,} images on each side"):
+        fid_infinity(real[: n - 1], same)
+
+
+def test_the_full_rank_path_agrees_with_scipy_sqrtm():
+    rng = np.random.default_rng(5)
+    a = correlated(rng, rng.normal(size=(24, 24)), 300)
+    b = correlated(rng, rng.normal(size=(24, 24)), 200) + 0.1
+    assert fid(a, b) == pytest.approx(frechet_distance(FeatureStats.of(a), FeatureStats.of(b)), rel=1e-8)
 
 
 def test_domain_features_separate_phantoms_from_noise_with_the_bundled_classifier():

@@ -35,7 +35,8 @@ TCFG = TrainConfig(
     grid_every=128,
     checkpoint_every=128,
 )
-N = 32  # images per measurement (of 40 training films: a seeded subset)
+N = 32  # images asked per measurement; 40 training films give halves A and B of M = 20 each
+M = 20
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -87,9 +88,11 @@ def test_one_point_per_checkpoint_and_one_at_the_end(measured: tuple) -> None:
     assert all(math.isfinite(p["fd"]) and p["fd"] >= 0 for p in points)
     assert all(math.isfinite(p["baseline"]) and p["baseline"] > 0 for p in points)
     assert points[1]["baseline"] == points[2]["baseline"] != points[0]["baseline"]  # one per resolution
-    assert all(p["n"] == N and p["n_baseline_half"] == N // 2 for p in points)
-    # the real films' features once per resolution (2), the generates' at every measurement (3)
-    assert sorted(mon.real) == [4, 8] and calls == [N, N, N, N, N]
+    # Too few films for 2N: generates, half A and half B all have M per side, and the baseline is B vs A.
+    assert all(p["n"] == M for p in points)
+    assert all(len(mon.real[side][0]) == M for side in (4, 8))
+    # all 40 real films' features once per resolution (2), M generates' at every measurement (3)
+    assert sorted(mon.real) == [4, 8] and calls == [40, M, 40, M, M]
     assert read_fd_history(run_dir / "metrics.jsonl") == points
     assert result.metrics.get("d_loss") is not None  # the last loss line, not a measurement
 
@@ -166,4 +169,6 @@ def test_a_checkpoint_on_a_stage_boundary_belongs_to_the_stage_just_trained(data
 def test_the_monitor_refuses_too_few_images(extractor) -> None:
     with pytest.raises(ValueError):
         FrechetMonitor(extractor, n=3)
-    assert np.array_equal(FrechetMonitor(extractor, n=10).real_indices(6), np.arange(6))
+    assert np.array_equal(np.sort(FrechetMonitor(extractor, n=10).real_indices(6)), np.arange(6))
+    drawn = FrechetMonitor(extractor, n=10).real_indices(100)  # halves A and B of 10 each
+    assert len(drawn) == 20 and len(set(drawn.tolist())) == 20

@@ -16,7 +16,7 @@ from PIL import Image
 from torch_fidelity.metric_fid import fid_statistics_to_metric
 
 from app.ml.metrics.fidelity import kid, precision_recall
-from app.ml.metrics.frechet import FeatureStats, fid, fid_infinity, frechet_distance, real_vs_real
+from app.ml.metrics.frechet import FeatureStats, fid, fid_infinity, frechet_distance, matched_baseline
 from app.ml.metrics.inception import build_network, inception_features, load_inception
 from app.ml.phantoms import phantom
 
@@ -94,7 +94,7 @@ def test_fid_equals_torch_fidelity_command_line(setup):
     assert theirs > 0.05  # two different phantom sets: far from zero, so 1e-3 is a real test
     assert ours == pytest.approx(theirs, rel=1e-3)
     # With fewer films than dimensions, the baseline's halves have singular covariances too.
-    assert 0 < real_vs_real(setup["fa"], seed=0) < 10 * theirs
+    assert 0 < matched_baseline(setup["fa"], setup["fb"], seed=0).real_vs_real < 10 * theirs
 
 
 def test_fid_is_torch_fidelitys_on_few_images_and_the_frechet_distance_on_many():
@@ -116,7 +116,7 @@ def test_a_set_against_itself_is_zero_and_kid_precision_recall_are_sane(setup):
     apart = fid(fa, fi)
     assert fid(fa, fa) < 1e-6 * apart
     same, other = kid(fa, fa, subsets=20, seed=0), kid(fa, fi, subsets=20, seed=0)
-    assert same.subset_size == N and other.subset_size == N  # shrunk from 1000 to the sets' size
+    assert same.subset_size == N // 2 and other.subset_size == N // 2  # shrunk from 1000 to half the set
     # The unbiased MMD² is ~0 (slightly negative: X and Y share films) for one distribution, whether the
     # same films or fresh phantoms, and clearly positive for another.
     twins = kid(fa, setup["fb"].astype(np.float64), subsets=20, seed=0)
@@ -125,6 +125,19 @@ def test_a_set_against_itself_is_zero_and_kid_precision_recall_are_sane(setup):
     assert (pr.precision, pr.recall, pr.k) == (1.0, 1.0, 3)
     far = precision_recall(fa, fa + 100.0)  # a generated set nowhere near the real manifold
     assert far.precision == 0.0 and far.recall == 0.0
+
+
+def test_kid_subsets_differ_so_its_std_is_the_spread_of_kid_at_that_size():
+    rng = np.random.default_rng(0)
+
+    def draw(n: int, shift: float = 0.0) -> np.ndarray:
+        return rng.normal(shift, 1.0, size=(n, 32))
+
+    found = kid(draw(400), draw(400, 0.05), subsets=50, seed=0)
+    assert found.subset_size == 200  # half of 400, not all of it (whose std is 4e-16)
+    # The spread of KID over fresh draws at the same subset size: the std estimates it, within a factor 3.
+    fresh = [kid(draw(400), draw(400, 0.05), subsets=1, seed=i).mean for i in range(30)]
+    assert np.std(fresh) / 3 < found.std < 3 * np.std(fresh)
 
 
 def test_fid_infinity_fits_fid_against_one_over_n(setup):

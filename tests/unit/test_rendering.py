@@ -502,3 +502,11 @@ def test_a_failed_import_keeps_blobs_another_import_used_meanwhile(tmp_path):
     assert store.exists(sha[shared]) and not store.exists(sha[own])
     assert not [p for p in tmp_path.rglob(".dead-*")]
     os.unlink(store.path(sha[shared]))
+
+
+def test_every_image_of_one_size_has_the_same_byte_length() -> None:
+    # Compressed, a flat film and a noisy one differ by a factor of 50 in bytes: a cue without looking.
+    flat, noisy = np.full((64, 64), 128, dtype=np.uint8), _noise(64, 64)
+    assert len(encode_png(flat)) == len(encode_png(noisy)) == 8 + 25 + 12 + (2 + 64 * 65 + 5 + 4) + 12
+    assert len(encode_png(_noise(300, 300))) == len(encode_png(np.zeros((300, 300), dtype=np.uint8)))
+    assert len(encode_png(_noise(64, 64))) != len(encode_png(_noise(64, 65)))

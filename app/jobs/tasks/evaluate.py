@@ -1,8 +1,9 @@
 """`evaluate`: how far a synthetic set lies from a real set in the features of a chosen extractor: the
 project's classifier (domain Fréchet distance, no outside weights) or the registered Inception-v3 (FID).
-Beside the distance: the real-versus-real baseline of two disjoint halves of the real set and their ratio;
-optionally FID∞, KID and precision/recall. Every result records n, resolution, preprocessing and the
-extractor with its sha256. Features are cached per (set, images, resolution, preprocessing, extractor).
+Beside the distance: a real-versus-real baseline at the same n (n generates against real half A, real
+half B against A) and their ratio; optionally FID∞, KID and precision/recall. Every result records n,
+resolution, preprocessing and the extractor with its sha256. Features are cached per (set, images,
+resolution, preprocessing, extractor).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.core.config import get_settings
 from app.domain import extractors
 from app.domain.run_kinds import EvaluateConfig
 from app.jobs.tasks.runner import RunContext, log
+from app.ml.metrics.frechet import Matched, fid, matched_baseline
 from app.persistence.blobs import BlobStore
 from app.persistence.feature_cache import CacheKey, FeatureCache, images_digest
 from app.persistence.models import Image, ImageSet
@@ -146,15 +148,20 @@ def features_of(
 
 
 def _extras(cfg: EvaluateConfig, real_f: np.ndarray, syn_f: np.ndarray) -> dict[str, Any]:
-    """FID∞ (with its points and fit), KID and precision/recall, as asked."""
+    """FID∞ (with its points and fit, or why it was refused), KID and precision/recall, as asked."""
     from app.ml.metrics.fidelity import kid, precision_recall
     from app.ml.metrics.frechet import fid_infinity
 
     out: dict[str, Any] = {}
     if cfg.extrapolate:
-        fit = fid_infinity(real_f, syn_f, seed=cfg.seed)
-        out["fid_infinity"] = round(fit.value, 6)
-        out["fid_by_n"] = {"points": [[n, round(v, 6)] for n, v in fit.points], "slope": round(fit.slope, 6)}
+        try:
+            fit = fid_infinity(real_f, syn_f, seed=cfg.seed)
+        except ValueError as exc:  # too few images for the feature dimension: say so, keep the rest
+            out["fid_infinity_refused"] = str(exc)
+        else:
+            out["fid_infinity"] = round(fit.value, 6)
+            points = [[n, round(v, 6)] for n, v in fit.points]
+            out["fid_by_n"] = {"points": points, "slope": round(fit.slope, 6)}
     if cfg.kid:
         k = kid(real_f, syn_f, subsets=cfg.kid_subsets, subset_size=cfg.kid_subset_size, seed=cfg.seed)
         out["kid"] = {"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}
@@ -169,10 +176,28 @@ def _extras(cfg: EvaluateConfig, real_f: np.ndarray, syn_f: np.ndarray) -> dict[
     return out
 
 
+def baseline_result(matched: Matched) -> dict[str, Any]:
+    """The matched-n comparison as the result stores it, with a note when real films were too few."""
+    out: dict[str, Any] = {
+        "baseline": round(matched.real_vs_real, 6),
+        "synthetic_vs_real_matched": round(matched.synthetic_vs_real, 6),
+        "ratio": round(matched.ratio, 4) if matched.ratio is not None else None,
+        "n_matched": matched.n,
+        "baseline_repeats": matched.repeats,
+    }
+    if matched.limited:
+        out["baseline_note"] = (
+            f"The real set has too few films for a baseline at all {matched.synthetic_available} generates "
+            f"(it needs twice as many): every distance in the comparison uses {matched.n} per side."
+        )
+    return out
+
+
 def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
-    """Features of both sets (cached), distance, baseline, ratio, and the optional extras."""
+    """Features of both sets (cached), distance, baseline at matched n, ratio, and the optional extras."""
     cfg: EvaluateConfig = ctx.config  # type: ignore[assignment]
-    real = film_set(session, cfg.real_set_id, limit=cfg.max_images, seed=cfg.seed)
+    # Real films up to twice the synthetic limit: the baseline's two real halves each match the generates.
+    real = film_set(session, cfg.real_set_id, limit=2 * cfg.max_images, seed=cfg.seed)
     synthetic = film_set(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
     session.rollback()  # nothing to write: do not hold a transaction open through the features
     ctx.progress(0.02, "loading the feature extractor")
@@ -180,11 +205,9 @@ def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     cache = FeatureCache(get_settings().store_dir)
     real_f, real_hit = features_of(ctx, cache, extractor, real, (0.05, 0.45))
     syn_f, syn_hit = features_of(ctx, cache, extractor, synthetic, (0.45, 0.85))
-    ctx.progress(0.85, "Fréchet distance and baseline")
-    from app.ml.metrics.frechet import fid, real_vs_real
-
+    ctx.progress(0.85, "Fréchet distance and the baseline at matched n")
     distance = fid(real_f, syn_f)  # exact also with fewer films than feature dimensions
-    baseline = real_vs_real(real_f, seed=cfg.seed)
+    matched = matched_baseline(real_f, syn_f, seed=cfg.seed)
     ctx.check_abort()
     ctx.progress(0.9, "further metrics")
     metric = "FID" if extractor.kind == "inception" else "domain FD"
@@ -193,11 +216,9 @@ def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         "metric": metric,
         "distance": round(distance, 6),
         ("fid" if extractor.kind == "inception" else "domain_fd"): round(distance, 6),
-        "baseline": round(baseline, 6),
-        "ratio": round(distance / baseline, 4) if baseline > 0 else None,
+        **baseline_result(matched),
         "n_real": len(real.hashes),
         "n_synthetic": len(synthetic.hashes),
-        "n_baseline_half": len(real.hashes) // 2,
         "resolution": extractor.resolution,
         "film_resolution": {"real": real.resolution, "synthetic": synthetic.resolution},
         "preprocessing": extractor.preprocessing,
@@ -212,5 +233,13 @@ def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         "cache": {"real": "hit" if real_hit else "computed", "synthetic": "hit" if syn_hit else "computed"},
         **_extras(cfg, real_f, syn_f),
     }
-    log.info("%s %.4g, real-vs-real %.4g (%s)", metric, distance, baseline, extractor.name)
+    log.info(
+        "%s %.4g; at n=%d %.4g against real-vs-real %.4g (%s)",
+        metric,
+        distance,
+        matched.n,
+        matched.synthetic_vs_real,
+        matched.real_vs_real,
+        extractor.name,
+    )
     return {"evaluation": result}

@@ -6,8 +6,11 @@ The training loop hands a `Checkpoint` to a measuring hook (`MeasureFn`) on rank
 hook returns as one metrics.jsonl line, marked by its "fd" key. `FrechetMonitor` is such a hook: it
 compares n generates of a fixed latent seed with n training films, both at the resolution being trained
 (so a 4 px stage is judged against 4 px films, as its critic sees them) and both quantised to 8 bits like
-stored films; the extractor resizes its inputs itself. The real films' features and the real-versus-real
-baseline (two disjoint halves, the floor any generator faces) are computed once per resolution.
+stored films; the extractor resizes its inputs itself. Up to 2n training films are drawn and split into
+halves A and B of m = min(n, films // 2): the generator's m samples are measured against A, and the
+baseline is B against A, so both distances carry the same small-sample bias (a baseline of two n/2 halves
+beside a distance at n reads about 0.5 for a perfect generator). A's features and the baseline are
+computed once per resolution.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from app.ml.gan import sampling
 from app.ml.gan.config import GanConfig
 from app.ml.gan.data import ImageData
 from app.ml.gan.schedule import TrainConfig, phase_at, total_images
-from app.ml.metrics.frechet import fid, real_vs_real
+from app.ml.metrics.frechet import fid
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,12 @@ class FrechetMonitor:
         if n < 4:
             raise ValueError("the Fréchet distance needs at least 4 images (2 per baseline half)")
         self.features, self.n, self.seed, self.batch = features, n, seed, batch
-        self.real: dict[int, tuple[np.ndarray, float | None]] = {}  # resolution -> (features, baseline)
+        self.real: dict[int, tuple[np.ndarray, float | None]] = {}  # resolution -> (half A, baseline)
 
     def real_indices(self, size: int) -> np.ndarray:
-        """The training films measured against: a seeded subset of n (all when fewer), in index order."""
-        if size <= self.n:
-            return np.arange(size)
-        return np.sort(np.random.default_rng(self.seed).choice(size, size=self.n, replace=False))
+        """The training films drawn: a seeded random 2n (all when fewer), halves A then B."""
+        take = min(size, 2 * self.n)
+        return np.random.default_rng(self.seed).permutation(size)[:take]
 
     def _real_films(self, data: ImageData, side: int) -> Iterator[np.ndarray]:
         idx = self.real_indices(len(data))
@@ -108,14 +110,18 @@ class FrechetMonitor:
         return np.concatenate(out)
 
     def _real_features(self, data: ImageData, side: int) -> tuple[np.ndarray, float | None]:
+        """Half A's (m, D) features and the baseline fid(B, A), or (all films, None) below 4 films."""
         if side not in self.real:
-            features = self._features_of(self._real_films(data, side))  # (n, D)
-            baseline = real_vs_real(features, seed=self.seed) if len(features) >= 4 else None
-            self.real[side] = (features, baseline)
+            features = self._features_of(self._real_films(data, side))  # (min(N, 2n), D)
+            m = min(self.n, len(features) // 2)
+            if m >= 2:
+                self.real[side] = (features[:m], fid(features[m : 2 * m], features[:m]))
+            else:
+                self.real[side] = (features, None)
         return self.real[side]
 
     def __call__(self, at: Checkpoint) -> dict[str, Any]:
-        """{"fd", "baseline", "n", "n_baseline_half"} at the checkpoint's resolution."""
+        """{"fd", "baseline", "n"} at the checkpoint's resolution, both distances at n images per side."""
         device = next(at.G_ema.parameters()).device
         real, baseline = self._real_features(at.data, at.resolution)
         films = (
@@ -135,7 +141,6 @@ class FrechetMonitor:
             "fd": fid(real, generated),
             "baseline": baseline,
             "n": len(real),
-            "n_baseline_half": len(real) // 2,
         }
 
 
