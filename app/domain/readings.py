@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,7 +73,8 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
 
 
 def served_id(rc: ReaderCase, case: Case) -> str:
-    """The opaque id this reader sees for this presentation: a repeat's own, else the case's."""
+    """The opaque id this reader sees for this presentation: its own (the case's in orders drawn before
+    ids were per reader)."""
     return rc.opaque_id or case.opaque_id
 
 
@@ -214,7 +215,11 @@ def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Ca
         .join(ReaderCase, ReaderCase.case_id == Case.id)
         .join(Study, Study.id == Case.study_id)
         .where(
-            or_(Case.opaque_id == opaque_id, ReaderCase.opaque_id == opaque_id),
+            # The reader's own id; the case's study-level id only for orders drawn before ids were per reader.
+            or_(
+                ReaderCase.opaque_id == opaque_id,
+                and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id),
+            ),
             ReaderCase.reader_id == reader_id,
             Study.status != "draft",
         )
@@ -224,6 +229,6 @@ def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Ca
 
 
 def case_by_opaque(session: Session, opaque_id: str) -> Case | None:
-    """Any case by its opaque id or a repeat's (for researchers and admins)."""
+    """Any case by its study-level opaque id or a reader's (for researchers and admins)."""
     repeat = select(ReaderCase.case_id).where(ReaderCase.opaque_id == opaque_id).scalar_subquery()
     return session.scalar(select(Case).where(or_(Case.opaque_id == opaque_id, Case.id == repeat)))

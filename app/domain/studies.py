@@ -224,7 +224,8 @@ def _allocate(session: Session, study: Study, reader_id: int) -> None:
                 case_id=case_id,
                 position=position,
                 presentation=presentation,
-                opaque_id=new_opaque_id() if presentation > 1 else None,
+                # Every reader sees each image under an id of their own: readers cannot compare notes by id.
+                opaque_id=new_opaque_id(),
             )
         )
 

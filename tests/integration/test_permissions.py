@@ -31,7 +31,16 @@ def world(session, store, people):
         session, "sample", {"model": MODEL, "n": 2}, actor_id=people["admin"].id, request_key=None
     )
     session.commit()
-    ids = {"study": study.id, "case": case.opaque_id, "set": image.image_set_id, "image": image.id}
+    from sqlalchemy import select
+
+    from app.persistence.models import ReaderCase
+
+    served = session.scalar(  # the id `reader` is served this case under (staff may use it too)
+        select(ReaderCase.opaque_id).where(
+            ReaderCase.case_id == case.id, ReaderCase.reader_id == people["reader"].id
+        )
+    )
+    ids = {"study": study.id, "case": served, "set": image.image_set_id, "image": image.id}
     return ids | {"run": run.id, "model": MODEL}
 
 

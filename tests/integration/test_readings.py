@@ -91,9 +91,7 @@ def test_cases_are_answered_in_order(session, study, people):
     order = session.scalars(
         select(ReaderCase).where(ReaderCase.reader_id == reader.id).order_by(ReaderCase.position)
     ).all()
-    from app.persistence.models import Case
-
-    later = session.get(Case, order[2].case_id).opaque_id
+    later = order[2].opaque_id  # the id this reader will be served the third case under
     assert later != current
     with pytest.raises(Conflict):
         readings.submit(session, study.id, reader.id, Answer(later, "token-later", "real", 3))

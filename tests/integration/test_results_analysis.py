@@ -145,21 +145,26 @@ def test_retest_repeats_come_back_unannounced_and_pair_up(session, store, people
         seen[reader.pseudonym] = served
     for served in seen.values():
         assert len(served) == 15 and len(set(served)) == 15  # 12 cases + 3 repeats, each under its own id
-    # A reader's repeat image is theirs alone, and is served like any other.
-    first_reader = signed_in("reader")
-    repeat_ids = set(seen[people["reader"].pseudonym]) - {
-        c.opaque_id for c in study_repo.cases(session, study.id)
-    }
-    assert len(repeat_ids) == 3
-    some = next(iter(repeat_ids))
+    # Every id is one reader's alone: no id is shared between readers or is the case's study-level key,
+    # so readers cannot compare notes by id, and each is served to its reader only.
+    first, second = (set(seen[r.pseudonym]) for r in readers)
+    study_keys = {c.opaque_id for c in study_repo.cases(session, study.id)}
+    assert not first & second and not (first | second) & study_keys
+    first_reader, second_reader = signed_in("reader"), signed_in("reader2")
+    some = seen[people["reader"].pseudonym][0]
     assert first_reader.get(f"/img/{some}").status_code == 200
-    assert signed_in("reader2").get(f"/img/{some}").status_code == 404
+    assert second_reader.get(f"/img/{some}").status_code == 404
+    assert first_reader.get(f"/img/{next(iter(study_keys))}").status_code == 404  # not the study's key
 
     researcher = signed_in("researcher")
     export = researcher.get(f"/studies/{study.id}/export.csv").text
     rows = list(csv.DictReader(io.StringIO(export)))
     assert sorted(r["presentation"] for r in rows).count("2") == 6
     assert {r["case_id"] for r in rows if r["presentation"] == "2"} <= {r["case_id"] for r in rows}
+    # The export keys cases by the study-level id, so both readers' answers on one case pair up.
+    assert {r["case_id"] for r in rows} == study_keys
+    by_reader = {(r["reader_id"], r["case_id"]) for r in rows if r["presentation"] == "1"}
+    assert len(by_reader) == 24 and len({case for _, case in by_reader}) == 12
     analysis = researcher.get(f"/studies/{study.id}/analysis.json").json()
     assert analysis["n_readings"] == 24  # repeats are left out of every figure but test-retest
     assert analysis["retest"]["pairs"] == 6 and analysis["retest"]["kappa"] == 1.0
