@@ -122,6 +122,8 @@ def test_sampling_job_end_to_end_and_its_set_becomes_a_study_that_launches(
         study = s.get(Study, study_id)
         assert study.status == "launched" and study.leakage["passed"] is True
         assert study.leakage["odd_lengths"] == [] and study.leakage["separability"]["n_synthetic"] == 6
+    results = admin.get(f"/studies/{study_id}/results").text
+    assert 'id="machine-separability"' in results and "tells these sets apart" in results
 
 
 def test_tiny_train_gan_reports_progress_and_publishes_a_model(signed_in, workers, session, store, store_dir):
