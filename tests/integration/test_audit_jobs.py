@@ -1,5 +1,6 @@
 """The memorisation audit through a real worker: copies of training films are flagged and shown on the
-image set's page, in the study form and in study exports; fresh films pass."""
+image set's page, in the study form and in study exports; fresh films pass; `max_images` caps the generates
+and the calibration but never the training films searched."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from app.cli.images import phantom_items
 from app.domain import studies
 from app.domain.importers import ImportSpec, SourceImage, import_images
+from app.jobs.tasks.evaluate import seeded_subset
 from app.ml import phantoms
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import Image, MemorisationCheck
@@ -107,6 +109,57 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
     assert by_source["copy-0"] == "true" and by_source["perturbed-2"] == "true"
     assert by_source["phantom-7-00000"] == "false"
     assert {r["memorisation_flag"] for r in rows if r["truth"] == "real"} == {""}  # never audited
+
+
+def test_a_copy_beyond_the_old_cap_is_flagged_and_the_training_features_are_cached(
+    signed_in, workers, session, store
+):
+    """With max_images 10 the old audit searched 10 of the 40 training films; the copy here is of a film
+    that seeded subset left out. Calibration first by the training set's held-out patients, then by a
+    held-out set: the second run reads the training features from the first run's cached block."""
+    training = factories.phantom_set(session, store, name="training", kind="real", n=40, seed=0)
+    holdout = factories.phantom_set(session, store, name="held out", kind="real", n=30, seed=3)
+    train_images = _images(session, training.id)
+    old_cap = set(seeded_subset(list(range(40)), limit=10, seed=0))
+    beyond = max(i for i in range(40) if i not in old_cap)
+    film = np.asarray(PILImage.open(store.path(train_images[beyond].sha256)))
+    schema = tuple(phantoms.FINDINGS)
+    spec = ImportSpec(name="suspect", kind="synthetic", label_schema=schema, resolution=64, source="test")
+    items = [SourceImage(name="copy", pixels=film), *phantom_items(5, size=64, seed=7, demo=True)]
+    suspect = import_images(session, store, spec, items, actor_id=None)
+    session.commit()
+    admin = signed_in("admin")
+    form = {
+        "synthetic_set_id": str(suspect.id),
+        "training_set_id": str(training.id),
+        "classifier": CLASSIFIER,
+        "quantile": "0.05",
+        "max_images": "10",
+    }
+    split_run = start_run(admin, "audit", **form)
+    workers.start()
+    run = wait_for(split_run, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    assert run.status == "succeeded", run.error
+    summary = run.outputs["audit"]
+    assert summary["n_training"] == 40 and summary["n_generated"] == 6
+    # The held-out patients' films are left out of the calibration's search only.
+    assert summary["n_calibration_searched"] == 40 - summary["n_holdout"] > 0
+    assert summary["feature_blocks"] == {"total": 1, "cached": 0}
+    assert [f["nearest_image_id"] for f in summary["flagged"]] == [train_images[beyond].id]
+
+    holdout_run = start_run(admin, "audit", holdout_set_id=str(holdout.id), **form)
+    run = wait_for(holdout_run, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    assert run.status == "succeeded", run.error
+    summary = run.outputs["audit"]
+    assert summary["n_holdout"] == 10 and summary["n_calibration_searched"] == 40  # capped; all searched
+    assert summary["feature_blocks"] == {"total": 1, "cached": 1}
+    with get_sessionmaker()() as s:
+        rows = s.execute(
+            select(Image.source_name, MemorisationCheck.flagged, MemorisationCheck.nearest_image_id)
+            .join(Image, Image.id == MemorisationCheck.image_id)
+            .where(MemorisationCheck.run_id == holdout_run)
+        ).all()
+    assert {(name, n) for name, flag, n in rows if flag} == {("copy", train_images[beyond].id)}
 
 
 def _images(session, set_id: int) -> list[Image]:

@@ -1,5 +1,6 @@
 """The memorisation audit flags an exact duplicate and a lightly perturbed copy of a training film and
-passes disjoint phantoms; SSIM behaves as SSIM."""
+passes disjoint phantoms; SSIM behaves as SSIM; the blockwise nearest-neighbour search is exact over every
+training row, however the rows are split into blocks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.ml.metrics.memorisation import audit, nearest, ssim
+from app.ml.metrics import memorisation
+from app.ml.metrics.memorisation import NearestSearch, Thresholds, audit, nearest, ssim
 
 
 def test_ssim_is_one_for_identical_images_and_lower_for_different_ones():
@@ -80,3 +82,60 @@ def test_holdout_split_keeps_patients_together():
     assert sorted(rest.tolist() + held.tolist()) == list(range(25))
     assert {patients[i] for i in held if patients[i]}.isdisjoint({patients[i] for i in rest if patients[i]})
     assert 2 <= len(held) <= 8  # a fifth of 15 patients, some with two films
+
+
+def _brute_force(train: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = train / np.linalg.norm(train, axis=1, keepdims=True)
+    q = query / np.linalg.norm(query, axis=1, keepdims=True)
+    sim = q @ t.T
+    return sim.argmax(axis=1), 1 - sim.max(axis=1)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000, 5000])
+def test_blockwise_search_equals_one_search_over_the_whole_matrix(chunk, monkeypatch):
+    monkeypatch.setattr(memorisation, "QUERY_TILE", 13)  # several query tiles, the last one short
+    rng = np.random.default_rng(2)
+    train, query = rng.normal(size=(1000, 24)), rng.normal(size=(50, 24))
+    idx, dist = nearest(train, query, chunk=chunk)
+    want_idx, want_dist = _brute_force(train, query)
+    assert idx.tolist() == want_idx.tolist()
+    np.testing.assert_allclose(dist, want_dist, atol=1e-6)
+
+
+def test_a_copy_in_the_last_block_of_a_large_training_set_is_found():
+    """The old audit searched a capped subset (5,000 films); the search now reaches every row."""
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(12_000, 32)).astype(np.float32)
+    query = np.concatenate([train[[11_999, 7]], rng.normal(size=(3, 32))])
+    idx, dist = nearest(train, query, chunk=4096)
+    assert idx[:2].tolist() == [11_999, 7] and (dist[:2] < 1e-6).all() and (dist[2:] > 0.1).all()
+
+
+def test_rows_left_out_of_a_search_are_never_its_answer():
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=(40, 8))
+    search = NearestSearch(train[[5, 30]])  # two queries that are training rows themselves
+    for offset in range(0, 40, 16):
+        keep = ~np.isin(np.arange(offset, min(offset + 16, 40)), [5, 30])
+        search.update(train[offset : offset + 16], offset=offset, keep=keep)
+    idx, dist = search.result()
+    others = np.delete(np.arange(40), [5, 30])
+    assert search.searched == 38
+    assert idx.tolist() == others[_brute_force(train[others], train[[5, 30]])[0]].tolist()
+    assert (dist > 0.01).all()
+
+
+def test_a_search_over_nothing_is_an_error():
+    search = NearestSearch(np.ones((2, 3)))
+    search.update(np.ones((4, 3)), offset=0, keep=np.zeros(4, dtype=bool))
+    with pytest.raises(ValueError, match="no training rows"):
+        search.result()
+
+
+def test_thresholds_are_quantiles_of_the_held_out_films_and_need_both_measures():
+    limits = Thresholds.calibrate(np.linspace(0.1, 1.0, 101), np.linspace(0.0, 0.5, 101), quantile=0.01)
+    assert limits.distance == pytest.approx(0.109) and limits.ssim == pytest.approx(0.495)
+    flags = limits.flags(np.array([0.05, 0.05, 0.5]), np.array([0.9, 0.3, 0.9]))
+    assert flags.tolist() == [True, False, False]
+    with pytest.raises(ValueError):
+        Thresholds.calibrate(np.zeros(0), np.zeros(0), quantile=0.01)
