@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from app.gan_defaults import DEFAULT_PRESET, EMA_DECAY, PRESETS, SEGAL_BATCH_SIZES, Preset
+
 
 def _ints(text: str) -> tuple[int, ...]:
     try:
@@ -65,15 +67,27 @@ def gan() -> None:
 )
 @click.option("--kimg-stable", type=int, default=800, show_default=True, help="Thousands per stable phase.")
 @click.option("--kimg-final", type=int, default=1200, show_default=True, help="Thousands at the last size.")
-@click.option("--batch", default="16,16,16,16,16,16,14,8,3", show_default=True, help="Batch per stage.")
+@click.option(
+    "--batch",
+    default=",".join(map(str, SEGAL_BATCH_SIZES)),
+    show_default=True,
+    help="Batch per stage, per GPU.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--ema",
     "ema_decay",
     type=float,
-    default=0.999,
+    default=EMA_DECAY,
     show_default=True,
     help="EMA decay per step; short runs need less (e.g. 0.99), or the EMA lags the new blocks.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    default=DEFAULT_PRESET,
+    show_default=True,
+    help="engine: Karras et al.'s settings, bf16 on CUDA; authors: as Segal et al.'s code (README).",
 )
 @click.option("--kimg-grid", type=int, default=100, show_default=True, help="Thousands between sample grids.")
 @click.option("--kimg-checkpoint", type=int, default=100, show_default=True)
@@ -92,12 +106,13 @@ def train_command(
     batch: str,
     seed: int,
     ema_decay: float,
+    preset: Preset,
     kimg_grid: int,
     kimg_checkpoint: int,
     resume: bool,
 ) -> None:
     """Train from 4 px to --resolution; under torchrun it trains with DistributedDataParallel."""
-    from app.ml.gan.config import GanConfig
+    from app.ml.gan.config import GanConfig, apply_preset
     from app.ml.gan.schedule import TrainConfig
     from app.ml.gan.train import train
 
@@ -118,6 +133,7 @@ def train_command(
         grid_every=kimg_grid * 1000,
         checkpoint_every=kimg_checkpoint * 1000,
     )
+    cfg, tcfg = apply_preset(preset, cfg, tcfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 writes files
         (run_dir / "command.json").write_text(

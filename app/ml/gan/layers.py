@@ -100,7 +100,8 @@ class MinibatchStdDev(nn.Module):
 
     Samples are split into consecutive groups of `group_size`; a batch that is not a multiple of the
     group size keeps a smaller last group (merged into the previous one when it would hold a single
-    sample, whose deviation would be zero).
+    sample, whose deviation would be zero). `group_size` 0 takes the whole batch as one group, as the
+    authors' MinibatchSTD does (training sets the size per stage, see train.py).
     """
 
     def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
@@ -116,7 +117,7 @@ class MinibatchStdDev(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, H, W) -> (N, C + 1, H, W)."""
         n, _, h, w = x.shape
-        g = min(self.group_size, n)
+        g = n if self.group_size == 0 else min(self.group_size, n)
         if n % g == 0:
             # Sample k belongs to group k % (n // g), as in Karras et al.'s reshape.
             stats = self._group_std(x.reshape(g, n // g, *x.shape[1:]))  # (n // g,)

@@ -3,7 +3,8 @@
 Critic: E[D(fake)] - E[D(real)] + lambda * E[(||grad D(x_hat)||_2 - 1)^2] + epsilon * E[D(real)^2], with
 x_hat = eps * real + (1 - eps) * fake and eps ~ U(0, 1) per sample; lambda = 10, epsilon = 0.001.
 Generator: -E[D(fake)]. Scores are cast to float32 before any reduction so bf16 autocast only touches
-the networks' convolutions, never the loss arithmetic.
+the networks' convolutions, never the loss arithmetic; the penalty's critic pass and double backward run
+wholly in float32 (`gradient_penalty`), since bf16 gets their weight gradient badly wrong.
 """
 
 from __future__ import annotations
@@ -21,14 +22,21 @@ def gradient_penalty(
 ) -> Tensor:
     """E[(||dD/dx at x_hat||_2 - 1)^2] over the batch, before the lambda weight."""
     n = real.shape[0]
+    dtype = torch.promote_types(real.dtype, torch.float32)  # float32, or float64 when the data is
     if eps is None:
         eps = torch.rand(n, device=real.device)
-    eps = eps.to(device=real.device, dtype=real.dtype).view(n, 1, 1, 1)  # (N, 1, 1, 1)
-    # under bf16 autocast G's output is bf16 while the data is float32: mix in the data's precision
-    x_hat = torch.lerp(fake.detach().to(real.dtype), real.detach(), eps).requires_grad_(True)  # (N, C, H, W)
-    scores = D(x_hat, depth, alpha).float()  # (N,)
-    # create_graph: the penalty is itself differentiated w.r.t. D's weights in the critic step
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (N, C, H, W)
+    eps = eps.to(device=real.device, dtype=dtype).view(n, 1, 1, 1)  # (N, 1, 1, 1)
+    # under bf16 autocast G's output is bf16 while the data is float32: mix in float32
+    x_hat = torch.lerp(fake.detach().to(dtype), real.detach().to(dtype), eps)  # (N, C, H, W)
+    x_hat.requires_grad_(True)
+    # Float32 even under bf16 autocast: the penalty's weight gradient is a second derivative scaled by
+    # (||grad|| - 1), which is small once the critic is near 1-Lipschitz, so bf16's rounding of the
+    # input gradient becomes most of it (cosine 0.87 to float32 in test_gan_precision.py, 0.45 on a
+    # 32 px critic). It costs one of the critic's three passes in float32.
+    with torch.autocast(x_hat.device.type, enabled=False):
+        scores = D(x_hat, depth, alpha).float()  # (N,)
+        # create_graph: the penalty is itself differentiated w.r.t. D's weights in the critic step
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (N, C, H, W)
     norm = grad.float().flatten(1).norm(2, dim=1)  # (N,)
     return (norm - 1.0).square().mean()
 

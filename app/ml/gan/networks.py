@@ -118,6 +118,11 @@ class Discriminator(nn.Module):
         self.final_valid = EqualizedConv2d(ch[0], ch[0], 4, padding=0, scale_bias=sb)  # 4x4 -> 1x1
         self.score = EqualizedLinear(ch[0], 1, scale_bias=sb)
 
+    def _from_rgb(self, x: Tensor, depth: int) -> Tensor:
+        """Image -> feature maps of `depth`: 1x1 conv, then LeakyReLU unless cfg.from_rgb_act is off."""
+        h = self.from_rgb[depth](x)
+        return F.leaky_relu(h, self.cfg.leaky_slope) if self.cfg.from_rgb_act else h
+
     def forward(self, x: Tensor, depth: int | None = None, alpha: float = 1.0) -> Tensor:
         """Critic scores (N,); alpha < 1 blends in the depth - 1 path fed the 2x2-pooled image."""
         depth, alpha = _check_depth(self.cfg, depth, alpha)
@@ -128,11 +133,11 @@ class Discriminator(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         slope = self.cfg.leaky_slope
-        h = F.leaky_relu(self.from_rgb[depth](x), slope)  # (N, ch[depth], side, side)
+        h = self._from_rgb(x, depth)  # (N, ch[depth], side, side)
         if depth > 0:
             h = self.blocks[depth - 1](h)  # (N, ch[depth - 1], side / 2, side / 2)
             if alpha < 1.0:
-                old = F.leaky_relu(self.from_rgb[depth - 1](F.avg_pool2d(x, 2)), slope)
+                old = self._from_rgb(F.avg_pool2d(x, 2), depth - 1)
                 h = old.lerp(h, alpha)
         for d in range(depth - 1, 0, -1):
             h = self.blocks[d - 1](h)

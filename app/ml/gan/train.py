@@ -1,7 +1,9 @@
 """The progressive-growing GAN training loop (Karras et al. 2018) with WGAN-GP (Gulrajani et al. 2017).
 
 One critic step per generator step (n_critic = 1, as PGGAN), Adam(lr 1e-3, betas (0, 0.99)) for both
-networks, an EMA generator (decay 0.999) for samples and the snapshot, bf16 autocast on CUDA only.
+networks, an EMA generator (decay 0.999) for samples and the snapshot, bf16 autocast on CUDA only (the
+gradient penalty always runs in float32, see loss.py). The "authors" preset (config.apply_preset) trains
+as Segal et al.'s code: float32, global batch 4 x batch_sizes, minibatch-stddev over each 4-GPU share.
 Adam's moments are reset at each new resolution (PGGAN's reset_opt_for_new_lod), since moments of the
 previous stage's layers say little about the new ones; the current depth is part of the resume state,
 so a resumed run resets at exactly the same step as an uninterrupted one.
@@ -9,7 +11,8 @@ so a resumed run resets at exactly the same step as an uninterrupted one.
 Randomness flows from one seed through pure functions (data order, latent grid) or through one CPU noise
 generator whose state is checkpointed, and every rank draws the same global batch of indices, latents and
 mixing weights and keeps its slice. Hence a resume on CPU is bit-exact, and a DDP run follows the same
-math as one process with the global batch (except minibatch-stddev, which groups within a GPU's batch).
+math as one process with the global batch (except minibatch-stddev, which groups within a GPU's batch;
+with mbstd_group 0 and batch_gpus k, a group is one k-GPU share on any GPU count dividing k).
 
 DDP (under torchrun): WORLD_SIZE/RANK/LOCAL_RANK from the environment, gloo on CPU, nccl on CUDA; G and
 the critic loss are each wrapped once and DDP averages the gradients. The critic's three D evaluations
@@ -38,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
@@ -108,6 +112,15 @@ def _as_data(data: ImageData | Path | Sequence[Path], cfg: GanConfig) -> ImageDa
     if (data.resolution, data.channels, tuple(data.pixel_range)) != want:
         raise ValueError("the data's resolution, channels or pixel range differ from the GanConfig")
     return data
+
+
+def fade_reals(real: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Karras et al.'s process_reals: during a fade-in the reals fade as G's output does, from their 2x2
+    averages (alpha 0, the previous resolution shown at this size) to themselves (alpha 1)."""
+    if alpha >= 1.0:
+        return real
+    coarse = F.interpolate(F.avg_pool2d(real, 2), scale_factor=2, mode="nearest")  # (N, C, s, s)
+    return coarse.lerp(real, alpha)
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -198,11 +211,18 @@ class _Run:
             if self.tcfg.reset_optimizer and self.depth >= 0:
                 self.opt_g, self.opt_d = self._adam(self.G), self._adam(self.D)
             self.depth = ph.depth
-        dev, b, z_dim = self.d.device, ph.batch, self.cfg.z_dim
-        gb = b * self.d.world
+        dev, z_dim = self.d.device, self.cfg.z_dim
+        gb = self.tcfg.global_batch(ph.depth, self.d.world)
+        b = gb // self.d.world  # per GPU in use (_check_batches: it divides)
+        if self.cfg.mbstd_group == 0:
+            # one statistic per batch_sizes[depth] samples: a whole GPU's batch, or one share of the
+            # batch_gpus-GPU run this global batch reproduces (the authors' DataParallel replicas)
+            self.D.mbstd.group_size = ph.batch
         mine = slice(self.d.rank * b, (self.d.rank + 1) * b)  # this rank's share of the global batch
         idx, flips = self.sampler.next(gb)
         real = self.data.load(idx[mine], self.cfg.size_at(ph.depth), flips[mine]).to(dev)  # (b, C, s, s)
+        if self.tcfg.fade_reals and ph.depth > 0:
+            real = fade_reals(real, ph.alpha)
         z_d = torch.randn(gb, z_dim, generator=self.noise)[mine].to(dev)  # (b, z_dim)
         eps = torch.rand(gb, generator=self.noise)[mine].to(dev)  # (b,) penalty mixing weights
         z_g = torch.randn(gb, z_dim, generator=self.noise)[mine].to(dev)  # (b, z_dim)
@@ -252,7 +272,8 @@ class _Run:
         ph = phase_at(self.images_seen, self.tcfg)
         line = {"images_seen": self.images_seen, "kimg": self.images_seen / 1000, "step": self.step}
         line |= {"depth": ph.depth, "resolution": self.cfg.size_at(ph.depth), "alpha": ph.alpha}
-        line |= {"batch": ph.batch * self.d.world, "wall_s": self.wall_s, "images_per_s": images_per_s}
+        line |= {"batch": self.tcfg.global_batch(ph.depth, self.d.world)}
+        line |= {"wall_s": self.wall_s, "images_per_s": images_per_s}
         line |= dict(zip(keys, values.tolist(), strict=True))
         self.sums, self.sum_steps, self.last_metrics = {}, 0, line
         return line
@@ -306,6 +327,7 @@ def _train(
     abort_fn: Callable[[], bool] | None,
     measure_fn: MeasureFn | None = None,
 ) -> TrainResult:
+    _check_batches(tcfg, d.world)
     run = _Run(cfg, tcfg, data, run_dir, d)
     if resume is not None:
         run.restore(Path(resume))
@@ -378,6 +400,17 @@ def _train(
             )
         report(force=True)
     return TrainResult(run_dir, run.images_seen, run.step, aborted, snapshot, resume_path, run.last_metrics)
+
+
+def _check_batches(tcfg: TrainConfig, world: int) -> None:
+    """Every stage's global batch must split evenly over the GPUs in use."""
+    for depth in range(tcfg.depth_count):
+        gb = tcfg.global_batch(depth, world)
+        if gb % world:
+            raise ValueError(
+                f"the global batch of {gb} at {4 * 2**depth} px does not split over {world} GPUs "
+                f"(batch_gpus {tcfg.batch_gpus})"
+            )
 
 
 def _measure(run: _Run, measure_fn: MeasureFn | None, *, final: bool) -> None:
