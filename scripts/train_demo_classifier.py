@@ -25,6 +25,7 @@ from app.ml import phantoms as ph  # noqa: E402
 from app.ml.classifier.checkpoints import auroc_json, save_classifier  # noqa: E402
 from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig  # noqa: E402
 from app.ml.classifier.train import train_classifier  # noqa: E402
+from app.persistence.patient_records import patient_key, write_patients  # noqa: E402
 
 
 def main() -> None:
@@ -67,6 +68,15 @@ def main() -> None:
         "auroc_test": auroc_json(res.test),
         "split_sizes": {k: int(len(v)) for k, v in res.splits.items()},
     }
+    # Whom it learnt from and was tested on, so an LCO judge can be checked for independence from it.
+    keys = [patient_key(p.patient_id, "") for p in films]
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest["patients"] = write_patients(
+        args.out,
+        learnt=[keys[i] for role in ("train", "val") for i in res.splits[role]],
+        test=[keys[i] for i in res.splits["test"]],
+        data=manifest["data"],
+    )
     save_classifier(res.model, args.out, thresholds=res.thresholds, manifest=manifest)
     for name, a in res.test.items():
         print(f"{name:<14} AUROC {a.value:.3f} ({a.low:.3f}-{a.high:.3f})  n+ {a.positives}")

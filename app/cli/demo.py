@@ -83,7 +83,9 @@ def build_demo_archive(name: str, real_set: str, n: int, size: int) -> None:
         description=f"{n} LCO films of {DEMO_MODEL} labelled by {DEMO_CLASSIFIER}; "
         f"the optimiser reached {int(res.success.sum())} targets",
     )
-    items = archive_items(G, C, res, goal, thresholds, findings, meta=meta, batch=16, margin=cfg.margin)
+    items = archive_items(
+        G, C, res, goal, thresholds, findings, meta=meta, batch=16, margin=cfg.margin, resolution=size
+    )
     run_import(spec, items, total=n)
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from app.gan_defaults import DEFAULT_PRESET, EMA_DECAY, SEGAL_BATCH_SIZES, Preset
+
 NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
 
 
@@ -49,6 +51,13 @@ class TrainGanConfig(RunConfig):
     model_name: str = Field(
         title="Model name", pattern=NAME_RE, description="The snapshot is stored under this name."
     )
+    preset: Preset = Field(
+        DEFAULT_PRESET,
+        title="Training preset",
+        description="engine: Karras et al.'s PGGAN settings, bf16 on CUDA. authors: as Segal et al.'s code: "
+        "float32, no activation after fromRGB, minibatch-stddev over each GPU's whole batch, Adam eps 1e-7, "
+        "3-channel images in [0, 1], and the batch below on each of 4 GPUs whatever the GPUs at hand.",
+    )
     resolution: Annotated[Literal[8, 16, 32, 64, 128, 256, 512, 1024], BeforeValidator(_numeric)] = Field(
         64, title="Final resolution (px)", description="Grows from 4 px to this."
     )
@@ -59,12 +68,20 @@ class TrainGanConfig(RunConfig):
         description="From 4 px up, comma-separated; the authors used 512 ×4, then halving.",
     )
     batch_sizes: IntList = Field(
-        (16, 16, 16, 16, 16, 16, 14, 8, 3), title="Batch per stage", description="From 4 px up."
+        SEGAL_BATCH_SIZES,
+        title="Batch per stage",
+        description="Per GPU, from 4 px up (the authors' preset: per GPU of their 4, so 4 × this per step).",
     )
     fade_images: int = Field(20_000, ge=0, title="Images per fade-in")
     stable_images: int = Field(20_000, ge=1, title="Images per stable phase")
     final_stable_images: int = Field(40_000, ge=1, title="Images at the final resolution")
-    ema_decay: float = Field(0.99, gt=0, lt=1, title="EMA decay per step")
+    ema_decay: float = Field(
+        EMA_DECAY,
+        gt=0,
+        lt=1,
+        title="EMA decay per step",
+        description="The authors' 0.999; a short run may want 0.99, or the EMA lags the new blocks.",
+    )
     seed: int = Field(0, ge=0, title="Seed")
     metrics_every: int = Field(2_000, ge=1, title="Images between metrics lines")
     grid_every: int = Field(10_000, ge=1, title="Images between sample grids")
@@ -83,6 +100,27 @@ class TrainGanConfig(RunConfig):
         description="Instead of a classifier; needs the weights registered under Feature extractors.",
     )
     fd_images: int = Field(256, ge=16, le=5_000, title="Fréchet distance: images per measurement")
+    # Patients a later synth_vs_real tests on must not shape the generator; the run records whom it saw.
+    exclude_test_of: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None,
+        pattern=NAME_RE,
+        title="Hold out the test patients of (classifier)",
+        description="Optional: train without the patients this classifier was tested on: the real test "
+        "patients of synth_vs_real for archives it labels. Blank: every patient of the set.",
+        json_schema_extra={"choices": "classifiers"},
+    )
+    exclude_split_seed: OptionalInt = Field(
+        None,
+        ge=0,
+        title="Hold out the test patients of the split with this seed",
+        description="Optional, instead: synth_vs_real's own patient split of this set (its seed).",
+    )
+
+    @model_validator(mode="after")
+    def _one_exclusion(self) -> TrainGanConfig:
+        if self.exclude_test_of and self.exclude_split_seed is not None:
+            raise ValueError("hold out a classifier's test patients or a split's, not both")
+        return self
 
     @model_validator(mode="after")
     def _one_extractor(self) -> TrainGanConfig:
@@ -148,6 +186,12 @@ class TrainClassifierConfig(ClassifierTraining):
     image_set_id: int = Field(title="Labelled image set", json_schema_extra={"choices": "image_sets"})
     model_name: str = Field(title="Classifier name", pattern=NAME_RE)
     class_weighting: bool = Field(False, title="Weight rare findings up")
+    patients: Literal["all", "first half", "second half"] = Field(
+        "all",
+        title="Patients",
+        description="A half (by a hash of the patient id) leaves the other half unseen: steer LCO with a "
+        "classifier of one half and judge it with one of the other.",
+    )
     backbone_weights: str = Field(
         "",
         max_length=1000,
@@ -167,7 +211,18 @@ class LcoRunConfig(RunConfig):
     each target's findings (Segal et al. 2021)."""
 
     model: str = Field(title="Generator", pattern=NAME_RE, json_schema_extra={"choices": "models"})
-    classifier: str = Field(title="Classifier", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"})
+    classifier: str = Field(
+        title="Classifier (steers)", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"}
+    )
+    # LCO attacks the classifier it steers by; only another one can say whether the findings are there.
+    judge: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None,
+        pattern=NAME_RE,
+        title="Judge (an independent classifier)",
+        description="Decides success on each stored film; must be trained on other patients than the "
+        "steering classifier. Blank: the steering classifier judges itself.",
+        json_schema_extra={"choices": "classifiers"},
+    )
     n: int = Field(100, ge=1, le=100_000, title="Images")
     target_mode: Literal["empirical", "balanced", "explicit"] = Field(
         "empirical",
@@ -217,6 +272,8 @@ class LcoRunConfig(RunConfig):
             raise ValueError("empirical targets need a labelled set")
         if self.target_mode == "explicit" and not self.combos.strip():
             raise ValueError("explicit targets need at least one combination")
+        if self.judge is not None and self.judge == self.classifier:
+            raise ValueError("the judge must be another classifier than the one that steers")
         return self
 
     def combinations(self) -> list[list[str]]:
@@ -236,8 +293,8 @@ class SynthVsRealConfig(ClassifierTraining):
 
 class EvaluateConfig(RunConfig):
     """Fréchet distance of a synthetic set to a real set, in the features of the project's own classifier
-    (no outside weights) or of the registered Inception-v3 (FID), beside the real-versus-real baseline of two
-    disjoint halves of the real set; optionally FID∞, KID and precision/recall."""
+    (no outside weights) or of the registered Inception-v3 (FID), beside a real-versus-real baseline at the
+    same n; optionally FID∞, KID and precision/recall."""
 
     real_set_id: int = Field(title="Real set", json_schema_extra={"choices": "image_sets"})
     synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
@@ -254,12 +311,27 @@ class EvaluateConfig(RunConfig):
         title="Classifier (domain extractor)",
         json_schema_extra={"choices": "classifiers"},
     )
-    max_images: int = Field(2000, ge=10, le=200_000, title="Images per set at most")
-    extrapolate: bool = Field(False, title="Also FID∞ (Chong & Forsyth 2020)")
+    max_images: int = Field(
+        2000,
+        ge=10,
+        le=200_000,
+        title="Images per set at most",
+        description="Synthetic images; the real set gives up to twice as many, so that its two baseline "
+        "halves each match the synthetic n.",
+    )
+    extrapolate: bool = Field(
+        False,
+        title="Also FID∞ (Chong & Forsyth 2020)",
+        description="Needs at least twice as many images per set as feature dimensions.",
+    )
     kid: bool = Field(False, title="Also KID (Bińkowski et al. 2018)")
     kid_subsets: int = Field(100, ge=1, le=1000, title="KID subsets")
     kid_subset_size: int = Field(
-        1000, ge=2, le=10_000, title="KID subset size", description="Shrinks to the smaller set's size."
+        1000,
+        ge=2,
+        le=10_000,
+        title="KID subset size",
+        description="At most half the smaller set, so that subsets differ and the std means something.",
     )
     precision_recall: bool = Field(False, title="Also precision and recall (Kynkäänniemi et al. 2019, k = 3)")
     seed: int = Field(0, ge=0, title="Seed")
@@ -293,7 +365,14 @@ class AuditConfig(RunConfig):
         description="Flag a generate nearer than all but this share of held-out films, in features and SSIM.",
     )
     ssim_size: int = Field(64, ge=16, le=256, title="SSIM resolution (px)")
-    max_images: int = Field(5000, ge=10, le=200_000, title="Images per set at most")
+    # Caps the generates and the calibration, never the search: a capped search misses copies of the rest.
+    max_images: int = Field(
+        5000,
+        ge=10,
+        le=200_000,
+        title="Generates and held-out films at most",
+        description="A seeded subset of each when larger. Every training film is searched, whatever this is.",
+    )
     seed: int = Field(0, ge=0, title="Seed")
 
 

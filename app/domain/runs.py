@@ -29,9 +29,10 @@ from app.domain.run_kinds import (
     TrainClassifierConfig,
     TrainGanConfig,
 )
+from app.persistence import patient_records
 from app.persistence.models import FINISHED, ImageSet, Run
 from app.persistence.repositories import runs as repo
-from app.persistence.snapshots import find_snapshot
+from app.persistence.snapshots import Snapshot, find_snapshot
 
 RETRYABLE = frozenset({"failed", "cancelled", "stalled"})
 
@@ -93,6 +94,8 @@ def _check_lco(session: Session, config: LcoRunConfig) -> None:
     classifier = find_snapshot(models_dir, config.classifier, kind="classifier")
     if classifier is None:
         raise InvalidConfig({"classifier": "no such classifier"})
+    if config.judge:
+        _check_judge(classifier, find_snapshot(models_dir, config.judge, kind="classifier"))
     if config.target_mode == "empirical":
         labelled = session.get(ImageSet, config.label_set_id)
         # A finding the set never annotated would become an "absent" target in every row.
@@ -107,6 +110,22 @@ def _check_lco(session: Session, config: LcoRunConfig) -> None:
     _check_new_set(session, config.set_name)
 
 
+def _check_judge(steerer: Snapshot, judge: Snapshot | None) -> None:
+    """An LCO judge reads every finding of the steerer, is another network, and learnt from none of the
+    steerer's patients where both record them (the run notes when that cannot be verified)."""
+    if judge is None:
+        raise InvalidConfig({"judge": "no such classifier"})
+    missing = set(steerer.manifest["findings"]) - set(judge.manifest["findings"])
+    if missing:
+        raise InvalidConfig({"judge": f"it does not read {', '.join(sorted(missing))}"})
+    if judge.manifest.get("sha256") == steerer.manifest.get("sha256"):
+        raise InvalidConfig({"judge": "it is the steering classifier under another name"})
+    shared, _ = patient_records.independence(steerer, judge)
+    if shared:
+        why = f"it learnt from {shared:,} of the steering classifier's patients; choose one trained on others"
+        raise InvalidConfig({"judge": why})
+
+
 def _check_references(session: Session, config: RunConfig) -> None:
     models_dir = get_settings().models_dir
     if isinstance(config, TrainGanConfig):
@@ -117,6 +136,12 @@ def _check_references(session: Session, config: RunConfig) -> None:
             raise InvalidConfig({"fd_classifier": "no such classifier"})
         if config.fd_inception and extractors.registered(models_dir) is None:
             raise InvalidConfig({"fd_inception": extractors.MISSING_HELP})
+        if config.exclude_test_of:
+            held = find_snapshot(models_dir, config.exclude_test_of, kind="classifier")
+            if held is None or patient_records.classifier_test_patients(held) is None:
+                raise InvalidConfig(
+                    {"exclude_test_of": "this classifier records no test patients (trained before records)"}
+                )
         _check_new_model(session, config.model_name)
     elif isinstance(config, SampleConfig):
         if find_snapshot(models_dir, config.model) is None:

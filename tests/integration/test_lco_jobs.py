@@ -153,10 +153,11 @@ def test_evaluate_job_reports_the_domain_distance_beside_its_baseline(signed_in,
     e = run.outputs["evaluation"]
     assert e["n_real"] == 40 and e["n_synthetic"] == 40 and e["resolution"] == 64
     assert e["extractor"] == CLASSIFIER and len(e["extractor_sha256"]) == 64
-    assert e["domain_fd"] > 0 and e["baseline"] > 0 and e["ratio"] == round(e["domain_fd"] / e["baseline"], 4)
-    assert "fid_infinity" in e
+    assert e["domain_fd"] > 0 and e["baseline"] > 0
+    assert e["ratio"] == round(e["synthetic_vs_real_matched"] / e["baseline"], 4) and e["n_matched"] == 20
+    assert "256 images on each side" in e["fid_infinity_refused"]  # 40 films, 128 feature dimensions
     page = admin.get(f"/runs/{run_id}").text
-    assert "Domain Fréchet distance" in page and "Real against real" in page
+    assert "Domain Fréchet distance" in page and "real half B against real half A" in page
     bad = admin.get("/runs/new?kind=evaluate")
     r = admin.post(
         "/runs",

@@ -73,7 +73,7 @@ def test_another_size_blocks_launch(session, store, people, signed_in):
 
 def test_another_byte_length_blocks_launch(session, store, people, signed_in):
     study = _draft(session, store, people)
-    _leak(session, store, study, compressed)  # same pixels, same header and chunks, compressed by another tool
+    _leak(session, store, study, compressed)  # same pixels, header and chunks, compressed by another tool
     r = _launch(signed_in, study.id)
     assert "Launch blocked" in r.text and "by the download" in r.text and "Odd lengths" in r.text
     session.expire_all()

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.run_kinds import TrainClassifierConfig
+from app.jobs.tasks.patients import set_patients
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet
+from app.persistence.patient_records import half_of, write_patients
 
 
 def load_labelled(session: Session, set_id: int, size: int, findings: list[str] | None = None):
@@ -53,7 +55,15 @@ def train_classifier_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     name, findings, images, labels, patients, splits = load_labelled(
         session, cfg.image_set_id, cfg.image_size
     )
+    keys = set_patients(session, cfg.image_set_id)[0]  # one patient key per film, in the same order
     session.rollback()  # the read is done; training holds no transaction open
+    if cfg.patients != "all":
+        keep = np.array([half_of(k) == cfg.patients for k in keys], dtype=bool)
+        images, labels = images[keep], labels[keep]
+        patients, splits, keys = (
+            [v for v, k in zip(vs, keep, strict=True) if k] for vs in (patients, splits, keys)
+        )
+        log.info("the %s of the patients: %d of %d films", cfg.patients, int(keep.sum()), len(keep))
     log.info(
         "training a %s classifier on '%s': %d images, findings %s", cfg.arch, name, len(images), findings
     )
@@ -107,8 +117,19 @@ def train_classifier_body(ctx: RunContext, session: Session) -> dict[str, Any]:
             "seed": tcfg.seed,
             "val_fraction": tcfg.val_fraction,
             "test_fraction": tcfg.test_fraction,
+            "patients": cfg.patients,
         },
     }
+    staging.mkdir(parents=True)
+    # Whom it learnt from (train and validation) and was tested on: for LCO judges and held-out GANs.
+    learnt = [keys[i] for role in ("train", "val") for i in result.splits[role]]
+    manifest["patients"] = write_patients(
+        staging,
+        learnt=learnt,
+        test=[keys[i] for i in result.splits["test"]],
+        image_set_id=cfg.image_set_id,
+        half=cfg.patients,
+    )
     save_classifier(result.model, staging, thresholds=result.thresholds, manifest=manifest)
     ctx.check_still_mine()
     staging.rename(models_dir / cfg.model_name)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.domain.run_kinds import SynthVsRealConfig
 from app.jobs.tasks.classifier import load_labelled
+from app.jobs.tasks.patients import generators_note, set_patients
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.ml.files import atomic_write
 from app.persistence.models import Image
@@ -57,6 +58,8 @@ def labelling_split(session: Session, cfg: SynthVsRealConfig) -> tuple[dict[str,
     split = snap.manifest.get("split") or {}
     if split.get("image_set_id") != cfg.real_set_id:
         return None, f"own patient split (seed {cfg.seed}): {name} was trained on another set"
+    if split.get("patients", "all") != "all":  # its split is of that half only
+        return None, f"own patient split (seed {cfg.seed}): {name} was trained on the {split['patients']}"
     keys = ("seed", "val_fraction", "test_fraction")
     return {k: split[k] for k in keys}, f"the patient split {name} was trained with (seed {split['seed']})"
 
@@ -65,37 +68,54 @@ def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Load both sets on the real set's findings, run the three trainings, store the table."""
     from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig
     from app.ml.classifier.experiments import synth_vs_real
+    from app.ml.classifier.split import split_by_patient
     from app.ml.devices import best_device
 
     cfg: SynthVsRealConfig = ctx.config  # type: ignore[assignment]
+    split, split_note = labelling_split(session, cfg)
+    tcfg = ClassifierTrainConfig(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
+    if split is not None:
+        tcfg = replace(tcfg, **split)
+    # The real split first (patients only, no films read yet), so a generator that learnt from any test
+    # patient is refused, naming the count, before anything is loaded.
+    keys, patients, given = set_patients(session, cfg.real_set_id)
+    parts = split_by_patient(
+        len(keys),
+        patients=patients,
+        given=given,
+        val_fraction=tcfg.val_fraction,
+        test_fraction=tcfg.test_fraction,
+        seed=tcfg.seed,
+    )
+    generators = session.scalars(
+        select(Image.provenance["model"].astext).where(Image.image_set_id == cfg.archive_set_id).distinct()
+    ).all()
+    generator_note = generators_note(get_settings().models_dir, generators, {keys[i] for i in parts["test"]})
     real_name, findings, r_img, r_lab, patients, given = load_labelled(
         session, cfg.real_set_id, cfg.image_size
     )
     syn_name, _, s_img, s_lab, _, _ = load_labelled(session, cfg.archive_set_id, cfg.image_size, findings)
-    split, split_note = labelling_split(session, cfg)
     session.rollback()  # the reads are done; training holds no transaction open
     log.info(
         "synthetic-train, real-test: '%s' (%d) and '%s' (%d)", real_name, len(r_img), syn_name, len(s_img)
     )
-    log.info("real films split by %s", split_note)
+    log.info("real films split by %s; the archive's generator: %s", split_note, generator_note)
     net = ClassifierConfig(
         findings=tuple(findings), arch=cfg.arch, image_size=cfg.image_size, width=cfg.width
     )
-    tcfg = ClassifierTrainConfig(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
-    if split is not None:
-        tcfg = replace(tcfg, **split)
     result = synth_vs_real(
         net,
         tcfg,
         (r_img, r_lab, patients, given),
         (s_img, s_lab),
+        parts=parts,
         progress_fn=ctx.progress,
         abort_fn=ctx.should_abort,
         device=best_device(),
     )
     if result.get("aborted"):
         raise Aborted()
-    result["split"] = split_note
+    result["split"], result["generator_patients"] = split_note, generator_note
     text = table_csv(result)
     atomic_write(ctx.run_dir / TABLE_FILE, lambda f: f.write(text.encode()))
     log.info("macro AUROC on real test films: %s", result["macro"])

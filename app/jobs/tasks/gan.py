@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.run_kinds import TrainGanConfig
+from app.jobs.tasks.patients import held_out, set_patients
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet
+from app.persistence.patient_records import write_patients
 
 if TYPE_CHECKING:
     from app.ml.gan.monitor import MeasureFn
@@ -35,8 +37,16 @@ def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
     return image_set.name, [store.path(h) for h in hashes]
 
 
-def _publish(snapshot: Path, name: str, provenance: dict[str, Any], *, grid: Path | None = None) -> Path:
-    """Copy the finished snapshot (and its last sample grid) into the model store, appearing all at once."""
+def _publish(
+    snapshot: Path,
+    name: str,
+    provenance: dict[str, Any],
+    *,
+    grid: Path | None = None,
+    patients: dict[str, Any] | None = None,
+) -> Path:
+    """Copy the finished snapshot (and its last sample grid) into the model store, appearing all at once;
+    `patients` (write_patients' arguments) records whom it trained on beside the manifest."""
     models_dir = get_settings().models_dir
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / name
@@ -49,6 +59,8 @@ def _publish(snapshot: Path, name: str, provenance: dict[str, Any], *, grid: Pat
     shutil.copytree(snapshot, staging)
     if grid is not None and grid.exists():
         shutil.copy2(grid, staging / "samples.png")
+    if patients is not None:
+        provenance = provenance | {"patients": write_patients(staging, **patients)}
     manifest = json.loads((staging / "manifest.json").read_text())
     (staging / "manifest.json").write_text(
         json.dumps({**manifest, **provenance}, indent=2, sort_keys=True) + "\n"
@@ -119,14 +131,23 @@ def _fd_hook(ctx: RunContext, cfg: TrainGanConfig) -> tuple[MeasureFn, dict[str,
 def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Train, report, publish the snapshot; resume when an earlier attempt left a checkpoint."""
     from app.ml.gan.checkpoints import RESUME_FILE
-    from app.ml.gan.config import GanConfig
+    from app.ml.gan.config import GanConfig, apply_preset
     from app.ml.gan.monitor import read_fd_history
     from app.ml.gan.schedule import TrainConfig
     from app.ml.gan.train import train
 
     cfg: TrainGanConfig = ctx.config  # type: ignore[assignment]
     set_name, paths = _image_paths(session, cfg.image_set_id)
+    keys = set_patients(session, cfg.image_set_id)[0]  # the films' patients, in the same order
+    excluded, exclusion = held_out(session, get_settings().models_dir, cfg)
     session.rollback()  # end this read now rather than hold a transaction open for the whole training
+    if excluded:
+        kept = [k not in excluded for k in keys]
+        log.info("holding out %d films of test patients (%s)", kept.count(False), exclusion)
+        paths = [p for p, k in zip(paths, kept, strict=True) if k]
+        keys = [k for k in keys if k not in excluded]
+        if not paths:
+            raise ValueError("holding out those test patients leaves no film to train on")
     stages = cfg.resolution.bit_length() - 2
     gan = GanConfig(z_dim=cfg.z_dim, resolution=cfg.resolution, channels=tuple(cfg.channels[:stages]))
     tcfg = TrainConfig(
@@ -141,6 +162,7 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         grid_every=cfg.grid_every,
         checkpoint_every=cfg.checkpoint_every,
     )
+    gan, tcfg = apply_preset(cfg.preset, gan, tcfg)  # the authors' settings, or the engine's own
     out = attempt_dir(ctx.run_dir, ctx.attempt)
     resume = out / RESUME_FILE
     if resume.exists():
@@ -173,12 +195,14 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         raise Aborted()
     ctx.check_still_mine()  # a stalled-and-retried attempt must not publish over the live one
     provenance: dict[str, Any] = {"source": f"run {ctx.run_id}", "run_id": ctx.run_id}
-    provenance |= {"data": set_name, "name": cfg.model_name}
+    provenance |= {"data": set_name, "name": cfg.model_name, "preset": cfg.preset}
     outputs: dict[str, Any] = {"model": cfg.model_name, "images_seen": result.images_seen}
+    outputs["training_patients"] = len(set(keys))
     if extractor is not None:
         # the whole history, earlier attempts' points included (attempt_dir carries metrics.jsonl over)
         history = read_fd_history(out / "metrics.jsonl")
         provenance |= {"fd_history": history, "fd_extractor": extractor}
         outputs["fd"] = history[-1] if history else None
-    _publish(result.snapshot, cfg.model_name, provenance, grid=out / "grid-latest.png")
+    patients = {"learnt": keys, "image_set_id": cfg.image_set_id, "held_out": exclusion}
+    _publish(result.snapshot, cfg.model_name, provenance, grid=out / "grid-latest.png", patients=patients)
     return outputs | {"metrics": result.metrics}

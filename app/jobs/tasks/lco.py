@@ -1,28 +1,37 @@
 """`lco`: a labelled archive. Latent class optimisation (Segal et al. 2021) finds, per target label
-vector, a latent whose film the classifier labels so; the films become a synthetic image set whose
-images carry the labels and full provenance (target, achieved probabilities, success, steps, latent,
-seed, generator and classifier with their hashes).
+vector, a latent whose film the steering classifier labels so; the films become a synthetic image set whose
+images carry the labels and full provenance (target, probabilities, success, steps, latent, seed,
+generator and classifiers with their hashes).
 
-The classifier judges each stored 8-bit film again. An image's labels are its target when that
-judgement meets the target by the margin ("success"); otherwise they are what the classifier sees
-(probability at or above the threshold). The archive never claims a finding the classifier does not see.
+LCO optimises against the classifier that steers it: an adversarial attack on that classifier, whose own
+"yes" says little. So a judge, a second classifier trained on other patients, can decide success: on
+each film as stored (rendered at the archive's resolution, decoded, fed to it at its input size), every
+finding must be on the target's side of the judge's threshold by the margin. An image's labels are its
+target on success, otherwise what the deciding classifier (the judge, or without one the steerer itself)
+sees: the archive never claims a finding it does not see. Both classifiers' probabilities are stored.
 """
 
 from __future__ import annotations
 
+import io
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.importers import ImportSpec, SourceImage, import_images
+from app.domain.rendering import render_array
 from app.domain.run_kinds import LcoRunConfig
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image
+from app.persistence.patient_records import independence
 from app.persistence.snapshots import find_snapshot
 
 
@@ -32,49 +41,113 @@ def label_rows(session: Session, set_id: int, findings: list[str]) -> np.ndarray
     return np.array([[f in (row or []) for f in findings] for row in labels], dtype=np.float32)
 
 
-def archive_items(
-    G, C, res, targets, thresholds, findings, *, meta: dict[str, Any], batch: int, margin: float
-) -> Iterator[SourceImage]:
-    """One import item per target: the film of its recorded latent, labelled and with provenance.
+@dataclass(frozen=True)
+class Verdict:
+    """A classifier's reading of the archive's findings: which of its outputs and thresholds they are."""
 
-    The classifier judges the stored 8-bit film again (LCO saw G's float output), and labels, achieved
-    probabilities and success come from that judgement: what the archive claims is what C sees in it.
+    model: Any  # a frozen Classifier
+    columns: np.ndarray  # (F,) the output of each archive finding
+    thresholds: np.ndarray  # (F,) its thresholds for them
+
+    @classmethod
+    def of(cls, model: Any, manifest: dict[str, Any], findings: list[str]) -> Verdict:
+        """The classifier of `manifest` reading `findings`; ValueError when it lacks any."""
+        own = list(manifest["findings"])
+        missing = [f for f in findings if f not in own]
+        if missing:
+            raise ValueError(f"classifier {manifest.get('name', '?')} does not read {', '.join(missing)}")
+        thresholds = np.array([manifest["thresholds"][f] for f in findings], dtype=np.float64)
+        return cls(model, np.array([own.index(f) for f in findings]), thresholds)
+
+    def __call__(self, films: np.ndarray, goal: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+        """(B, F) probabilities and (B,) success for (B, s, s) uint8 films and (B, F) 0/1 targets."""
+        import torch
+
+        from app.ml.classifier.train import predict
+        from app.ml.lco.optimise import reached, threshold_logits
+
+        probs = predict(self.model, torch.from_numpy(films))[:, self.columns]  # (B, F)
+        logits = torch.logit(torch.from_numpy(probs).float().clamp(1e-7, 1 - 1e-7))
+        thr = threshold_logits(torch.as_tensor(self.thresholds, dtype=torch.float32))
+        ok = reached(logits, torch.as_tensor(np.asarray(goal), dtype=torch.float32), thr, margin)
+        return probs, ok.numpy()
+
+
+def stored_film(film: np.ndarray, size: int) -> np.ndarray:
+    """(h, w) uint8 -> (size, size) uint8 as the archive stores it: rendered by the one path, PNG decoded.
+
+    Importing these pixels at `size` renders the same bytes again (rendering at its own size is exact).
+    """
+    with PILImage.open(io.BytesIO(render_array(film, size=size).png)) as im:
+        return np.array(im.convert("L"))  # a writable copy (torch.from_numpy wants one)
+
+
+def archive_items(
+    G,
+    C,
+    res,
+    targets,
+    thresholds,
+    findings,
+    *,
+    meta: dict[str, Any],
+    batch: int,
+    margin: float,
+    resolution: int | None = None,
+    judge: Verdict | None = None,
+    tally: Counter[str] | None = None,
+) -> Iterator[SourceImage]:
+    """One import item per target: the stored film of its recorded latent, labelled, with provenance.
+
+    The steerer C (and the judge, when given) reads each film as stored at `resolution` (None: G's), not
+    G's float output that LCO saw; success and labels come from the judge, else from C. `tally` counts
+    the successes of "steerer" and "judge".
     """
     import torch
 
-    from app.ml.classifier.train import predict
     from app.ml.gan.sampling import to_uint8
-    from app.ml.lco.optimise import reached, threshold_logits
 
     device = next(G.parameters()).device
-    thr_logits = threshold_logits(torch.as_tensor(thresholds, dtype=torch.float32))
+    steerer = Verdict(C, np.arange(len(findings)), np.asarray(thresholds, dtype=np.float64))
     for start in range(0, len(targets), batch):
         with torch.no_grad():
             films = to_uint8(G(res.z[start : start + batch].to(device)), G.cfg.pixel_range)  # (B, H, W)
-        probs = predict(C, torch.from_numpy(films))  # (B, F) on the 8-bit films
-        logits = torch.logit(torch.from_numpy(probs).float().clamp(1e-7, 1 - 1e-7))
-        goal = torch.as_tensor(np.asarray(targets[start : start + batch]), dtype=torch.float32)
-        ok_all = reached(logits, goal, thr_logits, margin).numpy()
+        if resolution is not None:
+            films = np.stack([stored_film(f, resolution) for f in films])  # (B, size, size)
+        goal = np.asarray(targets[start : start + batch])
+        probs, s_ok = steerer(films, goal, margin)  # (B, F), (B,)
+        j_probs, j_ok = judge(films, goal, margin) if judge is not None else (probs, s_ok)
+        decider = judge or steerer
+        if tally is not None:
+            tally["steerer"] += int(s_ok.sum())
+            tally["judge"] += int(j_ok.sum()) if judge is not None else 0
         for k, pixels in enumerate(films):
             i = start + k
-            ok = bool(ok_all[k])
+            ok = bool(j_ok[k])
             wanted = [f for f, t in zip(findings, targets[i], strict=True) if t]
-            seen = [f for f, p, thr in zip(findings, probs[k], thresholds, strict=True) if p >= thr]
+            seen = [f for f, p, thr in zip(findings, j_probs[k], decider.thresholds, strict=True) if p >= thr]
+            provenance = {
+                **meta,
+                "index": i,
+                "target": wanted,
+                "achieved": {f: round(float(p), 4) for f, p in zip(findings, probs[k], strict=True)},
+                "success": ok,  # the judge's verdict, or the steerer's own without a judge
+                "steerer_success": bool(s_ok[k]),
+                "optimiser_success": bool(res.success[i]),
+                "steps": int(res.steps[i]),
+                "attempts": int(res.attempts[i]),
+                "latent": [round(float(v), 6) for v in res.z[i]],
+            }
+            if judge is not None:
+                provenance["judged"] = {
+                    f: round(float(p), 4) for f, p in zip(findings, j_probs[k], strict=True)
+                }
+                provenance["judge_success"] = ok
             yield SourceImage(
                 name=f"lco-{meta['seed']}-{i:06d}",
                 pixels=pixels,
                 findings=tuple(wanted if ok else seen),
-                provenance={
-                    **meta,
-                    "index": i,
-                    "target": wanted,
-                    "achieved": {f: round(float(p), 4) for f, p in zip(findings, probs[k], strict=True)},
-                    "success": ok,
-                    "optimiser_success": bool(res.success[i]),
-                    "steps": int(res.steps[i]),
-                    "attempts": int(res.attempts[i]),
-                    "latent": [round(float(v), 6) for v in res.z[i]],
-                },
+                provenance=provenance,
             )
 
 
@@ -92,12 +165,20 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         find_snapshot(models_dir, cfg.model),
         find_snapshot(models_dir, cfg.classifier, kind="classifier"),
     )
-    if g_snap is None or c_snap is None:
-        raise ValueError("the generator or the classifier no longer exists")
+    j_snap = find_snapshot(models_dir, cfg.judge, kind="classifier") if cfg.judge else None
+    if g_snap is None or c_snap is None or (cfg.judge and j_snap is None):
+        raise ValueError("the generator or a classifier no longer exists")
+    shared, independent = independence(c_snap, j_snap) if j_snap is not None else (None, "")
+    if shared:  # checked when the run was made; the store may have changed since
+        raise ValueError(f"the judge is not independent: {independent}")
     device = best_device()
     G, g_manifest = load_snapshot(g_snap.folder, device=device)
     C, c_manifest = load_classifier(c_snap.folder, device=device)
     findings, thresholds = list(c_manifest["findings"]), thresholds_of(c_manifest)
+    judge, j_manifest = None, {}
+    if j_snap is not None:
+        J, j_manifest = load_classifier(j_snap.folder, device=device)
+        judge = Verdict.of(J, j_manifest, findings)
     if cfg.target_mode == "empirical":
         targets = tg.empirical(label_rows(session, cfg.label_set_id, findings), cfg.n, seed=cfg.seed)
     elif cfg.target_mode == "balanced":
@@ -114,6 +195,8 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         screen=cfg.screen,
     )
     log.info("LCO: %d targets (%s) for %s with %s", cfg.n, cfg.target_mode, cfg.model, cfg.classifier)
+    if judge is not None:
+        log.info("judged by %s; independence %s", cfg.judge, independent)
     res = optimise(
         G,
         C,
@@ -136,30 +219,55 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         "lco": lco.to_dict(),
         "target_mode": cfg.target_mode,
         "job": ctx.run_id,
+        "judged_by": cfg.judge or f"{cfg.classifier} (self-judged)",
     }
+    if judge is not None:
+        meta |= {"judge": cfg.judge, "judge_sha256": j_manifest["sha256"], "independence": independent}
+    resolution = cfg.size or g_snap.resolution
     spec = ImportSpec(
         name=cfg.set_name.strip() or f"{cfg.model} LCO archive (run {ctx.run_id})",
         kind="synthetic",
         label_schema=tuple(findings),
-        resolution=cfg.size or g_snap.resolution,
+        resolution=resolution,
         source="lco",
-        description=f"{cfg.n} LCO films of {cfg.model} labelled by {cfg.classifier} "
-        f"({cfg.target_mode} targets), run {ctx.run_id}",
+        description=f"{cfg.n} LCO films of {cfg.model} steered by {cfg.classifier}, "
+        f"judged by {meta['judged_by']} ({cfg.target_mode} targets), run {ctx.run_id}",
     )
 
     def progress(done: int) -> None:
         ctx.progress(0.9 + 0.1 * done / cfg.n, f"rendering {done:,} / {cfg.n:,}")
         ctx.check_abort()
 
+    tally: Counter[str] = Counter()
     items = archive_items(
-        G, C, res, targets, thresholds, findings, meta=meta, batch=cfg.batch, margin=cfg.margin
+        G,
+        C,
+        res,
+        targets,
+        thresholds,
+        findings,
+        meta=meta,
+        batch=cfg.batch,
+        margin=cfg.margin,
+        resolution=resolution,
+        judge=judge,
+        tally=tally,
     )
     image_set = import_images(
         session, BlobStore(get_settings().images_dir), spec, items, actor_id=None, progress=progress
     )
-    return {
+    rates = {k: round(tally[k] / cfg.n, 4) for k in ("steerer", "judge")}
+    outputs = {
         "image_set_id": image_set.id,
         "image_set": image_set.name,
         "images": image_set.image_count,
-        "success_rate": round(float(res.success.mean()), 4),  # the optimiser's; each image has its own
+        # The share of stored films whose success decides their labels: the judge's, else self-judged.
+        "success_rate": rates["judge"] if judge is not None else rates["steerer"],
+        "judged_by": meta["judged_by"],
+        "steerer_success_rate": rates["steerer"],
+        "optimiser_success_rate": round(float(res.success.mean()), 4),  # on G's float output
     }
+    if judge is not None:
+        outputs |= {"judge_success_rate": rates["judge"], "independence": independent}
+    log.info("success on the stored films: %s", {k: v for k, v in outputs.items() if "success" in k})
+    return outputs
