@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -117,33 +118,59 @@ def accept_invite(session: Session, token: str, *, password: str) -> User:
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """How many failures are tolerated in a time window."""
+    """Failures tolerated before sign-in slows down, and how long failures are remembered."""
 
-    max_failures: int
-    window_s: int
+    max_failures: int  # free failures per account and address; 4x per address, 20x per account
+    window_s: int  # failures older than this are forgotten; also the longest wait
+
+
+def throttle_wait(failures: int, free: int, since_last_s: float, window_s: int) -> float:
+    """Seconds still to wait before the next try: none for the first `free` failures, then 2, 4, 8, …
+    seconds after the last failure (doubling with each, at most the window)."""
+    if failures < free:
+        return 0.0
+    delay = min(2.0 ** (failures - free + 1), float(window_s))
+    return max(delay - since_last_s, 0.0)
 
 
 def authenticate(
     session: Session, *, email: str, password: str, client: str, limits: LoginLimits
 ) -> User | None:
-    """The active user with these credentials, or None; raises TooMany when the rate limit is reached."""
+    """The active user with these credentials, or None; raises TooMany while a try must wait.
+
+    Throttled, never locked (OWASP ASVS 2.2): failures slow down the address they come from for that
+    account (after `max_failures`), that address for any account (after 4x, a credential-stuffing list),
+    and the account from everywhere only after 20x (a guess spread over many addresses). So a wrong
+    password typed five times elsewhere never keeps the radiologist out; the attacker waits longer with
+    each failure.
+    """
     email = email.strip().lower()[:320]
+    client = client[:64]
     repo.lock_login(session, email)
-    since = datetime.now(UTC) - timedelta(seconds=limits.window_s)
-    by_email, by_client = repo.recent_failures(session, email=email, client=client, since=since)
-    if by_email >= limits.max_failures or by_client >= 4 * limits.max_failures:
-        raise TooMany("Too many failed sign-in attempts. Wait a few minutes and try again.")
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=limits.window_s)
+    free = limits.max_failures
+    for scope, n_free in (
+        ({"email": email, "client": client}, free),
+        ({"client": client}, 4 * free),
+        ({"email": email}, 20 * free),
+    ):
+        failures, last = repo.recent_failures(session, since=since, **scope)
+        since_last = (now - last).total_seconds() if last else float(limits.window_s)
+        wait = throttle_wait(failures, n_free, since_last, limits.window_s)
+        if wait > 0:
+            raise TooMany(f"Too many failed sign-in attempts. Wait {math.ceil(wait)} seconds and try again.")
     user = repo.by_email(session, email)
     ok = (
         verify_password(user.password_hash if user else None, password)
         and user is not None
         and user.is_active
     )
-    session.add(LoginAttempt(email=email, client=client[:64], success=ok))
+    session.add(LoginAttempt(email=email, client=client, success=ok))
     if not ok:
         return None
     assert user is not None
-    user.last_login_at = datetime.now(UTC)
+    user.last_login_at = now
     return user
 
 

@@ -77,12 +77,31 @@ def test_deactivation_ends_sessions_at_once(people, signed_in):
     assert factories.login(reader, people["reader"].email).status_code == 401
 
 
-def test_login_is_rate_limited(people, make_client):
-    client = make_client()
-    for _ in range(5):
-        assert factories.login(client, "reader@test.org", "wrong-password").status_code == 401
-    r = factories.login(client, "reader@test.org")  # right password, but locked for the window
-    assert r.status_code == 429 and "Too many" in r.text
+def test_sign_in_slows_the_guessing_address_not_the_owner_elsewhere(people, db_url):
+    from fastapi.testclient import TestClient
+
+    from app.web.main import create_app
+
+    app = create_app()
+    attacker = TestClient(app, client=("203.0.113.9", 40000))
+    owner = TestClient(app, client=("198.51.100.7", 40000))
+    for _ in range(5):  # the free failures: answered at once
+        assert factories.login(attacker, "reader@test.org", "wrong-password").status_code == 401
+    r = factories.login(attacker, "reader@test.org")  # even the right password must wait now
+    assert r.status_code == 429 and "Wait 2 seconds" in r.text
+    # The account is not locked: its owner signs in from elsewhere at once.
+    assert factories.login(owner, "reader@test.org").status_code == 200
+    attacker.close()
+    owner.close()
+
+
+def test_the_wait_doubles_with_each_failure_up_to_the_window():
+    from app.domain.users import throttle_wait
+
+    assert [throttle_wait(n, 5, 0.0, 900) for n in range(4, 10)] == [0, 2, 4, 8, 16, 32]
+    assert throttle_wait(30, 5, 0.0, 900) == 900  # never longer than the window
+    assert throttle_wait(6, 5, 3.0, 900) == 1.0  # time since the last failure counts
+    assert throttle_wait(6, 5, 10.0, 900) == 0.0
 
 
 def test_session_cookie_flags_and_open_redirects(people, make_client):

@@ -50,11 +50,16 @@ def revoke_invites(session: Session, user_id: int, *, at: datetime) -> None:
     )
 
 
-def recent_failures(session: Session, *, email: str, client: str, since: datetime) -> tuple[int, int]:
-    """Failed logins since `since` for this email and for this client address."""
-    failed = (
-        select(func.count()).select_from(LoginAttempt).where(~LoginAttempt.success, LoginAttempt.at >= since)
+def recent_failures(
+    session: Session, *, since: datetime, email: str | None = None, client: str | None = None
+) -> tuple[int, datetime | None]:
+    """(count, time of the latest) of failed logins since `since` for this email, client or both."""
+    stmt = select(func.count(), func.max(LoginAttempt.at)).where(
+        ~LoginAttempt.success, LoginAttempt.at >= since
     )
-    by_email_n = session.scalar(failed.where(LoginAttempt.email == email)) or 0
-    by_client_n = session.scalar(failed.where(LoginAttempt.client == client)) or 0
-    return by_email_n, by_client_n
+    if email is not None:
+        stmt = stmt.where(LoginAttempt.email == email)
+    if client is not None:
+        stmt = stmt.where(LoginAttempt.client == client)
+    count, last = session.execute(stmt).one()
+    return int(count or 0), last
