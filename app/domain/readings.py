@@ -17,6 +17,7 @@ from app.persistence.repositories import studies as study_repo
 
 MAX_FREE_TEXT = 2000
 MAX_ACTIVE_MS = 24 * 3600 * 1000
+UNIQUE_VIOLATION = "23505"  # Postgres SQLSTATE
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,11 @@ def _validate(study: Study, answer: Answer) -> None:
     if answer.click is not None:
         if not study.ask_click:
             raise Invalid("This study does not ask for a click.")
-        if not all(0.0 <= v <= 1.0 for v in answer.click):
-            raise Invalid("The click lies outside the image.")
+        for field, v in zip(("click_x", "click_y"), answer.click, strict=True):
+            if not 0.0 <= v <= 1.0:  # also false for NaN
+                raise Invalid(f"The click lies outside the image: {field} must be from 0 to 1.")
     if answer.active_ms is not None and not 0 <= answer.active_ms <= MAX_ACTIVE_MS:
-        raise Invalid("The active time is out of range.")
+        raise Invalid(f"The active time is out of range: active_ms must be from 0 to {MAX_ACTIVE_MS}.")
 
 
 def _as_dict(r: Reading) -> dict:
@@ -138,6 +140,20 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
     existing = repo.by_token(session, reader_id, answer.client_token)
     if existing is not None:
         return existing, False
+    try:
+        return _store(session, study_id, reader_id, answer), True
+    except Conflict:
+        # A twin with this token may have committed after the lookup above, so that this submit met its
+        # row in a check ("already answered", "in order") or in a unique index. Under read committed
+        # this new statement sees that commit; the twin's row is then this submit's answer too.
+        again = repo.by_token(session, reader_id, answer.client_token)
+        if again is not None:
+            return again, False
+        raise
+
+
+def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> Reading:
+    """Check the answer against the study and the reader's order, and insert it; Conflict on a clash."""
     # Held in share mode until commit, so a concurrent close cannot slip in between check and insert.
     study = readable_study(session, study_id, reader_id, share=True)
     if study.status != "launched":
@@ -179,12 +195,12 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
         client_active_ms=answer.active_ms,
     )
     try:
+        # A savepoint, so that a unique violation leaves the transaction usable for the lookup in submit.
         with session.begin_nested():
             session.add(reading)
-    except IntegrityError:
-        again = repo.by_token(session, reader_id, answer.client_token)
-        if again is not None:
-            return again, False
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
         raise Conflict("You already answered this case; your first answer was kept.") from None
     audit.record(
         session,
@@ -198,7 +214,7 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
     done, total = repo.progress(session, study_id, reader_id)
     if done >= total:
         repo.mark_completed(session, study_id, reader_id)
-    return reading, True
+    return reading
 
 
 def practice_feedback(session: Session, reading: Reading) -> str | None:

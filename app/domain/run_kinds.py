@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from app.domain.ids import DbId
 from app.gan_defaults import DEFAULT_PRESET, EMA_DECAY, SEGAL_BATCH_SIZES, Preset
 
 NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
@@ -36,6 +37,7 @@ def _numeric(value: Any) -> Any:
 
 IntList = Annotated[tuple[int, ...], BeforeValidator(_int_list)]
 OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+OptionalId = Annotated[DbId | None, BeforeValidator(_blank_is_none)]
 
 
 class RunConfig(BaseModel):
@@ -47,7 +49,7 @@ class RunConfig(BaseModel):
 class TrainGanConfig(RunConfig):
     """Train a progressively growing GAN (Karras et al. 2018) on an image set."""
 
-    image_set_id: int = Field(title="Image set", json_schema_extra={"choices": "image_sets"})
+    image_set_id: DbId = Field(title="Image set", json_schema_extra={"choices": "image_sets"})
     model_name: str = Field(
         title="Model name", pattern=NAME_RE, description="The snapshot is stored under this name."
     )
@@ -183,7 +185,7 @@ class ClassifierTraining(RunConfig):
 class TrainClassifierConfig(ClassifierTraining):
     """Train a multi-label classifier (one sigmoid per finding of the set's label schema) on an image set."""
 
-    image_set_id: int = Field(title="Labelled image set", json_schema_extra={"choices": "image_sets"})
+    image_set_id: DbId = Field(title="Labelled image set", json_schema_extra={"choices": "image_sets"})
     model_name: str = Field(title="Classifier name", pattern=NAME_RE)
     class_weighting: bool = Field(False, title="Weight rare findings up")
     patients: Literal["all", "first half", "second half"] = Field(
@@ -230,7 +232,7 @@ class LcoRunConfig(RunConfig):
         description="empirical: label rows drawn from a labelled set (real co-occurrence); balanced: each "
         "finding alone in turn; explicit: the combinations below.",
     )
-    label_set_id: OptionalInt = Field(
+    label_set_id: OptionalId = Field(
         None, title="Labelled set (empirical)", json_schema_extra={"choices": "image_sets"}
     )
     combos: str = Field(
@@ -285,8 +287,8 @@ class SynthVsRealConfig(ClassifierTraining):
     """Train on synthetic, test on real: one classifier each on real, synthetic and real+synthetic films,
     validated and tested on the same real patients; AUROC per finding side by side."""
 
-    real_set_id: int = Field(title="Real labelled set", json_schema_extra={"choices": "image_sets"})
-    archive_set_id: int = Field(
+    real_set_id: DbId = Field(title="Real labelled set", json_schema_extra={"choices": "image_sets"})
+    archive_set_id: DbId = Field(
         title="Synthetic labelled set (archive)", json_schema_extra={"choices": "image_sets"}
     )
 
@@ -296,8 +298,8 @@ class EvaluateConfig(RunConfig):
     (no outside weights) or of the registered Inception-v3 (FID), beside a real-versus-real baseline at the
     same n; optionally FID∞, KID and precision/recall."""
 
-    real_set_id: int = Field(title="Real set", json_schema_extra={"choices": "image_sets"})
-    synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
+    real_set_id: DbId = Field(title="Real set", json_schema_extra={"choices": "image_sets"})
+    synthetic_set_id: DbId = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
     extractor: Literal["domain", "inception"] = Field(
         "domain",
         title="Feature extractor",
@@ -341,13 +343,13 @@ class AuditConfig(RunConfig):
     """Memorisation audit: is any generate a near-copy of a film the generator was trained on? Thresholds are
     calibrated on real held-out films (their nearest training film is as close as a new patient gets)."""
 
-    synthetic_set_id: int = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
-    training_set_id: int = Field(
+    synthetic_set_id: DbId = Field(title="Synthetic set", json_schema_extra={"choices": "image_sets"})
+    training_set_id: DbId = Field(
         title="Training set (real)",
         description="The films the generator was trained on.",
         json_schema_extra={"choices": "image_sets"},
     )
-    holdout_set_id: OptionalInt = Field(
+    holdout_set_id: OptionalId = Field(
         None,
         title="Held-out real set (optional)",
         description="Real films the generator never saw. Blank: a fifth of the training set's patients "

@@ -13,6 +13,7 @@ from app.core.config import get_settings
 from app.domain.errors import DomainError
 from app.web.csrf import verify_csrf
 from app.web.deps import IntakeRequired, LoginRequired, RoleRequired
+from app.web.edge import refuse_control_characters
 from app.web.limits import BodyLimitMiddleware
 from app.web.routes import (
     auth,
@@ -49,7 +50,10 @@ def create_app() -> FastAPI:
     """Build the application from the settings."""
     settings = get_settings()
     settings.require_secret()
-    app = FastAPI(title="CXR Realism Lab", dependencies=[Depends(verify_csrf)], docs_url=None, redoc_url=None)
+    # Control characters first: a NUL in any field is refused before anything reads it (the CSRF check too).
+    edge = [Depends(refuse_control_characters), Depends(verify_csrf)]
+    # No schema either: the API is the HTML forms, and /openapi.json would map every route for anyone.
+    app = FastAPI(title="CXR Realism Lab", dependencies=edge, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -224,3 +225,52 @@ def test_giveaway_click_is_stored_only_where_asked(session, store, people):
         readings.submit(
             session, plain.id, reader.id, Answer(plain_case, "token-click-2", "real", 2, click=(0.5, 0.5))
         )
+
+
+def _post_answer(client, study_id: int, token: str, **fields):
+    """Post the current case's answer, not following the redirect; extra fields override the defaults."""
+    page = client.get(f"/read/{study_id}/case")
+    assert page.status_code == 200, page.text
+    case = re.search(r'name="case_id" value="([^"]+)"', page.text).group(1)
+    data = {"case_id": case, "client_token": token, "verdict": "real", "confidence": "3"}
+    data |= {"csrf_token": factories.csrf_of(page.text), **fields}
+    return client.post(f"/read/{study_id}/case", data=data, follow_redirects=False)
+
+
+# Each bad form value, and the field its refusal must name.
+BAD_FIELDS = [
+    ({"active_ms": "abc"}, "active_ms"),
+    ({"active_ms": "-5"}, "active_ms"),
+    ({"active_ms": "1e999"}, "active_ms"),
+    ({"active_ms": "nan"}, "active_ms"),
+    ({"active_ms": "12.5"}, "active_ms"),
+    ({"active_ms": str(readings.MAX_ACTIVE_MS + 1)}, "active_ms"),
+    ({"click_x": "abc", "click_y": "0.5"}, "click_x"),
+    ({"click_x": "nan", "click_y": "0.5"}, "click_x"),
+    ({"click_x": "1e999", "click_y": "0.5"}, "click_x"),
+    ({"click_x": "-0.1", "click_y": "0.5"}, "click_x"),
+    ({"click_x": "0.5", "click_y": "1.5"}, "click_y"),
+    ({"click_x": "0.5", "click_y": "inf"}, "click_y"),
+    ({"click_x": "0.5"}, "click_y"),  # half a click
+    ({"click_x": "0.5", "click_y": "0.5", "active_ms": "abc"}, "active_ms"),
+]
+
+
+def test_a_bad_click_or_active_time_is_refused_and_blank_ones_are_allowed(session, store, people, signed_in):
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], ask_click=True
+    )
+    session.commit()
+    client = signed_in("reader")
+    for fields, named in BAD_FIELDS:
+        r = _post_answer(client, study.id, "token-bad-field", **fields)
+        assert r.status_code == 422 and named in r.text, (fields, r.status_code, r.text[-400:])
+        assert session.scalar(select(func.count()).select_from(Reading)) == 0, fields
+    r = _post_answer(client, study.id, "token-blank-1", click_x="", click_y=" ", active_ms="")
+    assert r.status_code == 303, r.text
+    r = _post_answer(client, study.id, "token-good-1", click_x="0.25", click_y="1", active_ms="1500")
+    assert r.status_code == 303, r.text
+    stored = {
+        r.client_token: (r.click_x, r.click_y, r.client_active_ms) for r in session.scalars(select(Reading))
+    }
+    assert stored == {"token-blank-1": (None, None, None), "token-good-1": (0.25, 1.0, 1500)}

@@ -14,6 +14,7 @@ from app.domain.errors import DomainError, Invalid, NotFound
 from app.persistence.repositories import image_sets as repo
 from app.persistence.repositories import memorisation
 from app.web.deps import Admin, AppSettings, Db, Staff, Store
+from app.web.edge import DbId
 from app.web.images import png_response
 from app.web.templating import render
 
@@ -31,7 +32,7 @@ def list_sets(request: Request, db: Db, user: Staff) -> Response:
 
 
 @router.get("/{set_id}")
-def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
+def detail(request: Request, db: Db, user: Staff, set_id: DbId) -> Response:
     """Counts, label histogram and a preview grid."""
     image_set = repo.get(db, set_id)
     if image_set is None:
@@ -60,7 +61,7 @@ def detail(request: Request, db: Db, user: Staff, set_id: int) -> Response:
 
 
 @router.get("/{set_id}/images/{image_id}")
-def preview_image(db: Db, store: Store, user: Staff, set_id: int, image_id: int) -> Response:
+def preview_image(db: Db, store: Store, user: Staff, set_id: DbId, image_id: DbId) -> Response:
     """A stored image, for staff previews only."""
     image = repo.image(db, set_id, image_id)
     if image is None:

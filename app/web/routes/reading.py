@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated
 
@@ -9,11 +10,12 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain import readings as readings_domain
-from app.domain.errors import Conflict
+from app.domain.errors import Conflict, Invalid
 from app.persistence.models import Reading, Study
 from app.persistence.repositories import readings as repo
 from app.persistence.repositories import studies as study_repo
 from app.web.deps import Db, Reader
+from app.web.edge import DbId
 from app.web.templating import is_htmx, render
 
 router = APIRouter(prefix="/read")
@@ -33,7 +35,7 @@ def my_studies(request: Request, db: Db, user: Reader) -> Response:
 
 
 @router.get("/{study_id}")
-def instructions(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+def instructions(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """The study's instructions and a start (or continue) button."""
     study = readings_domain.readable_study(db, study_id, user.id)
     done, total = repo.progress(db, study_id, user.id)
@@ -58,7 +60,7 @@ def _case_context(
     }
 
 
-def _next(request: Request, db: Db, user, study_id: int, *, notice: str | None = None) -> Response:
+def _next(request: Request, db: Db, user, study_id: DbId, *, notice: str | None = None) -> Response:
     """The reader's current case region (or the end page), committing its shown time first."""
     view = readings_domain.current_case(db, study_id, user.id)
     db.commit()
@@ -72,13 +74,13 @@ def _next(request: Request, db: Db, user, study_id: int, *, notice: str | None =
 
 
 @router.get("/{study_id}/case")
-def case_page(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+def case_page(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """Always the reader's current case: reloading resumes, and there is no way back."""
     return _next(request, db, user, study_id)
 
 
 @router.get("/{study_id}/revise")
-def revise(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+def revise(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """The reader's last answered case again, prefilled, where the study allows revising."""
     found = readings_domain.revisable(db, study_id, user.id)
     if found is None:
@@ -92,12 +94,37 @@ def revise(request: Request, db: Db, user: Reader, study_id: int) -> Response:
     return render(request, name, ctx, headers={"Cache-Control": "no-store"})
 
 
+def _number(field: str, raw: str) -> float | None:
+    """An optional finite number from the form: None when blank, Invalid (naming the field) otherwise."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):  # "nan" and "1e999" parse, but no click or time is one
+        raise Invalid(f"{field} must be a number.")
+    return value
+
+
+def _whole(field: str, raw: str) -> int | None:
+    """An optional whole number from the form: None when blank, Invalid (naming the field) otherwise."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(f"{field} must be a whole number.") from None
+
+
 @router.post("/{study_id}/case")
 def submit(
     request: Request,
     db: Db,
     user: Reader,
-    study_id: int,
+    study_id: DbId,
     case_id: Annotated[str, Form(min_length=1, max_length=40)],
     client_token: Annotated[str, Form(min_length=8, max_length=64)],
     verdict: Annotated[str, Form(pattern="^(real|synthetic)$")],
@@ -110,11 +137,9 @@ def submit(
     revise: Annotated[str, Form(pattern="^1?$")] = "",
 ) -> Response:
     """Store the answer (committed before responding), then show feedback for practice or the next case."""
-    try:
-        click = (float(click_x), float(click_y)) if click_x and click_y else None
-        active = int(active_ms) if active_ms else None
-    except ValueError:
-        click, active = None, None
+    x, y = _number("click_x", click_x), _number("click_y", click_y)
+    if (x is None) != (y is None):
+        raise Invalid("A click needs both click_x and click_y.")
     answer = readings_domain.Answer(
         case_opaque_id=case_id,
         client_token=client_token,
@@ -122,8 +147,8 @@ def submit(
         confidence=confidence,
         findings=tuple(dict.fromkeys(findings or ())),
         free_text=(free_text or "").strip() or None,
-        click=click,
-        active_ms=active,
+        click=(x, y) if x is not None and y is not None else None,
+        active_ms=_whole("active_ms", active_ms),
         revise=revise == "1",
     )
     try:
@@ -152,7 +177,7 @@ def submit(
 
 
 @router.get("/{study_id}/done")
-def done(request: Request, db: Db, user: Reader, study_id: int) -> Response:
+def done(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """The end page: thanks, and no score."""
     study = readings_domain.readable_study(db, study_id, user.id)
     answered, total = repo.progress(db, study_id, user.id)

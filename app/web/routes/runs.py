@@ -22,6 +22,7 @@ from app.persistence import run_files
 from app.persistence.models import FINISHED, RUN_STATUSES, Run
 from app.web.charts import fd_chart, fd_points, fid_by_n_chart, loss_chart
 from app.web.deps import Admin, AppSettings, Db, Staff
+from app.web.edge import DbId
 from app.web.images import png_response
 from app.web.run_forms import describe
 from app.web.templating import is_htmx, render
@@ -150,7 +151,7 @@ def _live_context(run: Run, settings) -> dict:
 
 
 @router.get("/{run_id}")
-def detail(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+def detail(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: DbId) -> Response:
     """A run: its config, who started it, and the live region."""
     _reap(db)
     run = runs_domain.get(db, run_id)
@@ -158,7 +159,7 @@ def detail(request: Request, db: Db, user: Staff, settings: AppSettings, run_id:
 
 
 @router.get("/{run_id}/live")
-def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: DbId) -> Response:
     """The live region alone, for htmx polling."""
     _reap(db)
     run = runs_domain.get(db, run_id)
@@ -166,7 +167,7 @@ def live(request: Request, db: Db, user: Staff, settings: AppSettings, run_id: i
 
 
 @router.get("/{run_id}/synth_vs_real.csv")
-def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: DbId) -> Response:
     """The synthetic-versus-real AUROC table as CSV."""
     run = runs_domain.get(db, run_id)
     path = run_files.table_csv(run_files.run_dir(settings.runs_dir, run_id))
@@ -177,7 +178,7 @@ def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: int) -
 
 
 @router.get("/{run_id}/evaluation.csv")
-def evaluation_csv(db: Db, user: Staff, run_id: int) -> Response:
+def evaluation_csv(db: Db, user: Staff, run_id: DbId) -> Response:
     """An evaluate run's result as one CSV row with its n, resolution, preprocessing and extractor."""
     text = evaluations.evaluation_csv(runs_domain.get(db, run_id))
     headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-evaluation.csv"'}
@@ -185,7 +186,7 @@ def evaluation_csv(db: Db, user: Staff, run_id: int) -> Response:
 
 
 @router.get("/{run_id}/audit.csv")
-def audit_csv(db: Db, user: Staff, run_id: int) -> Response:
+def audit_csv(db: Db, user: Staff, run_id: DbId) -> Response:
     """An audit run's verdict for every generate it judged."""
     text = evaluations.audit_csv(db, runs_domain.get(db, run_id))
     headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-memorisation-audit.csv"'}
@@ -193,7 +194,7 @@ def audit_csv(db: Db, user: Staff, run_id: int) -> Response:
 
 
 @router.get("/{run_id}/grid.png")
-def grid(db: Db, user: Staff, settings: AppSettings, run_id: int) -> Response:
+def grid(db: Db, user: Staff, settings: AppSettings, run_id: DbId) -> Response:
     """The run's latest sample grid."""
     run = runs_domain.get(db, run_id)
     path = run_files.latest_grid(
@@ -212,7 +213,7 @@ def _after_action(request: Request, db: Db, user, settings, run: Run) -> Respons
 
 
 @router.post("/{run_id}/cancel")
-def cancel(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: int) -> Response:
+def cancel(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: DbId) -> Response:
     """Cancel a queued run, or ask a running one to stop."""
     try:
         run = runs_domain.request_cancel(db, run_id, actor_id=admin.id)
@@ -224,7 +225,7 @@ def cancel(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id
 
 
 @router.post("/{run_id}/retry")
-def retry(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: int) -> Response:
+def retry(request: Request, db: Db, admin: Admin, settings: AppSettings, run_id: DbId) -> Response:
     """Queue the run again; training resumes from its last checkpoint."""
     try:
         old_job = runs_domain.get(db, run_id).job_id

@@ -16,6 +16,7 @@ from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Db, Staff, Store
+from app.web.edge import DbId
 from app.web.planning import plan_context
 from app.web.templating import is_htmx, render
 
@@ -27,7 +28,7 @@ class StudyForm(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     instructions: str = Field(default="", max_length=10_000)
-    image_set_ids: list[int] = Field(default_factory=list)
+    image_set_ids: list[DbId] = Field(default_factory=list)
     n_cases: int = Field(ge=1, le=studies_domain.MAX_CASES)
     ratio_real: int = Field(default=1, ge=0, le=100)
     ratio_synthetic: int = Field(default=1, ge=0, le=100)
@@ -40,7 +41,7 @@ class StudyForm(BaseModel):
     practice_cases: int = Field(default=0, ge=0, le=50)
     retest_percent: int = Field(default=0, ge=0, le=50)
     retest_gap: int = Field(default=10, ge=1, le=1000)
-    reader_ids: list[int] = Field(default_factory=list)
+    reader_ids: list[DbId] = Field(default_factory=list)
     seed: str = Field(default="", pattern=r"^\d{0,10}$")
     # The planning region's inputs ride along, so that a re-rendered form keeps them; the design ignores them.
     plan_auc: str = Field(default="", max_length=20)
@@ -109,7 +110,7 @@ def list_studies(request: Request, db: Db, user: Staff) -> Response:
 
 @router.get("/new")
 def new_study(
-    request: Request, db: Db, user: Staff, image_set_ids: Annotated[list[int] | None, Query()] = None
+    request: Request, db: Db, user: Staff, image_set_ids: Annotated[list[DbId] | None, Query()] = None
 ) -> Response:
     """The empty study form; ?image_set_ids= preselects sets (e.g. a sampling run's new set)."""
     return _form_page(request, db, user, form={**DEFAULT_FORM, "image_set_ids": image_set_ids or []})
@@ -132,7 +133,7 @@ def create(
 
 
 @router.get("/{study_id}")
-def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+def detail(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
     """A study's design, readers and progress."""
     study = studies_domain.get_study(db, study_id)
     cases = repo.cases(db, study_id)
@@ -157,7 +158,7 @@ def detail(request: Request, db: Db, user: Staff, study_id: int) -> Response:
 
 
 @router.get("/{study_id}/edit")
-def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
+def edit_page(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
     """The form filled with a draft's design."""
     study = studies_domain.get_study(db, study_id)
     form = {
@@ -187,7 +188,7 @@ def edit_page(request: Request, db: Db, user: Staff, study_id: int) -> Response:
 
 @router.post("/{study_id}")
 def update(
-    request: Request, db: Db, store: Store, user: Staff, study_id: int, form: Annotated[StudyForm, Form()]
+    request: Request, db: Db, store: Store, user: Staff, study_id: DbId, form: Annotated[StudyForm, Form()]
 ) -> Response:
     """Save a draft's new design; refused once the study is launched."""
     study = studies_domain.get_study(db, study_id)
@@ -209,7 +210,7 @@ def update(
 
 
 @router.post("/{study_id}/launch")
-def launch(db: Db, store: Store, user: Staff, study_id: int) -> Response:
+def launch(db: Db, store: Store, user: Staff, study_id: DbId) -> Response:
     """Freeze the design and draw the readers' orders; a blocked launch shows the gate's reasons."""
     studies_domain.launch(db, store, study_id, actor_id=user.id)
     db.commit()
@@ -217,7 +218,7 @@ def launch(db: Db, store: Store, user: Staff, study_id: int) -> Response:
 
 
 @router.post("/{study_id}/leakage")
-def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id: int) -> Response:
+def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id: DbId) -> Response:
     """Run the leakage gate now (a draft's researcher wants to know before launch); the report fragment."""
     study = studies_domain.get_study(db, study_id, lock=True)
     if study.status == "draft":
@@ -229,7 +230,7 @@ def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id:
 
 
 @router.post("/{study_id}/readers")
-def add_reader(db: Db, user: Staff, study_id: int, reader_id: Annotated[int, Form()]) -> Response:
+def add_reader(db: Db, user: Staff, study_id: DbId, reader_id: Annotated[DbId, Form()]) -> Response:
     """Assign another reader."""
     studies_domain.add_reader(db, study_id, reader_id, actor_id=user.id)
     db.commit()
@@ -237,7 +238,7 @@ def add_reader(db: Db, user: Staff, study_id: int, reader_id: Annotated[int, For
 
 
 @router.post("/{study_id}/close")
-def close(db: Db, user: Staff, study_id: int) -> Response:
+def close(db: Db, user: Staff, study_id: DbId) -> Response:
     """Stop taking readings."""
     studies_domain.close(db, study_id, actor_id=user.id)
     db.commit()

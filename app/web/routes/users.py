@@ -11,6 +11,7 @@ from app.domain import users as users_domain
 from app.domain.errors import DomainError
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Admin, AppSettings, Db
+from app.web.edge import DbId
 from app.web.templating import render
 
 router = APIRouter(prefix="/admin/users")
@@ -60,7 +61,7 @@ def create_user(
 
 
 @router.post("/{user_id}/invite")
-def reinvite(request: Request, db: Db, admin: Admin, settings: AppSettings, user_id: int) -> Response:
+def reinvite(request: Request, db: Db, admin: Admin, settings: AppSettings, user_id: DbId) -> Response:
     """A fresh invitation link (for a lost link or a forgotten password)."""
     user = users_repo.by_id(db, user_id)
     if user is None:
@@ -75,7 +76,7 @@ def set_active(
     request: Request,
     db: Db,
     admin: Admin,
-    user_id: int,
+    user_id: DbId,
     active: Annotated[str, Form(pattern="^(yes|no)$")],
 ) -> Response:
     """Deactivate or reactivate an account."""
