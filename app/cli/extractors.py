@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from app.core.config import get_settings
+from app.domain.errors import Invalid
 
 
 @click.command("register-inception")
@@ -24,14 +25,19 @@ def register_inception(path: Path) -> None:
     from app.persistence.db import session_scope
 
     try:
+        # The torch-free check first: it reads the pickle's opcodes only, and names a hostile global.
+        extractors.inspect_torch_file(path)
+    except Invalid as exc:
+        raise Invalid(f"{path.name} is not usable: {exc}") from exc
+    try:
         from app.ml.metrics.inception import load_inception
     except ImportError:  # a web-only install: the worker will check the file before its first use
         load_inception = None
     if load_inception is not None:
         try:
             load_inception(path.read_bytes())
-        except ValueError as exc:
-            raise click.ClickException(f"{path.name} is not usable: {exc}") from exc
+        except ValueError as exc:  # a refusal like any other: main() prints it and exits with 2
+            raise Invalid(f"{path.name} is not usable: {exc}") from exc
     who = f"command line ({getpass.getuser()}@{socket.gethostname()})"
     with session_scope() as session, path.open("rb") as source:
         reg = extractors.register(

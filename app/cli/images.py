@@ -19,12 +19,21 @@ def run_import(spec: ImportSpec, items: Iterable[SourceImage], *, total: int | N
     from app.persistence.db import session_scope
 
     store = BlobStore(get_settings().images_dir)
+    notes: list[str] = []
     with session_scope() as session, tqdm(total=total, unit="img", desc=spec.name) as bar:
         image_set = importers.import_images(
-            session, store, spec, items, actor_id=None, progress=lambda n: bar.update(n - bar.n)
+            session,
+            store,
+            spec,
+            items,
+            actor_id=None,
+            progress=lambda n: bar.update(n - bar.n),
+            notes=notes,
         )
         set_id, count = image_set.id, image_set.image_count
     click.echo(f"imported {count} images into '{spec.name}' ({spec.kind}, id {set_id})")
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 @click.group()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.domain import audit
 from app.domain.errors import Conflict, Invalid
@@ -18,6 +19,9 @@ from app.persistence.models import Image, ImageSet
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 2048
 MAX_REPORTED_ERRORS = 20
+_CLAIMS = "cxrlab.import_blobs"  # session.info key: (store, created blobs) per import
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,32 +76,93 @@ def import_images(
     *,
     actor_id: int | None,
     progress: Callable[[int], None] | None = None,
+    notes: list[str] | None = None,
 ) -> ImageSet:
     """Render every item and add the set with its images; any bad item rejects the whole import.
 
-    Blobs are written as we go (they are content-addressed and invisible until rows point at them);
-    the ones this import created are removed again if it fails (unless another import has used them
-    since), and no row reaches the session.
+    Blobs are written as we go (they are content-addressed and invisible until rows point at them).
+    The ones this import created are removed again, unless another import has used them since, when
+    the import fails here or when the caller's transaction ends without a commit. Files with the same
+    content as an earlier file of the import are skipped, and `notes` (when given) says so.
     """
     validate_spec(session, spec)
     schema = set(spec.label_schema)
+    created = _claim_until_commit(session, store)
+    try:
+        rows, duplicates = _render_all(store, spec, items, schema, created, progress)
+        note = duplicate_note(duplicates)
+        image_set = ImageSet(
+            name=spec.name.strip(),
+            kind=spec.kind,
+            label_schema=list(spec.label_schema),
+            resolution=spec.resolution,
+            source=spec.source,
+            description="; ".join(filter(None, [spec.description, note])),
+            image_count=len(rows),
+            created_by_id=actor_id,
+        )
+        session.add(image_set)
+        session.flush()
+        for row in rows:
+            row.image_set_id = image_set.id
+        session.add_all(rows)
+        audit.record(
+            session,
+            actor_id=actor_id,
+            action="import",
+            entity="image_set",
+            entity_id=image_set.id,
+            new={
+                "name": image_set.name,
+                "kind": spec.kind,
+                "images": len(rows),
+                "source": spec.source,
+                "duplicates_skipped": len(duplicates),
+            },
+        )
+        session.flush()  # a value the database refuses fails here, while the blobs are still ours to drop
+    except BaseException:
+        store.remove_created(created)
+        created.clear()
+        raise
+    if note and notes is not None:
+        notes.append(note)
+    return image_set
+
+
+def _render_all(
+    store: BlobStore,
+    spec: ImportSpec,
+    items: Iterable[SourceImage],
+    schema: set[str],
+    created: list[tuple[str, int]],
+    progress: Callable[[int], None] | None,
+) -> tuple[list[Image], list[tuple[str, str]]]:
+    """Image rows and (skipped, kept) name pairs of duplicates; Invalid with every problem found."""
     rows: list[Image] = []
-    created: list[tuple[str, int]] = []
     errors: list[str] = []
     seen: set[str] = set()
-    try:
-        for n, item in enumerate(items, start=1):
-            if item.name in seen:
-                errors.append(f"{item.name}: appears twice")
-            seen.add(item.name)
-            unknown = set(item.findings) - schema
-            if unknown:
-                errors.append(f"{item.name}: findings {sorted(unknown)} are not in the label schema")
-            try:
-                rendered = item.render(spec.resolution)
-            except ImageRejected as exc:
-                errors.append(f"{item.name}: {exc}")
+    first_with: dict[str, str] = {}  # sha256 -> the name of the first file with that content
+    duplicates: list[tuple[str, str]] = []
+    for n, item in enumerate(items, start=1):
+        if item.name in seen:
+            errors.append(f"{item.name}: appears twice")
+        seen.add(item.name)
+        unknown = set(item.findings) - schema
+        if unknown:
+            errors.append(f"{item.name}: findings {sorted(unknown)} are not in the label schema")
+        try:
+            rendered = item.render(spec.resolution)
+        except ImageRejected as exc:
+            errors.append(f"{item.name}: {exc}")
+        else:
+            if rendered.sha256 in first_with:
+                # Skipped, not kept: one film twice in a set could be drawn twice into a study, and a
+                # reader who recognises it has a cue the study does not mean to give (and its answers
+                # would count twice). The first file's labels are the ones kept.
+                duplicates.append((item.name, first_with[rendered.sha256]))
             else:
+                first_with[rendered.sha256] = item.name
                 stamp = store.put(rendered.sha256, rendered.png)
                 if stamp is not None:
                     created.append((rendered.sha256, stamp))
@@ -111,39 +176,53 @@ def import_images(
                         provenance={"source_file": item.name, **item.provenance},
                     )
                 )
-            if len(errors) >= MAX_REPORTED_ERRORS:
-                break
-            if progress is not None:
-                progress(n)
-        if errors:
-            raise Invalid("Nothing was imported. " + "; ".join(errors))
-        if not rows:
-            raise Invalid("Nothing was imported: no images were found.")
-    except BaseException:
-        store.remove_created(created)
-        raise
-    image_set = ImageSet(
-        name=spec.name.strip(),
-        kind=spec.kind,
-        label_schema=list(spec.label_schema),
-        resolution=spec.resolution,
-        source=spec.source,
-        description=spec.description,
-        image_count=len(rows),
-        created_by_id=actor_id,
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+        if progress is not None:
+            progress(n)
+    if errors:
+        raise Invalid("Nothing was imported. " + "; ".join(errors))
+    if not rows:
+        raise Invalid("Nothing was imported: no images were found.")
+    return rows, duplicates
+
+
+def duplicate_note(duplicates: list[tuple[str, str]]) -> str:
+    """What the set's description and the importer's output say about skipped duplicates ('' if none)."""
+    if not duplicates:
+        return ""
+    n = len(duplicates)
+    examples = ", ".join(f"{dup[:100]} (same as {kept[:100]})" for dup, kept in duplicates[:3])
+    return (
+        f"{n} file{'s' if n != 1 else ''} had the same content as another file of this import "
+        f"and {'were' if n != 1 else 'was'} skipped: {examples}{' …' if n > 3 else ''}"
     )
-    session.add(image_set)
-    session.flush()
-    for row in rows:
-        row.image_set_id = image_set.id
-    session.add_all(rows)
-    session.flush()
-    audit.record(
-        session,
-        actor_id=actor_id,
-        action="import",
-        entity="image_set",
-        entity_id=image_set.id,
-        new={"name": image_set.name, "kind": spec.kind, "images": len(rows), "source": spec.source},
-    )
-    return image_set
+
+
+def _claim_until_commit(session: Session, store: BlobStore) -> list[tuple[str, int]]:
+    """A list for the blobs an import creates; they are removed when the transaction ends uncommitted.
+
+    The caller commits (a route, the CLI's session scope, a job's runner), so a failure at its commit
+    or a rollback of its own must clean up too; the session's transaction events see every such end.
+    """
+    created: list[tuple[str, int]] = []
+    session.info.setdefault(_CLAIMS, []).append((store, created))
+    if not event.contains(session, "after_transaction_end", _drop_uncommitted):
+        event.listen(session, "after_commit", _keep_committed)
+        event.listen(session, "after_transaction_end", _drop_uncommitted)
+    return created
+
+
+def _keep_committed(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release commits nothing yet
+        session.info.pop(_CLAIMS, None)
+
+
+def _drop_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    for store, created in session.info.pop(_CLAIMS, []):
+        try:
+            store.remove_created(created)
+        except OSError:  # the rollback that got us here must still finish; the files are only litter
+            log.warning("could not remove %d blobs of a failed import", len(created), exc_info=True)

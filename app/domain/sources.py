@@ -26,6 +26,24 @@ def _is_image_name(name: str) -> bool:
     return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
 
 
+def _climbs_out(name: str) -> bool:
+    """Whether a name is absolute or uses '..': what a path-traversal entry looks like."""
+    parts = name.replace("\\", "/").split("/")
+    drive = len(name) > 1 and name[1] == ":" and name[0].isalpha()  # C:\x.png, C:x.png
+    return name.startswith(("/", "\\")) or drive or ".." in parts
+
+
+def _refuse_path_parts(names: list[str], where: str) -> None:
+    """Refuse the whole import when any name points outside its own folder (nothing is written yet)."""
+    bad = [n for n in names if _climbs_out(n)]
+    if bad:
+        listed = ", ".join(n[:200] for n in bad[:5]) + (" …" if len(bad) > 5 else "")
+        raise Invalid(
+            f"Nothing was imported: {where} names that are absolute paths or climb out with '..' "
+            f"({listed}). Subfolders are fine; '..' and a leading '/' are not."
+        )
+
+
 def _attach_labels(names: list[str], labels: dict[str, LabelRow] | None) -> dict[str, LabelRow]:
     """Match files with label rows; with a labels CSV every file needs a row and every row a file."""
     if labels is None:
@@ -79,6 +97,8 @@ def zip_images(
     archive: zipfile.ZipFile, *, labels_data: bytes | None, schema: tuple[str, ...], max_bytes: int
 ) -> list[SourceImage]:
     """Images inside an uploaded zip, read member by member (never extracted to disk)."""
+    # Every entry, folders and non-images too: a zip that carries such a name is not one to trust.
+    _refuse_path_parts([m.filename for m in archive.infolist()], "the zip holds")
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) > ZIP_MAX_MEMBERS:
         raise Invalid(f"The zip holds more than {ZIP_MAX_MEMBERS} files.")
@@ -89,28 +109,29 @@ def zip_images(
         raise Invalid(
             f"{too_big[0]} in the zip is larger than {ZIP_MAX_MEMBER_BYTES // 2**20} MiB uncompressed."
         )
+    # Zips made on Windows may separate folders with backslashes; the names stored use '/'.
+    named = [(m.filename.replace("\\", "/"), m) for m in members]
     if labels_data is None:
-        inner = [m for m in members if m.filename.rsplit("/", 1)[-1].lower() in LABELS_NAMES]
+        inner = [m for n, m in named if n.rsplit("/", 1)[-1].lower() in LABELS_NAMES]
         labels_data = archive.read(inner[0]) if inner else None
-    images = [m for m in members if _is_image_name(m.filename) and "__MACOSX" not in m.filename]
+    images = [(n, m) for n, m in named if _is_image_name(n) and "__MACOSX" not in n]
     if not images:
         raise Invalid("The zip holds no PNG, JPEG or DICOM files.")
     labels = parse_labels_csv(labels_data, schema) if labels_data is not None else None
-    names = [m.filename for m in images]
-    matched = _attach_labels(names, labels)
+    matched = _attach_labels([n for n, _ in images], labels)
 
     def reader(member: zipfile.ZipInfo):  # binds the member for later, lazy reading
         return lambda: archive.read(member)
 
     return [
         SourceImage(
-            name=m.filename,
+            name=n,
             read=reader(m),
-            findings=matched[m.filename].findings,
-            patient_id=matched[m.filename].patient_id,
-            split=matched[m.filename].split,
+            findings=matched[n].findings,
+            patient_id=matched[n].patient_id,
+            split=matched[n].split,
         )
-        for m in images
+        for n, m in images
     ]
 
 
@@ -118,6 +139,7 @@ def uploaded_images(
     files: list[tuple[str, bytes]], *, labels_data: bytes | None, schema: tuple[str, ...]
 ) -> list[SourceImage]:
     """Loose uploaded files (already in memory, bounded by the upload limit)."""
+    _refuse_path_parts([n for n, _ in files], "the upload has file")
     images = [(n, d) for n, d in files if not n.lower().endswith(".csv")]
     if not images:
         raise Invalid("No image files were uploaded.")

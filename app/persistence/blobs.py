@@ -6,9 +6,22 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from pathlib import Path
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _touch(target: Path) -> bool:
+    """Mark an existing blob as in use now; False when there is none."""
+    try:
+        # Strictly later than before: with a coarse clock a plain touch could leave the mtime that its
+        # creator recorded, and a failing creator would then take the blob for still its own.
+        now = max(time.time_ns(), target.stat().st_mtime_ns + 1)
+        os.utime(target, ns=(now, now))
+        return True
+    except FileNotFoundError:  # absent, or moved aside by a failing import a moment ago
+        return False
 
 
 class BlobStore:
@@ -31,21 +44,25 @@ class BlobStore:
         """Store `data` under its hash. A new file returns its mtime in ns (the caller's claim on it);
         an existing one is touched, which tells a failing import that wrote it that it is in use now."""
         target = self.path(sha256)
-        try:
-            os.utime(target)
+        if _touch(target):
             return None
-        except FileNotFoundError:
-            pass
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
+            stamp = os.stat(tmp).st_mtime_ns  # read before the file has its name: no one else touched it
+            while True:
+                try:
+                    # A link never replaces: when another import stored the same blob meanwhile, that
+                    # file stays the other's, and two imports never both take one file for their own.
+                    os.link(tmp, target)
+                    return stamp
+                except FileExistsError:
+                    if _touch(target):
+                        return None
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
-        return target.stat().st_mtime_ns
 
     def get(self, sha256: str) -> bytes:
         """The stored bytes; FileNotFoundError when missing."""

@@ -100,6 +100,38 @@ def test_cli_phantoms_import_a_labelled_set(tmp_path, db_url, session):
     assert all((tmp_path / "images" / i.sha256[:2] / f"{i.sha256}.png").exists() for i in images)
 
 
+def test_cli_folder_import_says_which_files_it_skipped_as_duplicates(tmp_path, db_url, session):
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image as PILImage
+    from sqlalchemy import select
+
+    from app.persistence.models import ImageSet
+
+    folder = tmp_path / "films"
+    (folder / "b").mkdir(parents=True)
+    for name, value in [("a.png", 10), ("b/again.png", 10), ("c.png", 200)]:
+        buf = BytesIO()
+        PILImage.fromarray(np.full((40, 40), value, np.uint8), "L").save(buf, format="PNG")
+        (folder / name).write_bytes(buf.getvalue())
+    env = {**os.environ, "STORE_DIR": str(tmp_path / "store")}
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    out = subprocess.run(
+        [*cli, "images", "import", "folder", str(folder), "--name", "films", "--size", "64"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "imported 2 images into 'films'" in out.stdout
+    assert "1 file had the same content as another file of this import" in out.stdout
+    assert "b/again.png (same as a.png)" in out.stdout
+    image_set = session.scalar(select(ImageSet).where(ImageSet.name == "films"))
+    assert image_set.image_count == 2 and "b/again.png (same as a.png)" in image_set.description
+
+
 def test_demo_builds_its_synthetic_set_as_a_labelled_lco_archive(tmp_path, db_url, session):
     from sqlalchemy import select
 

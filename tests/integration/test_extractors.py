@@ -114,3 +114,36 @@ def test_command_line_registration(db_url, store_dir, weights, tmp_path):
     assert reg is not None and reg.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert f"sha256 {reg.sha256}" in out.stdout and "not the official FID weights" in out.stdout
     assert reg.registered_by.startswith("command line")
+
+
+class Payload:
+    """Unpickling this would call os.system."""
+
+    def __reduce__(self):
+        return (os.system, ("echo owned",))
+
+
+class Layer:
+    """Pickled as a whole torch module class: torch-named, so only torch's own loader refuses it."""
+
+    def __reduce__(self):
+        import torch
+
+        return (torch.nn.Linear, (1, 1))
+
+
+@pytest.mark.parametrize(("payload", "named"), [(Payload, "posix"), (Layer, "Linear")])
+def test_command_line_refuses_a_hostile_file_with_status_2_and_no_advice_to_trust_it(
+    db_url, store_dir, tmp_path, payload, named
+):
+    import torch
+
+    evil = tmp_path / "evil.pth"
+    torch.save({**{k: torch.zeros(2) for k in extractors.REQUIRED_KEYS}, "x": payload()}, evil)
+    cli = [sys.executable, "-c", "from app.cli.main import main; main()", "register-inception"]
+    out = subprocess.run([*cli, str(evil)], env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert "evil.pth is not usable" in out.stderr and named in out.stderr
+    assert "weights_only" not in out.stderr + out.stdout and "safe_globals" not in out.stderr
+    assert "owned" not in out.stdout + out.stderr
+    assert extractors.registered(store_dir / "models") is None and folder_contents(store_dir) == []

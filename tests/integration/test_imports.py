@@ -203,3 +203,169 @@ def test_labels_cannot_be_ambiguous_across_folders(session, store, signed_in):
     r = _upload(admin, [("set.zip", buf.getvalue(), "application/zip")], name="Ambiguous")
     assert r.status_code == 422 and "several folders" in r.text
     assert _counts(session, store) == before
+
+
+def noise_png(seed: int) -> bytes:
+    """A film no other test stores: its blob is new to the shared store."""
+    buf = io.BytesIO()
+    pixels = np.random.default_rng([13, seed]).integers(0, 256, (48, 48), dtype=np.uint8)
+    PILImage.fromarray(pixels, "L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _blob_of(data: bytes) -> str:
+    from app.domain.rendering import render
+
+    return render(data, size=64).sha256
+
+
+def _earlier_set(session, store, data: bytes) -> None:
+    """A committed import whose blob a later failing import shares."""
+    from app.domain.importers import ImportSpec, SourceImage, import_images
+
+    spec = ImportSpec(name="earlier", kind="real", label_schema=(), resolution=64, source="test")
+    import_images(session, store, spec, [SourceImage(name="old.png", read=lambda: data)], actor_id=None)
+    session.commit()
+
+
+def _spec(name: str):
+    from app.domain.importers import ImportSpec
+
+    return ImportSpec(name=name, kind="real", label_schema=(), resolution=64, source="test")
+
+
+def test_a_value_the_database_refuses_leaves_no_new_blob_and_keeps_an_earlier_imports(session, store):
+    from sqlalchemy.exc import DBAPIError
+
+    from app.domain.importers import SourceImage, import_images
+
+    shared, fresh = noise_png(1), [noise_png(2), noise_png(3)]
+    _earlier_set(session, store, shared)
+    before = _counts(session, store)
+    items = [SourceImage(name="shared.png", read=lambda: shared)] + [
+        SourceImage(name=f"new-{i}.png", read=lambda d=d: d) for i, d in enumerate(fresh)
+    ]
+    items[-1].patient_id = "p" * 101  # longer than the column: refused at the flush, after every blob
+    with pytest.raises(DBAPIError):
+        import_images(session, store, _spec("refused"), items, actor_id=None)
+    assert not any(store.exists(_blob_of(d)) for d in fresh)  # gone already, before any rollback
+    session.rollback()
+    assert _counts(session, store) == before and store.exists(_blob_of(shared))
+
+
+def test_a_failure_at_the_callers_commit_removes_the_new_blobs_too(session, store):
+    from sqlalchemy.exc import DBAPIError
+
+    from app.domain.importers import SourceImage, import_images
+
+    shared, fresh = noise_png(4), noise_png(5)
+    _earlier_set(session, store, shared)
+    before = _counts(session, store)
+    items = [SourceImage(name="a.png", read=lambda: shared), SourceImage(name="b.png", read=lambda: fresh)]
+    image_set = import_images(session, store, _spec("late failure"), items, actor_id=None)
+    assert store.exists(_blob_of(fresh))
+    image_set.source = "s" * 41  # the caller's own change, too long for the column: its commit fails
+    with pytest.raises(DBAPIError):
+        session.commit()
+    session.rollback()
+    assert _counts(session, store) == before
+    assert store.exists(_blob_of(shared)) and not store.exists(_blob_of(fresh))
+
+
+def test_a_committed_import_keeps_its_blobs_through_later_rollbacks(session, store):
+    from app.domain.importers import SourceImage, import_images
+
+    data = noise_png(6)
+    import_images(
+        session, store, _spec("kept"), [SourceImage(name="a.png", read=lambda: data)], actor_id=None
+    )
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Image)) == 1  # a later transaction begins …
+    session.rollback()  # … and ends without a commit
+    session.close()
+    assert store.exists(_blob_of(data))
+
+
+def test_an_upload_the_database_refuses_leaves_no_files_and_no_rows(session, store, people):
+    """The route path: the upload's labels carry a split longer than its column (a 500 today, or a 422 if
+    the form learns to refuse it); either way nothing of it stays behind."""
+    from fastapi.testclient import TestClient
+
+    from app.web.main import create_app
+
+    labels = b"file,findings,split\nn7.png,,train\nn8.png,," + b"s" * 30 + b"\n"
+    files = [("n7.png", noise_png(7), "image/png"), ("n8.png", noise_png(8), "image/png")]
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        factories.login(client, people["admin"].email)
+        before = _counts(session, store)
+        r = _upload(client, files, name="Refused", labels=labels)
+    assert r.status_code >= 400
+    assert _counts(session, store) == before
+
+
+@pytest.mark.parametrize(
+    "bad", ["../x.png", "../../x.png", "/abs.png", "a/../../x.png", "..\\x.png", "imgs\\..\\..\\x.png"]
+)
+def test_a_zip_entry_that_climbs_out_refuses_the_whole_upload(session, store, signed_in, bad):
+    admin = signed_in("admin")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("imgs/a.png", noise_png(9))
+        zf.writestr(bad, noise_png(10))
+    before = _counts(session, store)
+    r = _upload(admin, [("set.zip", buf.getvalue(), "application/zip")], name="Climbing")
+    assert r.status_code == 422 and bad in r.text and "Nothing was imported" in r.text
+    assert _counts(session, store) == before
+
+
+def test_a_loose_file_named_with_a_path_out_is_refused(session, store, signed_in):
+    admin = signed_in("admin")
+    before = _counts(session, store)
+    r = _upload(admin, [("a.png", noise_png(11), "image/png"), ("../../x.png", noise_png(12), "image/png")])
+    assert r.status_code == 422 and "../../x.png" in r.text and "Nothing was imported" in r.text
+    assert _counts(session, store) == before
+
+
+def test_nested_and_backslashed_folders_in_a_zip_are_fine(session, store, signed_in):
+    admin = signed_in("admin")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("images_001/images/00000001_000.png", noise_png(13))
+        zf.writestr("scans\\b.png", noise_png(14))  # made on Windows
+        zf.writestr("labels.csv", "file,findings\n00000001_000.png,Effusion\nb.png,\n")
+    r = _upload(admin, [("set.zip", buf.getvalue(), "application/zip")], name="Nested")
+    assert r.status_code == 200, r.text
+    rows = session.scalars(select(Image).order_by(Image.source_name)).all()
+    assert [(i.source_name, i.labels) for i in rows] == [
+        ("images_001/images/00000001_000.png", ["Effusion"]),
+        ("scans/b.png", []),
+    ]
+
+
+def test_files_with_the_same_content_are_imported_once_and_the_page_says_so(session, store, signed_in):
+    admin = signed_in("admin")
+    same, other = noise_png(15), noise_png(16)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("a.png", "b.png", "c.png"):
+            zf.writestr(name, same)
+        zf.writestr("d.png", other)
+    r = _upload(admin, [("set.zip", buf.getvalue(), "application/zip")], name="Twice")
+    assert r.status_code == 200, r.text
+    assert "2 files had the same content as another file of this import" in r.text
+    assert "b.png (same as a.png)" in r.text
+    image_set = session.scalar(select(ImageSet).where(ImageSet.name == "Twice"))
+    rows = session.scalars(select(Image).where(Image.image_set_id == image_set.id)).all()
+    assert image_set.image_count == 2 and sorted(i.source_name for i in rows) == ["a.png", "d.png"]
+
+
+def test_a_failed_import_with_a_duplicate_still_removes_the_blob_it_wrote(session, store):
+    """The duplicate must not touch the blob the same import just wrote (that reads as another's use)."""
+    from app.domain.importers import SourceImage, import_images
+
+    data = noise_png(17)
+    items = [SourceImage(name=n, read=lambda: data) for n in ("a.png", "b.png")]
+    items.append(SourceImage(name="bad.png", read=lambda: b"not an image"))
+    with pytest.raises(Exception, match="Nothing was imported"):
+        import_images(session, store, _spec("dup then bad"), items, actor_id=None)
+    assert not store.exists(_blob_of(data))

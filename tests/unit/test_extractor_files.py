@@ -62,6 +62,26 @@ def test_anything_else_is_refused(tmp_path, content, message):
         inspect_torch_file(path)
 
 
+class Layer:
+    """A torch module class where a tensor belongs: the opcode check lets torch names through."""
+
+    def __reduce__(self):
+        return (torch.nn.Linear, (1, 1))
+
+
+@pytest.mark.parametrize(("payload", "named"), [(Payload, "posix.system"), (Layer, "Linear")])
+def test_loading_a_hostile_file_names_what_it_holds_and_never_advises_trusting_it(tmp_path, payload, named):
+    from app.ml.metrics.inception import load_inception
+
+    path = tmp_path / "evil.pth"
+    torch.save({**state_dict_like_inception(), "x": payload()}, path)
+    with pytest.raises(ValueError, match="tensors only") as refused:
+        load_inception(path.read_bytes())
+    message = str(refused.value)
+    assert named in message and "refers to code besides tensors" in message
+    assert "weights_only" not in message and "safe_globals" not in message and "trust" not in message
+
+
 def test_official_means_the_published_hash_prefix():
     assert is_official("6726825d" + "0" * 56) and not is_official("0" * 64)
 

@@ -15,6 +15,7 @@ The metrics on these features are in app.ml.metrics.fidelity.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,12 +53,28 @@ def build_network() -> FeatureExtractorInceptionV3:
     return _Network(NAME, [FEATURE_LAYER], feature_extractor_weights_path=placeholder)
 
 
+def _why(exc: Exception) -> str:
+    """Torch's reason for refusing a file, without its advice to retry with weights_only=False.
+
+    That advice (and the one to allow-list the global) would have an admin run the file's code; the
+    file is to be refused, not trusted, so only what it holds is named.
+    """
+    text = str(exc)
+    found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", text, re.IGNORECASE)  # torch 2.6+
+    if found:
+        return f"it refers to code besides tensors ({found.group(1)})"
+    if "weights_only" in text.lower() or "weights only" in text.lower():
+        return "it holds objects besides tensors"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]
+
+
 def load_inception(weights: bytes, *, device: torch.device | str = "cpu") -> FeatureExtractorInceptionV3:
     """The network with the weights in `weights` (a torch.save'd state dict), read with weights_only."""
     try:
         state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, unsafe globals, truncated zips: all mean "not usable"
-        raise ValueError(f"the Inception weights file cannot be read as tensors only: {exc}") from exc
+        raise ValueError(f"the Inception weights file cannot be read as tensors only: {_why(exc)}") from exc
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
         # An empty dict would pass load_state_dict below (it is how the network is built without weights).
         raise ValueError("the Inception weights file does not hold a state dict of tensors")
