@@ -9,7 +9,7 @@ import sys
 
 import click
 
-DEMO_PASSWORD = "demo-password"  # printed, for a local demo only
+DEMO_PASSWORD = "demo-reading-room"  # printed, for a local demo only
 DEMO_ACCOUNTS = [
     ("admin@demo.local", "Ada Admin", "admin"),
     ("researcher@demo.local", "Rosa Researcher", "researcher"),

@@ -10,7 +10,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-MIN_PASSWORD_LENGTH = 10
 
 
 def hash_password(password: str) -> str:

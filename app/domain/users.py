@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit, passwords
 from app.domain.errors import Conflict, Invalid, NotFound, TooMany
 from app.domain.security import (
-    MIN_PASSWORD_LENGTH,
     hash_password,
     new_pseudonym,
     new_token,
@@ -31,9 +30,10 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+def _check_password(password: str, *, hints: tuple[str, ...] = ()) -> None:
+    found = passwords.problem(password, hints=hints)
+    if found:
+        raise Invalid(found)
 
 
 def create_user(
@@ -53,7 +53,7 @@ def create_user(
     if repo.by_email(session, email) is not None:
         raise Conflict(f"A user with email {email} already exists.")
     if password is not None:
-        _check_password(password)
+        _check_password(password, hints=(email, name))
     user = User(
         email=email,
         name=name,
@@ -108,8 +108,8 @@ def pending_invite(session: Session, token: str) -> tuple[Invite, User]:
 
 def accept_invite(session: Session, token: str, *, password: str) -> User:
     """Set the password of an invited user and spend the invitation."""
-    _check_password(password)
     inv, user = pending_invite(session, token)
+    _check_password(password, hints=(user.email, user.name))
     user.password_hash = hash_password(password)
     inv.used_at = datetime.now(UTC)
     audit.record(session, actor_id=user.id, action="accept_invite", entity="user", entity_id=user.id)

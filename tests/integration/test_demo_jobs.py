@@ -54,7 +54,7 @@ def test_demo_worker_runs_a_sampling_run_started_in_the_app(tmp_path, db_url):
         login = client.get("/login")
         r = client.post(
             "/login",
-            data={"email": "admin@demo.local", "password": "demo-password", "csrf_token": _csrf(login)},
+            data={"email": "admin@demo.local", "password": "demo-reading-room", "csrf_token": _csrf(login)},
             follow_redirects=True,
         )
         assert r.status_code == 200

@@ -27,13 +27,14 @@ def test_invite_set_password_intake_then_reading(session, people, signed_in, mak
     invitee = make_client()
     form = invitee.get(path)
     assert form.status_code == 200 and "new@test.org" in form.text
+    token = factories.csrf_of(form.text)
+    weak_ones = (("aaaaaaaaaa", "12 characters"), ("aaaaaaaaaaaa", "different"), ("qwertyuiop12", "guess"))
+    for weak, why in weak_ones:
+        r = invitee.post(path, data={"csrf_token": token, "password": weak, "confirm": weak})
+        assert r.status_code == 422 and why in r.text
     r = invitee.post(
         path,
-        data={
-            "csrf_token": factories.csrf_of(form.text),
-            "password": "a-long-password",
-            "confirm": "a-long-password",
-        },
+        data={"csrf_token": token, "password": "tulip river glass", "confirm": "tulip river glass"},
     )
     assert r.status_code == 200 and str(r.url).endswith("/intake")
     assert str(invitee.get("/read").url).endswith("/intake")  # no reading before the intake
