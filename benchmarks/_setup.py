@@ -140,33 +140,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(env: BenchEnv, port: int, *, timeout_s: float = 60.0) -> subprocess.Popen:
+    """The app under uvicorn on `port` in its own process (one worker, loopback), once it answers."""
+    cmd = [sys.executable, "-m", "uvicorn", "app.web.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with code {proc.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2.0).status_code == 200:
+                return proc
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("uvicorn did not answer within the timeout")
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM (uvicorn's graceful shutdown), then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 @contextlib.contextmanager
 def serve(env: BenchEnv, *, timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
     """The app under uvicorn in its own process (one worker, loopback), as in production; stopped after."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "app.web.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
-    base = f"http://127.0.0.1:{port}"
+    proc = start_server(env, port, timeout_s=timeout_s)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with code {proc.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(base + "/login", timeout=2.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not answer within the timeout")
-            time.sleep(0.2)
-        yield base, proc
+        yield f"http://127.0.0.1:{port}", proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_server(proc)
 
 
 def csrf_of(html: str) -> str:
