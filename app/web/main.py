@@ -14,6 +14,7 @@ from app.domain.errors import DomainError
 from app.web.csrf import verify_csrf
 from app.web.deps import IntakeRequired, LoginRequired, RoleRequired
 from app.web.edge import refuse_control_characters
+from app.web.headers import SecurityHeadersMiddleware
 from app.web.limits import BodyLimitMiddleware
 from app.web.routes import (
     auth,
@@ -68,6 +69,8 @@ def create_app() -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
         upload_paths=("/image-sets", extractors.UPLOAD_PATH),
     )
+    # Added last, so outermost: the body limit's and session's own responses get the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for module in (
         auth, users, image_sets, studies, planning, reading, results, images, runs, models, extractors
