@@ -31,9 +31,9 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     from app.core.config import get_settings
-    from app.persistence.db import database_url
+    from app.persistence.db import migration_url
 
-    engine = create_engine(database_url(get_settings()))
+    engine = create_engine(migration_url(get_settings()))  # the owner: the app's role may not alter tables
     with engine.connect() as conn:
         _configure(conn)
         with context.begin_transaction():

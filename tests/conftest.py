@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -85,15 +85,31 @@ def _database(store_dir: Path) -> Iterator[str]:
         shutil.rmtree(pgdata, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def owner_engine(_database: str) -> Iterator[Engine]:
+    """The test database as the schema's owner (the app's own engine acts as its role, which owns nothing)."""
+    from app.core.embedded_db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(_database))
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def db_url(_database: str, store_dir: Path) -> str:
+def db_url(_database: str, owner_engine: Engine, store_dir: Path) -> str:
     """The test database, emptied before the test, with no runs' folders or models left in the store."""
     from app.persistence.base import Base
-    from app.persistence.db import get_engine
 
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables) + ", " + ", ".join(QUEUE_TABLES)
-    with get_engine().begin() as conn:
+    # Only the owner may TRUNCATE, and only past the append-only guards, which it lifts inside this one
+    # transaction: no other session ever sees them off.
+    guards = [("readings", "readings_no_truncate"), ("audit_events", "audit_events_no_truncate")]
+    with owner_engine.begin() as conn:
+        for table, trigger in guards:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table, trigger in guards:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}"))
     # Run and set ids restart at 1: an earlier run 1's files or set 1's cached features must not show.
     for folder in ("runs", "models", "feature_cache"):
         shutil.rmtree(store_dir / folder, ignore_errors=True)

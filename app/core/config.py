@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     )
     # A postgresql:// URL; unset means "start the embedded server under STORE_DIR".
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # The role the app and its workers act as, set at connection start: it reads and writes rows but owns
+    # no table, so it cannot TRUNCATE, ALTER or disable the append-only triggers. Empty: the login user.
+    db_app_role: str = Field(
+        default="cxrlab_app", validation_alias="DB_APP_ROLE", pattern=r"^([a-z_][a-z0-9_]*)?$"
+    )
+    # The schema owner's URL, for migrations, when DATABASE_URL logs in as a role of the app's own.
+    migration_database_url: str | None = Field(default=None, validation_alias="MIGRATION_DATABASE_URL")
     store_dir: Path = Field(default=Path("./var"), validation_alias="STORE_DIR")
     secret_key: str = Field(default=DEVELOPMENT_SECRET_KEY, validation_alias="SECRET_KEY")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")

@@ -95,8 +95,9 @@ def test_same_token_pairs_sent_at_once_each_return_the_one_stored_reading(sessio
     assert _rows(session, reader.id) == PAIRS + 1  # one per case
 
 
-def _wait_for_a_blocked_lock(session, timeout_s: float = 10.0) -> None:
-    """Until some backend of this database waits for a lock."""
+def _wait_for_a_blocked_lock(owner_engine, timeout_s: float = 10.0) -> None:
+    """Until some backend of this database waits for a lock (seen as the owner: the app's role may not
+    read other sessions' wait events)."""
     deadline = time.monotonic() + timeout_s
     # A row lock's waiter waits on the holder's transaction id, a lock with no database in pg_locks.
     query = text(
@@ -104,8 +105,8 @@ def _wait_for_a_blocked_lock(session, timeout_s: float = 10.0) -> None:
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
     while time.monotonic() < deadline:
-        waiting = session.scalar(query)
-        session.rollback()
+        with owner_engine.connect() as conn:
+            waiting = conn.scalar(query)
         if waiting:
             return
         time.sleep(0.02)
@@ -116,7 +117,7 @@ def _wait_for_a_blocked_lock(session, timeout_s: float = 10.0) -> None:
     ("second_token", "expected"), [("twin-token-01", "returned"), ("other-token-1", "conflict")]
 )
 def test_a_twin_committing_between_the_token_lookup_and_the_checks(
-    session, study, people, second_token, expected
+    session, owner_engine, study, people, second_token, expected
 ):
     """The interleaving behind the flaky pairs, made certain: the late submit looks its token up before the
     twin commits and reaches the "already answered" check after."""
@@ -136,7 +137,7 @@ def test_a_twin_committing_between_the_token_lookup_and_the_checks(
             )
         )
         late.start()
-        _wait_for_a_blocked_lock(session)
+        _wait_for_a_blocked_lock(owner_engine)
         stored, created = readings.submit(
             first, study.id, reader.id, Answer(case, "twin-token-01", "real", 4)
         )
