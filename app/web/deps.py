@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
+from app.domain import ownership
+from app.domain.ids import DbId
 from app.persistence.blobs import BlobStore
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import User
@@ -92,3 +94,13 @@ CurrentUser = Annotated[User, Depends(current_user)]
 Admin = Annotated[User, Depends(require_roles("admin"))]
 Staff = Annotated[User, Depends(require_roles("admin", "researcher"))]
 Reader = Annotated[User, Depends(require_roles("reader"))]
+
+
+def managed_study_id(db: Db, user: Staff, study_id: DbId) -> int:
+    """The path's study id once the signed-in staff member may manage it: its owner, a collaborator or
+    an admin (404 for anyone else, as for a study that does not exist)."""
+    ownership.visible_study(db, study_id, user)
+    return study_id
+
+
+ManagedStudyId = Annotated[int, Depends(managed_study_id)]

@@ -185,3 +185,47 @@ def test_researchers_see_runs_without_controls(world, signed_in):
     assert "/runs/new" not in signed_in("researcher").get("/runs").text
     admin_page = signed_in("admin").get(f"/runs/{world['run']}").text
     assert f"/runs/{world['run']}/cancel" in admin_page
+
+
+def test_a_study_belongs_to_its_owner_its_collaborators_and_admins(world, session, signed_in, make_client):
+    """Another researcher gets 404 on every page and action of the study until the owner adds them."""
+    other = factories.user(session, "researcher", "other@test.org")
+    session.commit()
+    outsider = make_client()
+    assert factories.login(outsider, other.email).status_code == 200
+    study = world["study"]
+    for path in (
+        "",
+        "/edit",
+        "/results",
+        "/progress",
+        "/export.csv",
+        "/codebook.csv",
+        "/analysis.json",
+        "/ratings.imrmc",
+        "/report",
+        "/figures/roc.svg",
+    ):
+        assert outsider.get(f"/studies/{study}{path}").status_code == NOT_FOUND, path
+    token = factories.csrf_of(outsider.get("/studies").text)
+    for action in ("launch", "close", "leakage", "readers", "collaborators"):
+        data = {"csrf_token": token, "reader_id": "1", "user_id": "1"}
+        r = outsider.post(f"/studies/{study}/{action}", data=data)
+        assert r.status_code == NOT_FOUND, action
+    assert f"/studies/{study}\"" not in outsider.get("/studies").text  # not listed either
+
+    owner = signed_in("researcher")
+    page = owner.get(f"/studies/{study}").text
+    assert "Add collaborator" in page and "other@test.org" not in page
+    data = {"csrf_token": factories.csrf_of(page), "user_id": str(other.id)}
+    r = owner.post(f"/studies/{study}/collaborators", data=data)
+    assert r.status_code == OK
+    assert outsider.get(f"/studies/{study}").status_code == OK
+    assert outsider.get(f"/studies/{study}/results").status_code == OK
+    assert f"/studies/{study}\"" in outsider.get("/studies").text
+    # A collaborator manages the study but cannot hand it on; an admin sees every study.
+    r = outsider.post(
+        f"/studies/{study}/collaborators", data={"csrf_token": token, "user_id": str(other.id)}
+    )
+    assert r.status_code == CONFLICT
+    assert signed_in("admin").get(f"/studies/{study}").status_code == OK

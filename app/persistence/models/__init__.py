@@ -4,7 +4,14 @@ from app.persistence.models.image_set import Image, ImageSet
 from app.persistence.models.memorisation import MemorisationCheck
 from app.persistence.models.reading import AuditEvent, Reading
 from app.persistence.models.run import FINISHED, RUN_STATUSES, Preference, Run
-from app.persistence.models.study import Case, ReaderCase, Study, StudyImageSet, StudyReader
+from app.persistence.models.study import (
+    Case,
+    ReaderCase,
+    Study,
+    StudyCollaborator,
+    StudyImageSet,
+    StudyReader,
+)
 from app.persistence.models.user import ROLES, Invite, LoginAttempt, User
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "Reading",
     "ReaderCase",
     "Study",
+    "StudyCollaborator",
     "StudyImageSet",
     "StudyReader",
     "User",

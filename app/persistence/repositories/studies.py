@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import (
@@ -10,6 +10,7 @@ from app.persistence.models import (
     Image,
     ImageSet,
     Study,
+    StudyCollaborator,
     StudyImageSet,
     StudyReader,
     User,
@@ -27,6 +28,39 @@ def get(session: Session, study_id: int, *, lock: bool = False, share: bool = Fa
 def list_all(session: Session) -> list[Study]:
     """Every study, newest first."""
     return list(session.scalars(select(Study).order_by(Study.id.desc())))
+
+
+def _collaborates(user_id: int):
+    """A clause: the study has `user_id` among its collaborators."""
+    return (
+        select(StudyCollaborator.study_id)
+        .where(StudyCollaborator.study_id == Study.id, StudyCollaborator.user_id == user_id)
+        .exists()
+    )
+
+
+def list_managed(session: Session, user_id: int) -> list[Study]:
+    """The studies a researcher owns or collaborates on, newest first."""
+    stmt = select(Study).where(or_(Study.created_by_id == user_id, _collaborates(user_id)))
+    return list(session.scalars(stmt.order_by(Study.id.desc())))
+
+
+def manages(session: Session, study: Study, user_id: int) -> bool:
+    """Whether `user_id` owns the study or collaborates on it."""
+    if study.created_by_id == user_id:
+        return True
+    return session.get(StudyCollaborator, (study.id, user_id)) is not None
+
+
+def collaborators(session: Session, study_id: int) -> list[User]:
+    """The study's collaborators, by name."""
+    stmt = (
+        select(User)
+        .join(StudyCollaborator, StudyCollaborator.user_id == User.id)
+        .where(StudyCollaborator.study_id == study_id)
+        .order_by(User.name)
+    )
+    return list(session.scalars(stmt))
 
 
 def image_sets(session: Session, study_id: int) -> list[ImageSet]:

@@ -33,6 +33,12 @@ def active_readers(session: Session) -> list[User]:
     )
 
 
+def active_staff(session: Session) -> list[User]:
+    """Researchers and admins who may collaborate on studies."""
+    stmt = select(User).where(User.role.in_(("admin", "researcher")), User.is_active).order_by(User.name)
+    return list(session.scalars(stmt))
+
+
 def invite_by_digest(session: Session, digest: str) -> Invite | None:
     """The invite whose token hashes to `digest`, locked so it can be used once."""
     return session.scalar(select(Invite).where(Invite.token_hash == digest).with_for_update())

@@ -17,8 +17,7 @@ from app.domain.studies import get_study
 from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
-from app.web.deps import Db, Staff
-from app.web.edge import DbId
+from app.web.deps import Db, ManagedStudyId, Staff
 from app.web.pdf import PdfUnavailable, html_to_pdf
 from app.web.templating import render
 
@@ -27,7 +26,7 @@ EXPORT_CHUNK_CHARS = 64 * 1024
 
 
 @router.get("/results")
-def results_page(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def results_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """Per-reader AUC and calls with intervals and chance tests, the MRMC analysis, agreement, findings."""
     study = get_study(db, study_id)
     res = results.study_results(db, study)
@@ -44,7 +43,7 @@ def results_page(request: Request, db: Db, user: Staff, study_id: DbId) -> Respo
 
 
 @router.get("/progress")
-def progress_fragment(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def progress_fragment(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The progress region alone; it polls itself while the study runs."""
     study = get_study(db, study_id)
     return render(
@@ -68,7 +67,7 @@ def _attachment(study, suffix: str, ext: str) -> dict[str, str]:
 
 
 @router.get("/export.csv")
-def export_csv(db: Db, user: Staff, study_id: DbId) -> Response:
+def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """One row per reading, streamed from a server-side cursor in constant memory."""
     study = get_study(db, study_id)
 
@@ -98,7 +97,7 @@ def export_csv(db: Db, user: Staff, study_id: DbId) -> Response:
 
 
 @router.get("/codebook.csv")
-def codebook_csv(db: Db, user: Staff, study_id: DbId) -> Response:
+def codebook_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The definition of every export column; states that positive = synthetic."""
     study = get_study(db, study_id)
     return Response(
@@ -109,7 +108,7 @@ def codebook_csv(db: Db, user: Staff, study_id: DbId) -> Response:
 
 
 @router.get("/analysis.json")
-def analysis_json(db: Db, user: Staff, study_id: DbId) -> Response:
+def analysis_json(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """Every figure of the results page as JSON; `cxrlab analyse study` gives the same from the export."""
     study = get_study(db, study_id)
     body = json.dumps(jsonable(results.study_analysis(db, study)), indent=1, allow_nan=False)
@@ -117,7 +116,7 @@ def analysis_json(db: Db, user: Staff, study_id: DbId) -> Response:
 
 
 @router.get("/ratings.imrmc")
-def imrmc(db: Db, user: Staff, study_id: DbId) -> Response:
+def imrmc(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The latest readings in iMRMC's input format (truth rows, then 10-point scores)."""
     study = get_study(db, study_id)
     text = exports.imrmc_text(results.study_reads(db, study), study.title)
@@ -137,13 +136,13 @@ def _report_context(db: Db, user, study) -> dict:
 
 
 @router.get("/report")
-def report(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def report(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """A printable report: design, n, the analysis's tables and figures, and a methods paragraph."""
     return render(request, "pages/studies/report.html", _report_context(db, user, get_study(db, study_id)))
 
 
 @router.get("/report.pdf")
-def report_pdf(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def report_pdf(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The report as PDF, its figures drawn on the server; 503 with the reason where WeasyPrint cannot run."""
     import vl_convert  # loaded on first use: it carries its own JavaScript engine
 
@@ -162,7 +161,7 @@ FIGURE_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 
 @router.get("/figures/{name}.{fmt}")
-def figure_file(db: Db, user: Staff, study_id: DbId, name: str, fmt: str) -> Response:
+def figure_file(db: Db, user: Staff, study_id: ManagedStudyId, name: str, fmt: str) -> Response:
     """One figure of the results page as SVG or PNG, rendered by vl-convert from the page's own spec."""
     if name not in FIGURES or fmt not in FIGURE_TYPES:
         raise NotFound(f"No figure {name}.{fmt}: choose one of {', '.join(FIGURES)} as SVG or PNG.")

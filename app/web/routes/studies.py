@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import RedirectResponse, Response
 
+from app.domain import ownership
 from app.domain import studies as studies_domain
 from app.domain.errors import DomainError
 from app.persistence.repositories import image_sets as sets_repo
@@ -15,7 +16,7 @@ from app.persistence.repositories import memorisation
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.persistence.repositories import users as users_repo
-from app.web.deps import Db, Staff, Store
+from app.web.deps import Db, ManagedStudyId, Staff, Store
 from app.web.edge import DbId
 from app.web.planning import plan_context
 from app.web.templating import is_htmx, render
@@ -103,8 +104,8 @@ DEFAULT_FORM = {
 
 @router.get("")
 def list_studies(request: Request, db: Db, user: Staff) -> Response:
-    """All studies with their state."""
-    studies = repo.list_all(db)
+    """The studies the user manages (an admin: all), with their state."""
+    studies = ownership.studies_of(db, user)
     return render(request, "pages/studies/list.html", {"user": user, "studies": studies})
 
 
@@ -133,12 +134,13 @@ def create(
 
 
 @router.get("/{study_id}")
-def detail(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def detail(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """A study's design, readers and progress."""
     study = studies_domain.get_study(db, study_id)
     cases = repo.cases(db, study_id)
     readers = repo.readers(db, study_id)
     assigned = {r.id for r in readers}
+    collaborators = repo.collaborators(db, study_id)
     return render(
         request,
         "pages/studies/detail.html",
@@ -152,13 +154,21 @@ def detail(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
             "n_synthetic": sum(1 for c in cases if c.truth == "synthetic" and not c.is_practice),
             "n_practice": sum(1 for c in cases if c.is_practice),
             "other_readers": [r for r in users_repo.active_readers(db) if r.id not in assigned],
+            "owner": users_repo.by_id(db, study.created_by_id) if study.created_by_id else None,
+            "collaborators": collaborators,
+            "may_add_collaborators": user.role == "admin" or study.created_by_id == user.id,
+            "other_staff": [
+                u
+                for u in users_repo.active_staff(db)
+                if u.id != study.created_by_id and u.id not in {c.id for c in collaborators}
+            ],
             "error": request.query_params.get("error"),
         },
     )
 
 
 @router.get("/{study_id}/edit")
-def edit_page(request: Request, db: Db, user: Staff, study_id: DbId) -> Response:
+def edit_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The form filled with a draft's design."""
     study = studies_domain.get_study(db, study_id)
     form = {
@@ -188,7 +198,12 @@ def edit_page(request: Request, db: Db, user: Staff, study_id: DbId) -> Response
 
 @router.post("/{study_id}")
 def update(
-    request: Request, db: Db, store: Store, user: Staff, study_id: DbId, form: Annotated[StudyForm, Form()]
+    request: Request,
+    db: Db,
+    store: Store,
+    user: Staff,
+    study_id: ManagedStudyId,
+    form: Annotated[StudyForm, Form()],
 ) -> Response:
     """Save a draft's new design; refused once the study is launched."""
     study = studies_domain.get_study(db, study_id)
@@ -210,7 +225,7 @@ def update(
 
 
 @router.post("/{study_id}/launch")
-def launch(db: Db, store: Store, user: Staff, study_id: DbId) -> Response:
+def launch(db: Db, store: Store, user: Staff, study_id: ManagedStudyId) -> Response:
     """Freeze the design and draw the readers' orders; a blocked launch shows the gate's reasons."""
     studies_domain.launch(db, store, study_id, actor_id=user.id)
     db.commit()
@@ -218,7 +233,7 @@ def launch(db: Db, store: Store, user: Staff, study_id: DbId) -> Response:
 
 
 @router.post("/{study_id}/leakage")
-def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id: DbId) -> Response:
+def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id: ManagedStudyId) -> Response:
     """Run the leakage gate now (a draft's researcher wants to know before launch); the report fragment."""
     study = studies_domain.get_study(db, study_id, lock=True)
     if study.status == "draft":
@@ -230,7 +245,7 @@ def check_leakage(request: Request, db: Db, store: Store, user: Staff, study_id:
 
 
 @router.post("/{study_id}/readers")
-def add_reader(db: Db, user: Staff, study_id: DbId, reader_id: Annotated[DbId, Form()]) -> Response:
+def add_reader(db: Db, user: Staff, study_id: ManagedStudyId, reader_id: Annotated[DbId, Form()]) -> Response:
     """Assign another reader."""
     studies_domain.add_reader(db, study_id, reader_id, actor_id=user.id)
     db.commit()
@@ -238,8 +253,18 @@ def add_reader(db: Db, user: Staff, study_id: DbId, reader_id: Annotated[DbId, F
 
 
 @router.post("/{study_id}/close")
-def close(db: Db, user: Staff, study_id: DbId) -> Response:
+def close(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """Stop taking readings."""
     studies_domain.close(db, study_id, actor_id=user.id)
+    db.commit()
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.post("/{study_id}/collaborators")
+def add_collaborator(
+    db: Db, user: Staff, study_id: ManagedStudyId, user_id: Annotated[DbId, Form()]
+) -> Response:
+    """Let another researcher manage the study (its owner or an admin only)."""
+    ownership.add_collaborator(db, studies_domain.get_study(db, study_id), user_id, actor=user)
     db.commit()
     return RedirectResponse(f"/studies/{study_id}", status_code=303)
