@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.domain.run_kinds import SynthVsRealConfig
 from app.jobs.tasks.classifier import load_labelled
-from app.jobs.tasks.patients import generators_note, set_patients
+from app.jobs.tasks.patients import generators_note, patient_split
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.ml.files import atomic_write
 from app.persistence.models import Image
@@ -68,7 +68,6 @@ def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Load both sets on the real set's findings, run the three trainings, store the table."""
     from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig
     from app.ml.classifier.experiments import synth_vs_real
-    from app.ml.classifier.split import split_by_patient
     from app.ml.devices import best_device
 
     cfg: SynthVsRealConfig = ctx.config  # type: ignore[assignment]
@@ -78,11 +77,9 @@ def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         tcfg = replace(tcfg, **split)
     # The real split first (patients only, no films read yet), so a generator that learnt from any test
     # patient is refused, naming the count, before anything is loaded.
-    keys, patients, given = set_patients(session, cfg.real_set_id)
-    parts = split_by_patient(
-        len(keys),
-        patients=patients,
-        given=given,
+    keys, parts = patient_split(
+        session,
+        cfg.real_set_id,
         val_fraction=tcfg.val_fraction,
         test_fraction=tcfg.test_fraction,
         seed=tcfg.seed,

@@ -34,18 +34,29 @@ def set_patients(session: Session, set_id: int) -> tuple[list[str], list[str | N
     )
 
 
-def split_test_keys(session: Session, set_id: int, *, seed: int) -> set[str]:
-    """The test patients of the set's patient-wise split with `seed` and the default fractions: the split
-    synth_vs_real makes of its real set when the archive's classifier did not split that set."""
+def patient_split(
+    session: Session, set_id: int, *, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[str], dict[str, Any]]:
+    """(patient key per film, the split's index parts) of the set's patient-wise split: the one
+    synth_vs_real makes, from the patients alone (no film is read)."""
     keys, patients, given = set_patients(session, set_id)
-    defaults = ClassifierTrainConfig()
     parts = split_by_patient(
         len(keys),
         patients=patients,
         given=given,
-        val_fraction=defaults.val_fraction,
-        test_fraction=defaults.test_fraction,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
         seed=seed,
+    )
+    return keys, parts
+
+
+def split_test_keys(session: Session, set_id: int, *, seed: int) -> set[str]:
+    """The test patients of the set's patient-wise split with `seed` and the default fractions: the split
+    synth_vs_real makes of its real set when the archive's classifier did not split that set."""
+    defaults = ClassifierTrainConfig()
+    keys, parts = patient_split(
+        session, set_id, val_fraction=defaults.val_fraction, test_fraction=defaults.test_fraction, seed=seed
     )
     return {keys[i] for i in parts["test"]}
 
