@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Failed logins allowed per account (and 4x that per client address) in the window below.
     login_max_failures: int = Field(default=5, validation_alias="LOGIN_MAX_FAILURES")
     login_window_s: int = Field(default=900, validation_alias="LOGIN_WINDOW_S")
+    # A session ends this long after sign-in however active it is, and after this long without a request
+    # (OWASP ASVS 3.3.2: 12 hours, 30 minutes).
+    session_lifetime_s: int = Field(default=12 * 3600, ge=60, validation_alias="SESSION_LIFETIME_S")
+    session_idle_s: int = Field(default=30 * 60, ge=60, validation_alias="SESSION_IDLE_S")
     # How long an invitation link stays valid.
     invite_ttl_hours: int = Field(default=72, validation_alias="INVITE_TTL_HOURS")
     # A running job's worker writes a heartbeat this often; a run whose heartbeat is older than

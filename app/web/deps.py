@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,11 +9,14 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.domain import ownership
+from app.domain import ownership, sessions
 from app.domain.ids import DbId
 from app.persistence.blobs import BlobStore
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import User
+
+# The cookie's key for the session token (the rest of the signed cookie holds the CSRF token).
+SESSION_KEY = "sid"
 
 
 class LoginRequired(Exception):
@@ -51,23 +53,24 @@ def get_store(settings: AppSettings) -> BlobStore:
 Store = Annotated[BlobStore, Depends(get_store)]
 
 
-def session_binding(user: User) -> str:
-    """A value tied to the current password, kept in the session: a new password ends old sessions."""
-    # A digest, not a slice of the hash itself: the cookie is signed but readable.
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:24]
+def session_policy(settings: AppSettings) -> sessions.SessionPolicy:
+    """The lifetime and idle timeout of sessions, from the settings."""
+    return sessions.SessionPolicy(lifetime_s=settings.session_lifetime_s, idle_s=settings.session_idle_s)
 
 
-def optional_user(request: Request, db: Db) -> User | None:
-    """The signed-in, active user, or None."""
-    user_id = request.session.get("user_id")
-    if user_id is None:
+def optional_user(request: Request, db: Db, settings: AppSettings) -> User | None:
+    """The signed-in, active user, or None once the server has ended the session (or there is none)."""
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
-    user = db.get(User, user_id)
-    if user is None or not user.is_active or request.session.get("auth") != session_binding(user):
-        # Deactivation or a password change ends existing sessions at once.
-        request.session.pop("user_id", None)
-        return None
-    return user
+    found = sessions.resolve(db, token, session_policy(settings))
+    if db.dirty:
+        db.commit()  # only the session row: a touch at most once a minute, or the ending of the session
+    if found.user is None:
+        request.session.pop(SESSION_KEY, None)
+        if found.ended:
+            request.session["ended"] = found.ended  # the sign-in page says why
+    return found.user
 
 
 def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:

@@ -12,11 +12,12 @@ from app.persistence.models.study import (
     StudyImageSet,
     StudyReader,
 )
-from app.persistence.models.user import ROLES, Invite, LoginAttempt, User
+from app.persistence.models.user import ROLES, SESSION_END_REASONS, Invite, LoginAttempt, User, WebSession
 
 __all__ = [
     "FINISHED",
     "ROLES",
+    "SESSION_END_REASONS",
     "RUN_STATUSES",
     "Preference",
     "Run",
@@ -34,4 +35,5 @@ __all__ = [
     "StudyImageSet",
     "StudyReader",
     "User",
+    "WebSession",
 ]

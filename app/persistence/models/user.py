@@ -1,4 +1,4 @@
-"""Accounts, invitations and login attempts."""
+"""Accounts, invitations, login attempts and signed-in browsers."""
 
 from __future__ import annotations
 
@@ -66,3 +66,31 @@ class LoginAttempt(Base):
     client: Mapped[str] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+SESSION_END_REASONS = ("logout", "deactivated", "password", "admin", "expired", "idle")
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token and the server keeps only its hash, so a
+    session ends when this row says so: at logout, deactivation or a new password, by an admin, or once
+    its absolute lifetime or idle timeout has passed (a copied cookie dies with it)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "end_reason IS NULL OR end_reason IN (" + ", ".join(f"'{r}'" for r in SESSION_END_REASONS) + ")",
+            name="end_reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Written at most once a minute or so (see app.domain.sessions), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    client: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from app.domain import sessions
 from app.domain import users as users_domain
 from app.domain.errors import DomainError, TooMany
-from app.web.deps import AppSettings, CurrentUser, Db, optional_user, session_binding
+from app.persistence.models import User
+from app.web.deps import SESSION_KEY, AppSettings, CurrentUser, Db, optional_user
 from app.web.templating import render
 
 router = APIRouter()
@@ -27,17 +29,26 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _start_session(request: Request, user) -> None:
-    """A fresh session for the signed-in user (never reuse the anonymous one: no fixation)."""
+# Why the last session ended, as the sign-in page says it.
+ENDED = {
+    "idle": "You were signed out after a time without activity. Sign in again to go on; "
+    "every answer you gave is saved.",
+    "expired": "Your session reached its time limit. Sign in again to go on; every answer you gave is saved.",
+}
+
+
+def _start_session(request: Request, db: Db, user) -> None:
+    """A fresh server-side session for the signed-in user, in a fresh cookie (no fixation: the anonymous
+    cookie's CSRF token is dropped too). The caller commits."""
+    client = request.client.host if request.client else "unknown"
+    token = sessions.start(db, user, client=client, user_agent=request.headers.get("user-agent", ""))
     request.session.clear()
-    request.session["user_id"] = user.id
-    request.session["auth"] = session_binding(user)
+    request.session[SESSION_KEY] = token
 
 
 @router.get("/")
-def home(request: Request, db: Db) -> Response:
+def home(user: Annotated[User | None, Depends(optional_user)]) -> Response:
     """Send the visitor to their start page, or to sign in."""
-    user = optional_user(request, db)
     if user is None:
         return RedirectResponse("/login", status_code=303)
     if user.needs_intake:
@@ -47,8 +58,11 @@ def home(request: Request, db: Db) -> Response:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
-    """The sign-in form."""
-    return render(request, "pages/auth/login.html", {"next": _safe_next(next), "error": None})
+    """The sign-in form (saying why the last session ended, if a clock ended it)."""
+    notice = ENDED.get(request.session.pop("ended", None) or "")
+    return render(
+        request, "pages/auth/login.html", {"next": _safe_next(next), "error": None, "notice": notice}
+    )
 
 
 @router.post("/login")
@@ -69,22 +83,27 @@ def login(
         return render(
             request, "pages/auth/login.html", {"next": _safe_next(next), "error": str(exc)}, status_code=429
         )
-    db.commit()  # keep the attempt, failed or not, for the rate limit
     if user is None:
+        db.commit()  # keep the failed attempt for the throttle
         return render(
             request,
             "pages/auth/login.html",
             {"next": _safe_next(next), "error": "Wrong email or password.", "email": email},
             status_code=401,
         )
-    _start_session(request, user)
+    _start_session(request, db, user)
+    db.commit()
     target = "/intake" if user.needs_intake else (_safe_next(next) or home_for(user.role))
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, db: Db) -> Response:
+    """End the session on the server (a copy of the cookie stops working too) and in the browser."""
+    token = request.session.get(SESSION_KEY)
+    if isinstance(token, str):
+        sessions.end(db, token)
+        db.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -122,8 +141,8 @@ def accept_invite(
             {"invitee": invitee, "token": token, "error": str(exc)},
             status_code=exc.status_code,
         )
+    _start_session(request, db, user)
     db.commit()
-    _start_session(request, user)
     return RedirectResponse("/intake" if user.needs_intake else home_for(user.role), status_code=303)
 
 

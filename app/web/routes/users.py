@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from app.core.config import get_settings
+from app.domain import sessions
 from app.domain import users as users_domain
 from app.domain.errors import DomainError
 from app.persistence.repositories import users as users_repo
-from app.web.deps import Admin, AppSettings, Db
+from app.web.deps import Admin, AppSettings, Db, session_policy
 from app.web.edge import DbId
 from app.web.templating import render
 
@@ -26,12 +28,14 @@ def _page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    return render(
-        request,
-        "pages/admin/users.html",
-        {"user": admin, "users": users_repo.list_all(db), "invite_link": invite_link, "error": error},
-        status_code=status_code,
-    )
+    context = {
+        "user": admin,
+        "users": users_repo.list_all(db),
+        "open_sessions": sessions.open_counts(db, session_policy(get_settings())),
+        "invite_link": invite_link,
+        "error": error,
+    }
+    return render(request, "pages/admin/users.html", context, status_code=status_code)
 
 
 @router.get("")
@@ -84,5 +88,15 @@ def set_active(
         users_domain.set_active(db, user_id, active=active == "yes", actor_id=admin.id)
     except DomainError as exc:
         return _page(request, db, admin, error=str(exc), status_code=exc.status_code)
+    db.commit()
+    return _page(request, db, admin)
+
+
+@router.post("/{user_id}/sessions/end")
+def end_sessions(request: Request, db: Db, admin: Admin, user_id: DbId) -> Response:
+    """Sign an account out everywhere (a lost laptop, a shared workstation left signed in)."""
+    if users_repo.by_id(db, user_id) is None:
+        return _page(request, db, admin, error="No such user.", status_code=404)
+    sessions.end_all(db, user_id, reason="admin", actor_id=admin.id)
     db.commit()
     return _page(request, db, admin)
