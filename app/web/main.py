@@ -7,7 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp
 
 from app.core.config import get_settings
 from app.domain.errors import DomainError
@@ -47,6 +48,36 @@ def _field_errors(exc: RequestValidationError) -> str:
     return "The form was not filled in correctly — " + "; ".join(parts[:8])
 
 
+class _App(FastAPI):
+    """FastAPI with the security headers as its outermost layer: Starlette puts its error middleware outside
+    every added middleware, so the 500 page it writes would otherwise go out without them."""
+
+    hsts = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), hsts=self.hsts)
+
+
+SERVER_ERROR = (
+    "The server could not answer this request; the error has been logged. Nothing you sent before this "
+    "request is affected. Try again, and tell the study's organisers if it happens again."
+)
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page, drawn without templates or the session: whatever failed may be one of them."""
+    if is_htmx(request):
+        body = f'<p class="error" role="alert">{SERVER_ERROR}</p>'
+        return HTMLResponse(body, 500, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>500 · CXR Realism Lab</title>'
+        '<link rel="stylesheet" href="/static/css/app.css"></head><body><main><section class="card narrow">'
+        f'<h1>Something went wrong</h1><p class="error">{SERVER_ERROR}</p><p><a href="/">Back to the start '
+        "page</a></p></section></main></body></html>"
+    )
+    return HTMLResponse(page, 500)
+
+
 def create_app() -> FastAPI:
     """Build the application from the settings."""
     settings = get_settings()
@@ -54,14 +85,16 @@ def create_app() -> FastAPI:
     # Control characters first: a NUL in any field is refused before anything reads it (the CSRF check too).
     edge = [Depends(refuse_control_characters), Depends(verify_csrf)]
     # No schema either: the API is the HTML forms, and /openapi.json would map every route for anyone.
-    app = FastAPI(title="CXR Realism Lab", dependencies=edge, docs_url=None, redoc_url=None, openapi_url=None)
+    app = _App(title="CXR Realism Lab", dependencies=edge, docs_url=None, redoc_url=None, openapi_url=None)
+    app.hsts = settings.secure_cookies
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
         session_cookie="cxrlab_session",
         same_site="lax",
         https_only=settings.secure_cookies,
-        max_age=12 * 3600,
+        # The browser may forget the cookie at the session's lifetime; the server ends it there anyway.
+        max_age=settings.session_lifetime_s,
     )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -69,8 +102,6 @@ def create_app() -> FastAPI:
         upload_bytes=settings.max_upload_bytes,
         upload_paths=("/image-sets", extractors.UPLOAD_PATH),
     )
-    # Added last, so outermost: the body limit's and session's own responses get the headers too.
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     for module in (
         auth, users, image_sets, studies, planning, reading, results, images, runs, models, extractors
@@ -81,6 +112,8 @@ def create_app() -> FastAPI:
     def favicon() -> Response:
         # Served without touching the session: browsers fetch it beside pages, sometimes without cookies.
         return FileResponse(ROOT / "static" / "favicon.png", media_type="image/png")
+
+    app.add_exception_handler(Exception, _server_error)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

@@ -123,3 +123,21 @@ def test_hsts_only_with_secure_cookies(db_url, monkeypatch):
     monkeypatch.delenv("SECURE_COOKIES")
     with TestClient(create_app()) as client:
         assert "strict-transport-security" not in client.get("/login").headers
+
+
+def test_an_unhandled_error_gets_the_headers_and_a_plain_page(db_url):
+    from app.web.main import create_app
+
+    app = create_app()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page = client.get("/boom")
+        assert page.status_code == 500 and "has been logged" in page.text and "a bug" not in page.text
+        _assert_strict(page)
+        fragment = client.get("/boom", headers={"HX-Request": "true"})
+        assert fragment.status_code == 500 and fragment.headers["hx-retarget"] == "#flash"
+        _assert_strict(fragment)
