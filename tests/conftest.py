@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.waiting import cpu_seconds
+
 TEST_SECRET = "test-secret-key-" + "x" * 32
 QUEUE_TABLES = (
     "procrastinate_jobs",
@@ -158,6 +160,14 @@ class Workers:
     def logs(self) -> str:
         """Everything the workers printed, for assertion messages."""
         return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("worker-*.log")))
+
+    def log_size(self) -> int:
+        """Bytes the workers have printed so far (a sign of progress)."""
+        return sum(p.stat().st_size for p in self.log_dir.glob("worker-*.log"))
+
+    def cpu_seconds(self) -> float:
+        """CPU time the workers have spent so far (a sign of progress while they start or compute)."""
+        return cpu_seconds(*(p.pid for p in self.procs))
 
     def stop_all(self) -> None:
         for proc in self.procs:

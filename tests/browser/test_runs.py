@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.waiting import patiently
 
 pytestmark = pytest.mark.browser
 
@@ -32,8 +33,12 @@ def test_admin_samples_a_model_and_watches_progress(session, live_server, browse
 
     # The live region polls itself; the bar passes through intermediate values and ends at 100 %.
     bar = page.locator("#run-live [role=progressbar]")
-    page.wait_for_function(
-        "() => document.querySelector('#run-live .tag').textContent.trim() === 'succeeded'", timeout=90_000
+    status = "() => document.querySelector('#run-live .tag').textContent.trim()"
+    patiently(
+        lambda: page.evaluate(status) == "succeeded",
+        signs=lambda: (page.evaluate(status), bar.get_attribute("aria-valuenow"), int(workers.cpu_seconds())),
+        what="the run page's live region",
+        explain=workers.logs,
     )
     assert bar.get_attribute("aria-valuenow") == "100.0"
     assert page.locator("#run-live .progress-label").inner_text() == "100.0 %"

@@ -59,7 +59,7 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
         quantile="0.05",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     summary = run.outputs["audit"]
     assert summary["n_generated"] == 13 and summary["n_holdout"] == 30
@@ -138,7 +138,7 @@ def test_a_copy_beyond_the_old_cap_is_flagged_and_the_training_features_are_cach
     }
     split_run = start_run(admin, "audit", **form)
     workers.start()
-    run = wait_for(split_run, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(split_run, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     summary = run.outputs["audit"]
     assert summary["n_training"] == 40 and summary["n_generated"] == 6
@@ -148,7 +148,7 @@ def test_a_copy_beyond_the_old_cap_is_flagged_and_the_training_features_are_cach
     assert [f["nearest_image_id"] for f in summary["flagged"]] == [train_images[beyond].id]
 
     holdout_run = start_run(admin, "audit", holdout_set_id=str(holdout.id), **form)
-    run = wait_for(holdout_run, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(holdout_run, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     summary = run.outputs["audit"]
     assert summary["n_holdout"] == 10 and summary["n_calibration_searched"] == 40  # capped; all searched

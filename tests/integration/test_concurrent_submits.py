@@ -95,7 +95,7 @@ def test_same_token_pairs_sent_at_once_each_return_the_one_stored_reading(sessio
     assert _rows(session, reader.id) == PAIRS + 1  # one per case
 
 
-def _wait_for_a_blocked_lock(owner_engine, timeout_s: float = 10.0) -> None:
+def _wait_for_a_blocked_lock(owner_engine, timeout_s: float = 60.0) -> None:
     """Until some backend of this database waits for a lock (seen as the owner: the app's role may not
     read other sessions' wait events)."""
     deadline = time.monotonic() + timeout_s

@@ -9,12 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import psutil
 
 from tests import factories
+from tests.waiting import cpu_seconds, patiently
 
 
 def _free_port() -> int:
@@ -38,16 +38,21 @@ def test_demo_worker_runs_a_sampling_run_started_in_the_app(tmp_path, db_url):
     base = f"http://127.0.0.1:{port}"
     try:
         client = httpx.Client(base_url=base, timeout=10)
-        deadline = time.monotonic() + 240
-        while True:
+        demo_log = tmp_path / "demo.log"
+
+        def answers() -> bool:
+            assert demo.poll() is None, demo_log.read_text()
             try:
                 client.get("/login")
-                break
             except httpx.TransportError:
-                assert demo.poll() is None and time.monotonic() < deadline, (
-                    tmp_path / "demo.log"
-                ).read_text()
-                time.sleep(0.5)
+                return False
+            return True
+
+        # The demo builds its sets and weights first: it fails only once it stops printing and computing.
+        def signs() -> tuple:
+            return (demo_log.stat().st_size, int(cpu_seconds(demo.pid)))
+
+        patiently(answers, signs=signs, what="the demo's start", explain=demo_log.read_text)
         workers = [p for p in psutil.Process(demo.pid).children() if "worker" in " ".join(p.cmdline())]
         assert len(workers) == 1, "the demo starts one worker"
 
@@ -67,10 +72,16 @@ def test_demo_worker_runs_a_sampling_run_started_in_the_app(tmp_path, db_url):
         )
         assert r.status_code == 303, r.text
         run_url = r.headers["location"]
-        deadline = time.monotonic() + 120
-        while "succeeded" not in (page := client.get(run_url)).text:
-            assert time.monotonic() < deadline, page.text + (tmp_path / "demo.log").read_text()
-            time.sleep(0.5)
+        def finished() -> httpx.Response | None:
+            page = client.get(run_url)
+            return page if "succeeded" in page.text else None
+
+        page = patiently(
+            finished,
+            signs=signs,
+            what="the demo worker's run",
+            explain=demo_log.read_text,
+        )
         set_id = int(re.search(r'href="/image-sets/(\d+)"', page.text).group(1))
 
         sets = client.get("/image-sets").text

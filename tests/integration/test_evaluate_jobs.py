@@ -59,7 +59,7 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
     run_id = start_run(admin, "evaluate", **fields, kid="true", precision_recall="true", extrapolate="true")
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     e = run.outputs["evaluation"]
     assert e["metric"] == "FID" and e["fid"] == e["distance"] > 0 and e["baseline"] > 0
@@ -84,7 +84,7 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
     assert len(list((store_dir / "feature_cache").rglob("*.npz"))) == 2
 
     again = start_run(admin, "evaluate", **fields)
-    second = wait_for(again, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    second = wait_for(again, lambda r: r.status not in ("queued", "running"), workers)
     assert second.status == "succeeded", second.error
     e2 = second.outputs["evaluation"]
     assert e2["cache"] == {"real": "hit", "synthetic": "hit"}
@@ -103,7 +103,7 @@ def test_two_sets_of_one_distribution_read_a_ratio_near_one_and_fd_infinity_near
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(twin.id), "classifier": CLASSIFIER}
     run_id = start_run(admin, "evaluate", **fields, extrapolate="true", kid="true")
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     e = run.outputs["evaluation"]
     assert (e["n_real"], e["n_synthetic"], e["n_matched"], e["feature_dim"]) == (300, 260, 150, 128)
@@ -135,7 +135,7 @@ def test_a_weights_file_altered_after_registration_is_refused_by_the_worker(
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
     run_id = start_run(admin, "evaluate", **fields)
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "failed"
     assert run.error.startswith("WeightsChanged: The registered Inception weights file has changed")
     assert registered.sha256[:12] in run.error and "Register the file again" in run.error
@@ -158,7 +158,7 @@ def test_training_can_measure_fid_per_checkpoint_with_the_registered_inception(
         final_stable_images="512",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     manifest = json.loads((store_dir / "models" / "tiny-fid" / "manifest.json").read_text())
     assert manifest["fd_extractor"]["kind"] == "inception" and manifest["fd_extractor"]["official"] is False

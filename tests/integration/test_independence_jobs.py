@@ -68,7 +68,7 @@ def test_the_judge_decides_success_where_the_steerer_was_attacked(signed_in, wor
         set_name="Judged archive",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=240)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     out = run.outputs
     assert out["judged_by"] == "naysayer" and out["independence"] == "verified: trained on disjoint patients"
@@ -142,7 +142,7 @@ def test_classifiers_on_the_two_halves_record_disjoint_patients(
     ]
     workers.start()
     for run_id in runs:
-        run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+        run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
         assert run.status == "succeeded", run.error
     patients = keys_of(*(f"phantom-0-{i}" for i in range(40)))
     records = {}
@@ -197,7 +197,7 @@ def test_a_gan_records_its_patients_holds_out_a_split_and_synth_vs_real_checks_t
         **TINY_GAN,
     )
     workers.start()
-    run = wait_for(gan_id, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(gan_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     manifest = json.loads((store_dir / "models" / "held-8" / "manifest.json").read_text())
     learnt = set(json.loads((store_dir / "models" / "held-8" / "patients.json").read_text())["learnt"])
@@ -230,7 +230,7 @@ def test_a_gan_records_its_patients_holds_out_a_split_and_synth_vs_real_checks_t
     )
     # The split it was held out from is clean.
     clean = wait_for(
-        synth_vs_real("0"), lambda r: r.status not in ("queued", "running"), workers, timeout=180
+        synth_vs_real("0"), lambda r: r.status not in ("queued", "running"), workers
     )
     assert clean.status == "succeeded", clean.error
     note = clean.outputs["synth_vs_real"]["generator_patients"]

@@ -31,7 +31,7 @@ def test_train_classifier_job_publishes_a_classifier_with_its_auroc(
         class_weighting="true",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     assert run.outputs["model"] == "clf-32" and "auroc_test_macro" in run.outputs
     manifest = (store_dir / "models" / "clf-32" / "manifest.json").read_text()
@@ -60,7 +60,7 @@ def test_lco_job_builds_a_labelled_archive_with_provenance(signed_in, workers, s
         label_set_id=str(labelled.id),
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=240)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     with get_sessionmaker()() as s:
         archive = s.scalar(select(ImageSet).where(ImageSet.name == "LCO archive"))
@@ -120,7 +120,7 @@ def test_synth_vs_real_job_saves_and_shows_the_table(signed_in, workers, session
         batch="16",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=180)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
     table = run.outputs["synth_vs_real"]
     assert [row["finding"] for row in table["table"]] == real.label_schema
@@ -148,7 +148,7 @@ def test_evaluate_job_reports_the_domain_distance_beside_its_baseline(signed_in,
         extrapolate="true",
     )
     workers.start()
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=120)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, quiet_s=120)
     assert run.status == "succeeded", run.error
     e = run.outputs["evaluation"]
     assert e["n_real"] == 40 and e["n_synthetic"] == 40 and e["resolution"] == 64

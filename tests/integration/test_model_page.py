@@ -34,8 +34,7 @@ def test_training_with_an_extractor_publishes_its_fd_history_and_the_model_page_
         fd_images="16",
     )
     workers.start()
-    # a generous limit: the 2 shared cores may be busy (a guard against hanging, not a timing assertion)
-    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers, timeout=300)
+    run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
 
     manifest = json.loads((store_dir / "models" / "tiny-fd" / "manifest.json").read_text())
