@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -84,26 +85,42 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
 @click.option("--host", default=None, help="Defaults to HOST.")
 @click.option("--port", default=None, type=int, help="Defaults to PORT.")
 @click.option("--migrate/--no-migrate", default=True, show_default=True)
-def serve(host: str | None, port: int | None, migrate: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Web processes; 0 or unset: WEB_WORKERS, or one per CPU core.",
+)
+def serve(host: str | None, port: int | None, migrate: bool, workers: int | None) -> None:
     """Run the web application (migrating first)."""
-    run_server(host=host, port=port, migrate=migrate)
+    run_server(host=host, port=port, migrate=migrate, workers=workers)
 
 
-def run_server(*, host: str | None, port: int | None, migrate: bool) -> None:
-    """Migrate and serve in this process, so an embedded server lives exactly as long as the app."""
+def run_server(*, host: str | None, port: int | None, migrate: bool, workers: int | None = None) -> None:
+    """Migrate, then serve with `workers` processes under uvicorn's process manager.
+
+    Every process answers any request: sessions, the sign-in throttle and run requests live in Postgres, and
+    the CSRF token is in the cookie signed with the shared SECRET_KEY. The embedded server (no DATABASE_URL)
+    is started here, in the parent, and its URL handed to the processes, so it lives as long as the parent.
+    """
     import uvicorn
 
-    from app.persistence.db import get_engine
+    from app.persistence.db import database_url, get_engine
     from app.persistence.migrate import upgrade
 
     settings = get_settings()
     settings.require_secret()
     if migrate:
         upgrade(get_engine())
+    n = workers or settings.web_workers or os.cpu_count() or 1
+    if n > 1 and not settings.database_url:
+        # The processes must reach this embedded server, not start servers of their own.
+        os.environ["DATABASE_URL"] = database_url(settings)
     uvicorn.run(
         "app.web.main:app",
         host=host or settings.host,
         port=port or settings.port,
+        workers=n,
         log_level="info",
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(default=DEVELOPMENT_SECRET_KEY, validation_alias="SECRET_KEY")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, validation_alias="PORT")
+    # Web processes of `cxrlab serve`; 0 means one per CPU core.
+    web_workers: int = Field(default=0, ge=0, validation_alias="WEB_WORKERS")
     # Cookies carry the Secure flag when the app is served over HTTPS.
     secure_cookies: bool = Field(default=False, validation_alias="SECURE_COOKIES")
     # Largest accepted upload (a zip or the sum of files), in bytes.

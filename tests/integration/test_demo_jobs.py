@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 
@@ -14,13 +13,8 @@ import httpx
 import psutil
 
 from tests import factories
+from tests.servers import free_port
 from tests.waiting import cpu_seconds, patiently
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -28,7 +22,7 @@ def _csrf(page: httpx.Response) -> str:
 
 
 def test_demo_worker_runs_a_sampling_run_started_in_the_app(tmp_path, db_url):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "STORE_DIR": str(tmp_path), "PORT": str(port), "CXRLAB_ENV": "development"}
     cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
     log = (tmp_path / "demo.log").open("w")
