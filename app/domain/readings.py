@@ -6,18 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain import audit
 from app.domain.errors import Conflict, Invalid, NotFound
-from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
+from app.persistence.models import Case, ReaderCase, Reading, Study
 from app.persistence.repositories import readings as repo
 from app.persistence.repositories import studies as study_repo
 
 MAX_FREE_TEXT = 2000
 MAX_ACTIVE_MS = 24 * 3600 * 1000
-UNIQUE_VIOLATION = "23505"  # Postgres SQLSTATE
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,8 @@ class CaseView:
     total: int
     done: int
     is_practice: bool
+    # The image the reader will be shown after this one, for the browser to fetch ahead (None: the last).
+    next_opaque_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,27 +50,31 @@ class Answer:
 
 def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
     """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
-    study = study_repo.get(session, study_id, share=share)
-    if study is None or session.get(StudyReader, (study_id, reader_id)) is None:
+    study = study_repo.assigned_to(session, study_id, reader_id, share=share)
+    if study is None:
         raise NotFound("No such study among yours.")
     if study.status == "draft":
         raise NotFound("This study has not started yet.")
     return study
 
 
-def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | None:
-    """The reader's next unanswered case (setting its shown time once), or None when finished."""
-    study = readable_study(session, study_id, reader_id)
+def current_case(
+    session: Session, study_id: int, reader_id: int, *, study: Study | None = None
+) -> CaseView | None:
+    """The reader's next unanswered case (setting its shown time once), or None when finished. `study`:
+    the study as this request already loaded it for this reader (after a submit), saving a query."""
+    study = study or readable_study(session, study_id, reader_id)
     done, total = repo.progress(session, study_id, reader_id)
     if study.status == "closed" and done < total:
         raise Conflict("This study is closed; it no longer takes answers.")
-    found = repo.next_unread(session, study_id, reader_id)
-    if found is None:
+    found = repo.upcoming(session, study_id, reader_id, n=2)
+    if not found:
         return None
-    rc, case = found
+    rc, case = found[0]
     if rc.shown_at is None:
         rc.shown_at = datetime.now(UTC)
-    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice)
+    ahead = served_id(*found[1]) if len(found) > 1 else None
+    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead)
 
 
 def served_id(rc: ReaderCase, case: Case) -> str:
@@ -134,22 +138,42 @@ def _as_dict(r: Reading) -> dict:
 def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> tuple[Reading, bool]:
     """Store an answer; returns (reading, created). A retried submit returns the stored reading.
 
-    One reading per reader x case is guaranteed by a unique constraint: of two racing submits
-    one inserts and the other finds that row (same token) or gets a Conflict (different token).
+    One reading per reader x case is guaranteed by unique constraints: of two racing submits one inserts
+    and the other finds that row (same token) or gets a Conflict (different token). A retry is not looked
+    up first (that would cost every submit a query): it fails a check ("already answered", "in order") or
+    meets its own row at the insert, and is then found by its token, committed by then under read committed.
     """
-    existing = repo.by_token(session, reader_id, answer.client_token)
-    if existing is not None:
-        return existing, False
     try:
         return _store(session, study_id, reader_id, answer), True
     except Conflict:
-        # A twin with this token may have committed after the lookup above, so that this submit met its
-        # row in a check ("already answered", "in order") or in a unique index. Under read committed
-        # this new statement sees that commit; the twin's row is then this submit's answer too.
         again = repo.by_token(session, reader_id, answer.client_token)
         if again is not None:
             return again, False
         raise
+
+
+def _order_entry(
+    session: Session, study: Study, reader_id: int, answer: Answer
+) -> tuple[ReaderCase, Case, Reading | None]:
+    """The reader's order entry the answer is for, and its latest reading (None: not yet answered), checked:
+    a first answer must be for the current case, a second only a revision of the most recent one."""
+    # The common case first: the answer is for the current case, which has no reading yet (one query).
+    nxt = repo.next_unread(session, study.id, reader_id)
+    if nxt is not None and served_id(*nxt) == answer.case_opaque_id:
+        return nxt[0], nxt[1], None
+    found = repo.reader_case(session, study.id, reader_id, answer.case_opaque_id)
+    if found is None:
+        raise NotFound("That case is not part of your study.")
+    rc, case = found
+    previous = repo.latest(session, reader_id, case.id, rc.presentation)
+    if previous is None:
+        raise Conflict("Cases are answered in order; this is not your current case.")
+    if not (study.allow_revision and answer.revise):
+        raise Conflict("You already answered this case; your first answer was kept.")
+    last = repo.last_answered(session, study.id, reader_id)
+    if last is None or (last[1].id, last[0].presentation) != (case.id, rc.presentation):
+        raise Conflict("Only your most recent answer can be revised.")
+    return rc, case, previous
 
 
 def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> Reading:
@@ -159,49 +183,32 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
     if study.status != "launched":
         raise Conflict("This study is closed; it no longer takes answers.")
     _validate(study, answer)
-    found = repo.reader_case(session, study_id, reader_id, answer.case_opaque_id)
-    if found is None:
-        raise NotFound("That case is not part of your study.")
-    rc, case = found
-    previous = repo.latest(session, reader_id, case.id, rc.presentation)
-    if previous is not None:
-        if not (study.allow_revision and answer.revise):
-            raise Conflict("You already answered this case; your first answer was kept.")
-        last = repo.last_answered(session, study_id, reader_id)
-        if last is None or (last[1].id, last[0].presentation) != (case.id, rc.presentation):
-            raise Conflict("Only your most recent answer can be revised.")
-    else:
-        nxt = repo.next_unread(session, study_id, reader_id)
-        if nxt is None or nxt[0].id != rc.id:
-            raise Conflict("Cases are answered in order; this is not your current case.")
-    reading = Reading(
-        study_id=study_id,
-        case_id=case.id,
-        reader_id=reader_id,
-        client_token=answer.client_token,
-        presentation=rc.presentation,
-        revision=0 if previous is None else previous.revision + 1,
-        supersedes_id=previous.id if previous is not None else None,
-        verdict=answer.verdict,
-        confidence=answer.confidence,
-        findings=list(answer.findings),
-        free_text=(answer.free_text or None),
-        click_x=answer.click[0] if answer.click else None,
-        click_y=answer.click[1] if answer.click else None,
-        position=rc.position,
-        is_practice=case.is_practice,
-        # A revision has no "shown" time of its own here; its duration stays blank in the export.
-        shown_at=rc.shown_at if previous is None else None,
-        client_active_ms=answer.active_ms,
+    rc, case, previous = _order_entry(session, study, reader_id, answer)
+    reading = repo.insert_once(
+        session,
+        {
+            "study_id": study_id,
+            "case_id": case.id,
+            "reader_id": reader_id,
+            "client_token": answer.client_token,
+            "presentation": rc.presentation,
+            "revision": 0 if previous is None else previous.revision + 1,
+            "supersedes_id": previous.id if previous is not None else None,
+            "verdict": answer.verdict,
+            "confidence": answer.confidence,
+            "findings": list(answer.findings),
+            "free_text": answer.free_text or None,
+            "click_x": answer.click[0] if answer.click else None,
+            "click_y": answer.click[1] if answer.click else None,
+            "position": rc.position,
+            "is_practice": case.is_practice,
+            # A revision has no "shown" time of its own here; its duration stays blank in the export.
+            "shown_at": rc.shown_at if previous is None else None,
+            "client_active_ms": answer.active_ms,
+        },
     )
-    try:
-        # A savepoint, so that a unique violation leaves the transaction usable for the lookup in submit.
-        with session.begin_nested():
-            session.add(reading)
-    except IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
-            raise
-        raise Conflict("You already answered this case; your first answer was kept.") from None
+    if reading is None:  # a twin stored this answer (or this revision) first
+        raise Conflict("You already answered this case; your first answer was kept.")
     audit.record(
         session,
         actor_id=reader_id,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Case, ReaderCase, Reading, StudyReader
 
 
-def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
-    """The reader's first position without a reading, locked so its shown time is set once."""
+def upcoming(session: Session, study_id: int, reader_id: int, n: int = 2) -> list[tuple[ReaderCase, Case]]:
+    """The reader's first `n` positions without a reading (the current case, then the one after), locked so
+    the current one's shown time is set once."""
     answered = select(Reading.id).where(
         Reading.reader_id == reader_id,
         Reading.case_id == ReaderCase.case_id,
@@ -20,33 +22,34 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
         .join(Case, Case.id == ReaderCase.case_id)
         .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, ~answered.exists())
         .order_by(ReaderCase.position)
-        .limit(1)
+        .limit(n)
         .with_for_update(of=ReaderCase)
     )
-    row = session.execute(stmt).first()
-    return (row[0], row[1]) if row else None
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
+    """The reader's first position without a reading, locked so its shown time is set once."""
+    found = upcoming(session, study_id, reader_id, n=1)
+    return found[0] if found else None
 
 
 def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]:
-    """(cases answered, cases assigned) for one reader."""
+    """(cases answered, cases assigned) for one reader, in one query (the reading room asks every case)."""
     total = (
-        session.scalar(
-            select(func.count())
-            .select_from(ReaderCase)
-            .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
-        )
-        or 0
+        select(func.count())
+        .select_from(ReaderCase)
+        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
+        .scalar_subquery()
     )
     # Each presentation's first answer is its revision 0.
     done = (
-        session.scalar(
-            select(func.count()).where(
-                Reading.study_id == study_id, Reading.reader_id == reader_id, Reading.revision == 0
-            )
-        )
-        or 0
+        select(func.count())
+        .where(Reading.study_id == study_id, Reading.reader_id == reader_id, Reading.revision == 0)
+        .scalar_subquery()
     )
-    return done, total
+    answered, assigned = session.execute(select(done, total)).one()
+    return answered or 0, assigned or 0
 
 
 def progress_by_reader(session: Session, study_id: int) -> dict[int, tuple[int, int]]:
@@ -82,6 +85,13 @@ def reader_case(
     )
     row = session.execute(stmt).first()
     return (row[0], row[1]) if row else None
+
+
+def insert_once(session: Session, values: dict) -> Reading | None:
+    """Insert a reading, or nothing where it would repeat one (a token or a revision already stored, by a
+    twin that may have committed a moment ago); no savepoint needed, so the transaction stays usable."""
+    stmt = pg_insert(Reading).values(**values).on_conflict_do_nothing().returning(Reading)
+    return session.scalars(stmt).first()
 
 
 def by_token(session: Session, reader_id: int, client_token: str) -> Reading | None:

@@ -25,6 +25,15 @@ def get(session: Session, study_id: int, *, lock: bool = False, share: bool = Fa
     return session.scalar(stmt)
 
 
+def assigned_to(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study | None:
+    """The study if this reader is assigned to it (one query); `share` holds it against a concurrent close."""
+    assigned = select(StudyReader).where(StudyReader.study_id == Study.id, StudyReader.reader_id == reader_id)
+    stmt = select(Study).where(Study.id == study_id, assigned.exists())
+    if share:
+        stmt = stmt.with_for_update(read=True, of=Study)
+    return session.scalar(stmt)
+
+
 def list_all(session: Session) -> list[Study]:
     """Every study, newest first."""
     return list(session.scalars(select(Study).order_by(Study.id.desc())))

@@ -1,0 +1,68 @@
+"""What the reading room's hot path costs the database: a test fails if the case page, the image or the
+submit (which answers with the next case) grows past a stated number of SQL statements.
+
+Counted as every statement the app's engine sends (BEGIN and COMMIT are not statements here). The limits
+are today's counts; raising one needs a reason (issue 14: 6, 2 and 19 before they were cut).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from sqlalchemy import event
+
+from tests import factories
+
+CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
+LIMITS = {"page": 4, "image": 2, "submit": 10}
+
+
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL the app's engine executes inside the block."""
+    from app.persistence.db import get_engine
+
+    engine, seen = get_engine(), []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_page_image_and_submit_stay_within_their_query_budget(session, store, people, signed_in):
+    reader = people["reader"]
+    study = factories.launched_study(
+        session, store, readers=[reader], creator=people["researcher"], n_cases=6,
+        ask_findings=True, ask_free_text=True, ask_click=True,
+    )  # fmt: skip
+    session.commit()
+    client = signed_in("reader")
+    client.get(f"/read/{study.id}/case")  # the first view also records when the case was shown
+    counts: dict[str, list[int]] = {name: [] for name in LIMITS}
+    for i in range(3):
+        with statements() as page_sql:
+            page = client.get(f"/read/{study.id}/case")
+        case_id = CASE_ID.search(page.text).group(1)
+        with statements() as image_sql:
+            assert client.get(f"/img/{case_id}").status_code == 200
+        form = {
+            "csrf_token": factories.csrf_of(page.text),
+            "case_id": case_id,
+            "client_token": f"budget-{i:04d}",
+        }
+        form |= {"verdict": "real", "confidence": "3", "findings": study.findings[:1], "click_x": "0.5"}
+        form |= {"click_y": "0.5", "free_text": "ok", "active_ms": "900"}
+        with statements() as submit_sql:
+            r = client.post(f"/read/{study.id}/case", data=form, headers={"HX-Request": "true"})
+        assert r.status_code == 200 and CASE_ID.search(r.text).group(1) != case_id  # the next case
+        for name, sql in (("page", page_sql), ("image", image_sql), ("submit", submit_sql)):
+            counts[name].append(len(sql))
+    for name, limit in LIMITS.items():
+        assert max(counts[name]) <= limit, f"{name}: {counts[name]} statements, budget {limit}"
