@@ -14,6 +14,11 @@
  * double-click = fit, two-finger touch = pinch zoom and pan. With data-click="on", a still click
  * (< 4 CSS px of travel) marks the giveaway point in the form's click_x / click_y (0-1 image fractions).
  * Keyboard shortcuts live in reading.js (one table for all keys); they call the methods below.
+ *
+ * Fetching ahead: a viewer with data-next-src (the image the reader will see after this one; the server
+ * names it only once the previous answer is stored) fetches and decodes that one image once its own is
+ * drawn, and keeps it in a single slot. The next viewer takes its image from the slot, so the swap after
+ * Enter needs no image request and no decode. The slot holds one image: nothing further ahead is fetched.
  */
 (function () {
   "use strict";
@@ -34,6 +39,26 @@
   const WL_PER_CSS_PX = 0.5; // grey levels of width/level per CSS pixel of drag
   const MAX_ZOOM = 32; // device px per image px
   const registry = new Map(); // root element -> Viewer (pruned when roots leave the document)
+  const ahead = { src: null, decoded: null }; // the one image fetched ahead: its URL and decode promise
+
+  // Fetch and decode `src` into the slot (replacing what it held); resolves to the Image or null.
+  function fetchAhead(src) {
+    if (ahead.src === src) return;
+    const img = new Image();
+    img.decoding = "async";
+    img.src = src;
+    ahead.src = src;
+    ahead.decoded = img.decode().then(() => img, () => null);
+  }
+
+  // The slot's image when it holds `src` (emptying the slot), else null.
+  function takeAhead(src) {
+    if (ahead.src !== src) return null;
+    const decoded = ahead.decoded;
+    ahead.src = null;
+    ahead.decoded = null;
+    return decoded;
+  }
 
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
@@ -72,14 +97,17 @@
 
     async load(src) {
       this.root.dataset.viewerState = "loading";
-      const img = new Image();
-      img.decoding = "async";
-      img.src = src;
-      try {
-        await img.decode();
-      } catch (err) {
-        if (!this.destroyed) this.setStatus("error", "Image failed to load");
-        return;
+      let img = await takeAhead(src);
+      if (!img) {
+        img = new Image();
+        img.decoding = "async";
+        img.src = src;
+        try {
+          await img.decode();
+        } catch (err) {
+          if (!this.destroyed) this.setStatus("error", "Image failed to load");
+          return;
+        }
       }
       if (this.destroyed) return;
       const w = img.naturalWidth;
@@ -99,6 +127,7 @@
       this.mapped = this.offscreen.getContext("2d").createImageData(w, h);
       this.fit();
       this.setStatus("ready");
+      if (this.root.dataset.nextSrc) fetchAhead(this.root.dataset.nextSrc);
     }
 
     setStatus(state, text) {

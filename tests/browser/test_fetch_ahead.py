@@ -1,0 +1,65 @@
+"""The next case's image is fetched while the reader looks at the current one, so the swap after Enter
+needs no image request; only the next image, and none past the last case."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+# In the page: the time of each Enter, and when each new case's viewer became ready (performance.now()).
+WATCH_SWAPS = """() => {
+  window.swaps = [];
+  const onKey = (e) => { if (e.key === "Enter") window.enterAt = performance.now(); };
+  document.addEventListener("keydown", onKey, true);
+  new MutationObserver(() => {
+    const v = document.querySelector("#case-region .viewer[data-viewer-state=ready]");
+    const id = document.querySelector("#case-region")?.dataset.caseId;
+    if (v && window.enterAt && id !== window.lastReady) {
+      window.swaps.push(performance.now() - window.enterAt);
+      window.lastReady = id;
+    }
+  }).observe(document.body, { subtree: true, attributes: true, childList: true });
+  window.lastReady = document.querySelector("#case-region").dataset.caseId;
+}"""
+
+
+def test_the_swap_needs_no_image_request(session, store, live_server, browser):
+    researcher = factories.user(session, "researcher", "res@test.org")
+    reader = factories.user(session, "reader", "reader@test.org")
+    study = factories.launched_study(session, store, readers=[reader], creator=researcher, n_cases=5)
+    session.commit()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    images: list[str] = []
+    page.on("request", lambda r: images.append(r.url.rsplit("/", 1)[1]) if "/img/" in r.url else None)
+    page.goto(live_server + "/login")
+    page.fill("input[name=email]", reader.email)
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server}/read/{study.id}/case")
+    page.wait_for_selector("#case-region .viewer[data-viewer-state=ready]")
+    page.evaluate(WATCH_SWAPS)
+
+    shown = [page.locator("#case-region").get_attribute("data-case-id")]
+    for _ in range(4):
+        ahead = page.locator("#viewer").get_attribute("data-next-src").rsplit("/", 1)[1]
+        page.wait_for_function(
+            "(id) => performance.getEntriesByName(location.origin + '/img/' + id).length", arg=ahead
+        )
+        before = len(images)
+        for key in ("r", "3", "Enter"):
+            page.keyboard.press(key)
+        page.wait_for_function("(n) => window.swaps.length === n", arg=len(shown))
+        shown.append(page.locator("#case-region").get_attribute("data-case-id"))
+        assert shown[-1] == ahead  # the image fetched ahead was the one shown next
+        assert shown[-1] not in images[before:]  # and the swap asked for no image
+    assert page.locator("#viewer").get_attribute("data-next-src") is None  # the last case: nothing ahead
+    assert images == shown  # each image fetched once, nothing beyond the study's cases
+    swaps = page.evaluate("() => window.swaps")
+    print(f"\nEnter -> next image drawn, ms: {', '.join(f'{t:.1f}' for t in swaps)}")
+    context.close()
