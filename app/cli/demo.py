@@ -194,7 +194,7 @@ def stop_worker(worker: subprocess.Popen) -> None:
 def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -> None:
     """Set up the demo (idempotent) and serve it at http://127.0.0.1:8000."""
     os.environ.setdefault("CXRLAB_ENV", "development")
-    from app.cli.main import run_server
+    from app.cli.serving import run_server
     from app.core.config import get_settings
     from app.persistence.db import get_engine
     from app.persistence.migrate import upgrade

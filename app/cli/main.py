@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import click
@@ -14,6 +13,7 @@ from app.cli.extractors import register_inception
 from app.cli.gan import gan
 from app.cli.images import images, phantoms
 from app.cli.models import models, sample
+from app.cli.serving import run_server
 from app.core.config import get_settings
 from app.domain.errors import DomainError
 
@@ -91,40 +91,10 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
     default=None,
     help="Web processes; 0 or unset: WEB_WORKERS, or one per CPU core.",
 )
-def serve(host: str | None, port: int | None, migrate: bool, workers: int | None) -> None:
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="A log line per request.")
+def serve(host: str | None, port: int | None, migrate: bool, workers: int | None, access_log: bool) -> None:
     """Run the web application (migrating first)."""
-    run_server(host=host, port=port, migrate=migrate, workers=workers)
-
-
-def run_server(*, host: str | None, port: int | None, migrate: bool, workers: int | None = None) -> None:
-    """Migrate, then serve with `workers` processes under uvicorn's process manager.
-
-    Every process answers any request: sessions, the sign-in throttle and run requests live in Postgres, and
-    the CSRF token is in the cookie signed with the shared SECRET_KEY. The embedded server (no DATABASE_URL)
-    is started here, in the parent, and its URL handed to the processes, so it lives as long as the parent.
-    """
-    import uvicorn
-
-    from app.persistence.db import database_url, get_engine
-    from app.persistence.migrate import upgrade
-
-    settings = get_settings()
-    settings.require_secret()
-    if migrate:
-        upgrade(get_engine())
-    n = workers or settings.web_workers or os.cpu_count() or 1
-    if n > 1 and not settings.database_url:
-        # The processes must reach this embedded server, not start servers of their own.
-        os.environ["DATABASE_URL"] = database_url(settings)
-    uvicorn.run(
-        "app.web.main:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=n,
-        log_level="info",
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    run_server(host=host, port=port, migrate=migrate, workers=workers, access_log=access_log)
 
 
 @cli.command()
