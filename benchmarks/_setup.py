@@ -14,8 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +26,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import psutil
+
+# Re-exported: the benchmarks import the server helpers from here, beside the database they serve.
+from _serve import free_port, serve, start_server, stop_server  # noqa: F401
 from tqdm import tqdm
 
 # The repository root: `app` imports from a checkout, and uvicorn runs there (templates, static, migrations).
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from app.persistence.models import ImageSet
 
 T = TypeVar("T")
-PASSWORD = "bench-password-123"
+# Passes the app's password rules (12+ characters, nothing guessable), as every account needs.
+PASSWORD = "Lantern orbit cobalt 48"
 
 
 @dataclass(frozen=True)
@@ -131,52 +133,6 @@ def bench_database(server_url: str | None) -> Iterator[BenchEnv]:
             admin_engine.dispose()
         stop_embedded()
         shutil.rmtree(store_dir, ignore_errors=True)
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env: BenchEnv, port: int, *, timeout_s: float = 60.0) -> subprocess.Popen:
-    """The app under uvicorn on `port` in its own process (one worker, loopback), once it answers."""
-    cmd = [sys.executable, "-m", "uvicorn", "app.web.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with code {proc.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2.0).status_code == 200:
-                return proc
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("uvicorn did not answer within the timeout")
-        time.sleep(0.2)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM (uvicorn's graceful shutdown), then SIGKILL if it lingers."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-@contextlib.contextmanager
-def serve(env: BenchEnv, *, timeout_s: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The app under uvicorn in its own process (one worker, loopback), as in production; stopped after."""
-    port = free_port()
-    proc = start_server(env, port, timeout_s=timeout_s)
-    try:
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        stop_server(proc)
 
 
 def csrf_of(html: str) -> str:

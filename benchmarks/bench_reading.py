@@ -1,9 +1,21 @@
-"""Next-case page plus image fetch, p50/p95/p99, with 20 concurrent simulated readers on a demo-like study.
+"""Reading at clinic scale: next-case page plus image and the answer, p50/p95/p99/max, from one reader to
+a crowd of readers who look at each film, on 1, 2 and N uvicorn worker processes.
 
-The app runs under uvicorn in its own process (one worker, loopback), as in production. Each simulated
-reader is a thread with its own httpx.Client (its own cookie jar): sign in, then loop GET case page ->
-GET its image -> POST an answer, timing "case page + image". Baselines in the same run: the same loop
-with one reader, and a static file under the same concurrency.
+The app runs under uvicorn in its own process(es) on loopback, as in production. Each simulated reader is
+a thread with its own httpx.Client (its own cookie jar): sign in, then loop GET case page -> GET its image
+-> POST an answer, timing "page + image" and "answer POST". Phases, all in one run on one study, each
+with reader accounts of its own (an account reads a case once):
+
+- solo: one reader at a time on one process; the latency floor, and the baseline of every ratio.
+- saturation: --readers readers who never pause, on 1, 2 and --workers processes; cases/s per process
+  count against 1 process, and page+image against a static file of the same PNG bytes under the same
+  concurrency (what serving the bytes costs without the app's work).
+- crowd: --crowd readers who think 2-8 s (uniform) between receiving a case and answering, arriving
+  spread over the first think interval, on --workers processes; the latency a clinic's readers feel.
+- query count: the SQL statements of one case's three requests, counted in-process.
+
+The issue's aims are printed beside the figures to compare; none is asserted (timings vary with the
+machine). The script exits 1 when any request failed.
 
     .venv/bin/python benchmarks/bench_reading.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -11,20 +23,20 @@ with one reader, and a static file under the same concurrency.
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import re
-import threading
+import secrets
+import sys
 import time
-import uuid
-from dataclasses import dataclass, field
 
 import httpx
+from _readers import Timings, count_queries, read_cases, run_crowd, run_readers, run_static
 from _setup import (
     PASSWORD,
+    ROOT,
     BenchEnv,
     add_database_option,
     bench_database,
-    csrf_of,
     login,
     percentile,
     phantom_set,
@@ -32,28 +44,12 @@ from _setup import (
 )
 from tqdm import tqdm
 
-CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
-STATIC = "/static/css/app.css"
+__all__ = ["Timings", "run_readers", "seed"]  # bench_busy_worker and bench_durability borrow these
 
 
-@dataclass
-class Timings:
-    """Milliseconds per iteration of one phase, merged over its readers."""
-
-    page_image: list[float] = field(default_factory=list)
-    post: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    wall_s: float = 0.0
-
-    def merge(self, other: Timings) -> None:
-        """Add another reader's samples."""
-        self.page_image += other.page_image
-        self.post += other.post
-        self.errors += other.errors
-
-
-def seed(env: BenchEnv, args: argparse.Namespace) -> tuple[int, list[str]]:
-    """Two phantom sets, readers with their intake done, one launched study; returns (study id, emails)."""
+def seed(env: BenchEnv, args: argparse.Namespace, *, extra: int = 0) -> tuple[int, list[str]]:
+    """Two phantom sets, readers with their intake done, one launched study; returns (study id, emails):
+    args.readers accounts, then args.solo_readers, then `extra` more."""
     from app.core.config import get_settings
     from app.domain import studies, users
     from app.persistence.blobs import BlobStore
@@ -63,17 +59,19 @@ def seed(env: BenchEnv, args: argparse.Namespace) -> tuple[int, list[str]]:
     with session_scope() as session:
         admin = users.create_user(session, email="admin@bench.local", name="Bench Admin", role="admin")
         readers = []
-        # The solo baseline reads through accounts of its own, one after another.
-        for i in tqdm(
-            range(args.readers + args.solo_readers), desc="reader accounts", unit="user", leave=False
-        ):
+        n = args.readers + args.solo_readers + extra
+        for i in tqdm(range(n), desc="reader accounts", unit="user", leave=False):
+            # One argon2 hash serves every account (it carries its own salt and parameters, so it verifies
+            # PASSWORD whoever holds it): hashing per account costs tens of ms each, minutes for a crowd.
             u = users.create_user(
                 session,
-                email=f"reader{i:02d}@bench.local",
+                email=f"reader{i:03d}@bench.local",
                 name=f"Reader {i}",
                 role="reader",
-                password=PASSWORD,
+                password=PASSWORD if not readers else None,
             )
+            if readers:
+                u.password_hash = readers[0].password_hash
             users.save_intake(
                 session, u, years_experience=5 + i % 20, specialty="Radiology", board_certified=True
             )
@@ -102,132 +100,102 @@ def seed(env: BenchEnv, args: argparse.Namespace) -> tuple[int, list[str]]:
         return study.id, [r.email for r in readers]
 
 
-def read_cases(client: httpx.Client, study_id: int, n: int, rng: random.Random, out: Timings) -> None:
-    """Up to n iterations of case page -> image -> answer; stops early when the reader is done."""
-    for _ in range(n):
-        t0 = time.perf_counter()
-        page = client.get(f"/read/{study_id}/case")
-        if page.status_code == 303:  # the reader has finished the study
-            return
-        m = CASE_ID.search(page.text) if page.status_code == 200 else None
-        if m is None:
-            out.errors.append(f"case page HTTP {page.status_code}")
-            return
-        img = client.get(f"/img/{m.group(1)}")
-        t1 = time.perf_counter()
-        if img.status_code != 200 or not img.content.startswith(b"\x89PNG"):
-            out.errors.append(f"image HTTP {img.status_code}")
-            return
-        out.page_image.append((t1 - t0) * 1000)
-        form = {
-            "csrf_token": csrf_of(page.text),
-            "case_id": m.group(1),
-            "client_token": uuid.uuid4().hex,
-            "verdict": rng.choice(("real", "synthetic")),
-            "confidence": str(rng.randint(1, 5)),
-        }
-        t2 = time.perf_counter()
-        resp = client.post(f"/read/{study_id}/case", data=form)
-        out.post.append((time.perf_counter() - t2) * 1000)
-        if resp.status_code not in (200, 303):  # 303 to the next case; 200 is practice feedback
-            out.errors.append(f"submit HTTP {resp.status_code}")
-            return
+def case_png(study_id: int) -> bytes:
+    """The PNG bytes readers receive for one of the study's cases, from the blob store."""
+    from sqlalchemy import select
+
+    from app.core.config import get_settings
+    from app.persistence.blobs import BlobStore
+    from app.persistence.db import session_scope
+    from app.persistence.models import Case
+
+    with session_scope() as session:
+        sha = session.scalar(select(Case.sha256).where(Case.study_id == study_id).order_by(Case.id).limit(1))
+    return BlobStore(get_settings().images_dir).get(sha)
 
 
-def run_readers(base: str, study_id: int, emails: list[str], n: int, *, timeout_s: float) -> Timings:
-    """All readers sign in, wait at a barrier, then read n cases each in parallel threads."""
-    total = Timings()
-    per_reader = [Timings() for _ in emails]
-    barrier = threading.Barrier(len(emails) + 1)
-
-    def reader(i: int) -> None:
-        with httpx.Client(base_url=base, timeout=timeout_s) as client:
-            try:
-                login(client, emails[i])
-            finally:
-                barrier.wait()  # never leave the others waiting, even when sign-in failed
-            read_cases(client, study_id, n, random.Random(i), per_reader[i])
-
-    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join(timeout=timeout_s * n * 3)
-    total.wall_s = time.perf_counter() - start
-    for t in per_reader:
-        total.merge(t)
-    return total
-
-
-def run_static(base: str, clients: int, n: int, *, timeout_s: float) -> list[float]:
-    """Milliseconds per GET of a static file, with `clients` concurrent connections of n requests each."""
-    samples: list[list[float]] = [[] for _ in range(clients)]
-    barrier = threading.Barrier(clients)
-
-    def worker(i: int) -> None:
-        with httpx.Client(base_url=base, timeout=timeout_s) as client:
-            client.get(STATIC)  # open the keep-alive connection outside the timing
-            barrier.wait()
-            for _ in range(n):
-                t0 = time.perf_counter()
-                r = client.get(STATIC)
-                samples[i].append((time.perf_counter() - t0) * 1000)
-                r.raise_for_status()
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=timeout_s * n)
-    return [x for s in samples for x in s]
+def run_solo(base: str, study_id: int, emails: list[str], args: argparse.Namespace) -> Timings:
+    """One reader at a time: each account reads its warm-up cases untimed, then args.per_reader timed."""
+    solo = Timings()
+    for k, email in enumerate(emails):
+        with httpx.Client(base_url=base, timeout=args.timeout) as client:
+            login(client, email)
+            # Untimed first cases: template compilation, pool connections, first-image caches.
+            read_cases(client, study_id, args.warmup, random.Random(-k), Timings())
+            start = time.perf_counter()
+            read_cases(client, study_id, args.per_reader, random.Random(k), solo)
+            solo.wall_s += time.perf_counter() - start
+    return solo
 
 
 def _row(name: str, xs: list[float], per_iter: int, rate: float | None = None) -> str:
-    p = [percentile(xs, q) for q in (50, 95, 99)]
-    rate_s = f"{rate:8.1f}" if rate is not None else " " * 8
-    return f"  {name:<30}{len(xs):>6}{len(xs) * per_iter:>9}{p[0]:>9.1f}{p[1]:>9.1f}{p[2]:>9.1f}{rate_s}"
+    p = [percentile(xs, q) for q in (50, 95, 99, 100)]
+    rate_s = f"{rate:8.1f}" if rate is not None else ""
+    cells = f"{p[0]:>9.1f}{p[1]:>9.1f}{p[2]:>9.1f}{p[3]:>9.1f}"
+    return f"  {name:<46}{len(xs):>6}{len(xs) * per_iter:>9}{cells}{rate_s}"
 
 
-def report(
-    env: BenchEnv,
-    args: argparse.Namespace,
-    solo: Timings,
-    crowd: Timings,
-    static_1: list[float],
-    static_n: list[float],
-) -> None:
-    """Print the figures and the ratios."""
-    n = args.readers
-    p50 = {
-        "solo": percentile(solo.page_image, 50),
-        "crowd": percentile(crowd.page_image, 50),
-        "static_1": percentile(static_1, 50),
-        "static_n": percentile(static_n, 50),
-    }
-    print(f"\nbench_reading: {env.label}; uvicorn, 1 worker, loopback")
-    n_all = n + args.solo_readers
-    print(f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {n_all} readers")
-    print(f"  {'phase':<30}{'iters':>6}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cases/s':>8}")
-    print(_row("page+image, 1 reader", solo.page_image, 2, len(solo.page_image) / solo.wall_s))
-    print(_row(f"page+image, {n} readers", crowd.page_image, 2, len(crowd.page_image) / crowd.wall_s))
-    print(_row("answer POST, 1 reader", solo.post, 1))
-    print(_row(f"answer POST, {n} readers", crowd.post, 1))
-    print(_row("static css, 1 client", static_1, 1))
-    print(_row(f"static css, {n} clients", static_n, 1))
-    print(f"  ratio p50 page+image, {n} readers / 1 reader:   {p50['crowd'] / p50['solo']:.2f}")
-    print(f"  ratio p50 page+image / static css, {n} concurrent: {p50['crowd'] / p50['static_n']:.2f}")
-    print(f"  ratio p50 page+image / static css, 1 client:     {p50['solo'] / p50['static_1']:.2f}")
-    errors = solo.errors + crowd.errors
+def _procs(p: int) -> str:
+    return f"{p} process" + ("es" if p > 1 else "")
+
+
+def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
+    """Print the figures, the ratios and the issue's aims; returns every error."""
+    n, solo, sat, crowd = args.readers, r["solo"], r["sat"], r["crowd"]
+    static_1, static_n = r["static_1"], r["static_n"]
+    print(f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs")
+    print(
+        f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {r['accounts']} reader "
+        f"accounts; static baseline: the same PNG ({len(r['png']) / 1024:.1f} KiB) under /static"
+    )
+    head = f"{'iters':>6}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cases/s':>8}"
+    print(f"  {'phase':<46}{head}")
+    print(_row("page+image, 1 reader, 1 process", solo.page_image, 2, solo.rate))
+    print(_row("answer POST, 1 reader, 1 process", solo.post, 1))
+    print(_row("static image, 1 client, 1 process", static_1, 1))
+    for p, t in sat.items():
+        print(_row(f"page+image, {n} readers, {_procs(p)}", t.page_image, 2, t.rate))
+        print(_row(f"answer POST, {n} readers, {_procs(p)}", t.post, 1))
+        print(_row(f"static image, {n} clients, {_procs(p)}", static_n[p], 1))
+    w, think = args.workers, f"think {args.think_min:g}-{args.think_max:g} s"
+    print(_row(f"page+image, {args.crowd} readers, {think}, {w} pr.", crowd.page_image, 2, crowd.rate))
+    print(_row(f"answer POST, {args.crowd} readers, {think}, {w} pr.", crowd.post, 1))
+
+    print(f"\n  saturation, {n} readers who never pause:")
+    cols = f"{'processes':>9}{'cases/s':>9}{'x 1 process':>13}{'static p50 ms':>15}"
+    print(f"    {cols}   page+image / static, p50")
+    base_rate = sat[1].rate
+    for p, t in sat.items():
+        st = percentile(static_n[p], 50)
+        ratio = percentile(t.page_image, 50) / st
+        print(f"    {p:>9}{t.rate:>9.1f}{t.rate / base_rate:>13.2f}{st:>15.1f}   {ratio:.2f}")
+    solo_p50 = percentile(solo.page_image, 50)
+    ratio = solo_p50 / percentile(static_1, 50)
+    print(f"  ratio p50 page+image / static image, 1 reader, 1 process: {ratio:.2f}")
+    offered = args.crowd / ((args.think_min + args.think_max) / 2)
+    print(
+        f"  crowd: {args.crowd} readers x {args.crowd_cases} cases; offered at most {offered:.1f} cases/s "
+        f"(readers / mean think), achieved {crowd.rate:.1f} cases/s over {crowd.wall_s:.1f} s"
+    )
+    q = r["queries"]
+    print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
+
+    errors = solo.errors + crowd.errors + r["errors"] + [e for t in sat.values() for e in t.errors]
+    p99 = percentile(crowd.page_image, 99)
+    speedup = sat[2].rate / base_rate
+    print('  aims (issue "Reading at clinic scale"), to compare; not asserted:')
+    print(f"    crowd p99 page+image <= 50 ms, no errors:  {p99:.1f} ms, {len(crowd.errors)} errors")
+    print(f"    2 processes >= 1.7 x 1 process (cases/s):  {speedup:.2f} x")
+    print(f"    1 reader p50 page+image <= 6 ms:           {solo_p50:.1f} ms")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    return errors
 
 
 def main() -> None:
-    """Seed, serve, measure, print."""
+    """Seed, serve at each process count, measure, print; exit 1 if any request failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_option(parser)
-    parser.add_argument("--readers", type=int, default=20, help="Concurrent simulated readers.")
+    parser.add_argument("--readers", type=int, default=20, help="Non-stop readers of the saturation phase.")
     parser.add_argument("--images", type=int, default=60, help="Phantoms per image set.")
     parser.add_argument("--size", type=int, default=256, help="Image side length (px).")
     parser.add_argument("--cases", type=int, default=40, help="Main cases of the study.")
@@ -235,33 +203,75 @@ def main() -> None:
     parser.add_argument(
         "--solo-readers", type=int, default=3, help="Accounts the 1-reader baseline reads in turn."
     )
-    parser.add_argument("--per-reader", type=int, default=30, help="Timed cases per reader.")
-    parser.add_argument("--warmup", type=int, default=2, help="Untimed cases the solo reader reads first.")
+    parser.add_argument("--per-reader", type=int, default=30, help="Timed cases per solo/saturation reader.")
+    parser.add_argument("--warmup", type=int, default=2, help="Untimed cases each reader reads first.")
     parser.add_argument("--static", type=int, default=50, help="Static-file requests per client.")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="Most uvicorn worker processes."
+    )
+    parser.add_argument("--crowd", type=int, default=200, help="Readers of the crowd phase.")
+    parser.add_argument("--crowd-cases", type=int, default=10, help="Cases each crowd reader reads.")
+    parser.add_argument("--think-min", type=float, default=2.0, help="Shortest look at a film (s).")
+    parser.add_argument("--think-max", type=float, default=8.0, help="Longest look at a film (s).")
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout (s).")
     args = parser.parse_args()
-    if args.warmup + args.per_reader > args.cases + args.practice:
-        parser.error("--warmup + --per-reader exceeds the cases each reader has")
+    need = max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 1)
+    if need > args.cases + args.practice:
+        parser.error(f"a reader needs {need} cases; the study has {args.cases + args.practice}")
+    if not 0 <= args.think_min <= args.think_max or args.workers < 1:
+        parser.error("need 0 <= --think-min <= --think-max and --workers >= 1")
+    counts = sorted({1, 2, args.workers})
 
+    r: dict = {"sat": {}, "static_n": {}, "errors": []}
     with bench_database(args.database_url) as env:
         t0 = time.perf_counter()
-        study_id, emails = seed(env, args)
+        # Accounts: the saturation's first block, the solo readers, the other blocks, the crowd, one probe.
+        extra = args.readers * (len(counts) - 1) + args.crowd + 1
+        study_id, emails = seed(env, args, extra=extra)
         print(f"seeded in {time.perf_counter() - t0:.1f} s")
-        with serve(env) as (base, _proc):
-            crowd, solo = emails[: args.readers], Timings()
-            for k, email in enumerate(emails[args.readers :]):
-                with httpx.Client(base_url=base, timeout=args.timeout) as client:
-                    login(client, email)
-                    # Untimed first cases: template compilation, pool connections, first-image caches.
-                    read_cases(client, study_id, args.warmup, random.Random(-k), Timings())
-                    start = time.perf_counter()
-                    read_cases(client, study_id, args.per_reader, random.Random(k), solo)
-                    solo.wall_s += time.perf_counter() - start
-            print(f"running {args.readers} concurrent readers x {args.per_reader} cases ...")
-            many = run_readers(base, study_id, crowd, args.per_reader, timeout_s=args.timeout)
-            st1 = run_static(base, 1, args.static, timeout_s=args.timeout)
-            st20 = run_static(base, args.readers, args.static, timeout_s=args.timeout)
-        report(env, args, solo, many, st1, st20)
+        solo_emails = emails[args.readers : args.readers + args.solo_readers]
+        rest = emails[: args.readers] + emails[args.readers + args.solo_readers :]
+        blocks = {p: rest[k * args.readers : (k + 1) * args.readers] for k, p in enumerate(counts)}
+        crowd_emails, probe = rest[len(counts) * args.readers : -1], rest[-1]
+        r["accounts"], r["png"] = len(emails), case_png(study_id)
+        # StaticFiles serves only ROOT/static, so the copy goes there under a name of its own, and goes.
+        static_file = ROOT / "static" / f"bench-case-{secrets.token_hex(4)}.png"
+        static_path = f"/static/{static_file.name}"
+        try:
+            static_file.write_bytes(r["png"])
+            r["queries"], errors = count_queries(study_id, probe, warmup=args.warmup)
+            r["errors"] += errors
+            for p in counts:
+                with serve(env, workers=p) as (base, _proc):
+                    if p == 1:
+                        r["solo"] = run_solo(base, study_id, solo_emails, args)
+                        r["static_1"], errors = run_static(
+                            base, static_path, 1, args.static, timeout_s=args.timeout
+                        )
+                        r["errors"] += errors
+                    print(f"{_procs(p)}: {args.readers} non-stop readers x {args.per_reader} cases ...")
+                    r["sat"][p] = run_readers(
+                        base, study_id, blocks[p], args.per_reader, timeout_s=args.timeout, warmup=args.warmup
+                    )
+                    r["static_n"][p], errors = run_static(
+                        base, static_path, args.readers, args.static, timeout_s=args.timeout
+                    )
+                    r["errors"] += errors
+                    if p == args.workers:
+                        print(f"{_procs(p)}: {args.crowd} readers x {args.crowd_cases} cases, thinking ...")
+                        think = (args.think_min, args.think_max)
+                        r["crowd"] = run_crowd(
+                            base,
+                            study_id,
+                            crowd_emails,
+                            args.crowd_cases,
+                            think=think,
+                            timeout_s=args.timeout,
+                        )
+        finally:
+            static_file.unlink(missing_ok=True)
+    errors = report(env, args, r)
+    sys.exit(1 if errors else 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,265 @@
+"""Simulated readers for bench_reading (and the benchmarks that borrow its readers): the case loop, readers
+who never pause, a crowd who look at each film for a few seconds, a static-file baseline, and a count of
+the SQL statements behind one case.
+
+Each reader is a thread with its own httpx.Client, so each has its own cookie jar, as a browser would.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+from _setup import csrf_of, login
+from tqdm import tqdm
+
+CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
+
+
+@dataclass
+class Timings:
+    """Milliseconds per iteration of one phase, merged over its readers."""
+
+    page_image: list[float] = field(default_factory=list)
+    post: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def merge(self, other: Timings) -> None:
+        """Add another reader's samples."""
+        self.page_image += other.page_image
+        self.post += other.post
+        self.errors += other.errors
+
+    @property
+    def rate(self) -> float:
+        """Answered cases per second of the phase's wall time."""
+        return len(self.post) / self.wall_s if self.wall_s else float("nan")
+
+
+def read_cases(
+    client: httpx.Client,
+    study_id: int,
+    n: int,
+    rng: random.Random,
+    out: Timings,
+    *,
+    think: tuple[float, float] | None = None,
+    on: Callable[[str], object] | None = None,
+) -> None:
+    """Up to n iterations of case page -> image -> (think) -> answer; stops early when the reader is done.
+
+    `think` (min, max seconds): a pause drawn uniformly between receiving the case and answering it.
+    `on` hears "page", "image" and "submit" before each request and "done" after each case.
+    """
+    step = on or (lambda _what: None)
+    for _ in range(n):
+        # A transport error or timeout counts as an error of this reader, who then stops, as one whose
+        # browser failed would; it must not vanish with the thread.
+        try:
+            step("page")
+            t0 = time.perf_counter()
+            page = client.get(f"/read/{study_id}/case")
+            if page.status_code == 303:  # the reader has finished the study
+                return
+            m = CASE_ID.search(page.text) if page.status_code == 200 else None
+            if m is None:
+                out.errors.append(f"case page HTTP {page.status_code}")
+                return
+            step("image")
+            img = client.get(f"/img/{m.group(1)}")
+            t1 = time.perf_counter()
+            if img.status_code != 200 or not img.content.startswith(b"\x89PNG"):
+                out.errors.append(f"image HTTP {img.status_code}")
+                return
+            out.page_image.append((t1 - t0) * 1000)
+            if think is not None:
+                time.sleep(rng.uniform(*think))
+            form = {
+                "csrf_token": csrf_of(page.text),
+                "case_id": m.group(1),
+                "client_token": uuid.uuid4().hex,
+                "verdict": rng.choice(("real", "synthetic")),
+                "confidence": str(rng.randint(1, 5)),
+            }
+            step("submit")
+            t2 = time.perf_counter()
+            resp = client.post(f"/read/{study_id}/case", data=form)
+            out.post.append((time.perf_counter() - t2) * 1000)
+            if resp.status_code not in (200, 303):  # 303 to the next case; 200 is practice feedback
+                out.errors.append(f"submit HTTP {resp.status_code}")
+                return
+            step("done")
+        except httpx.HTTPError as exc:
+            out.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+
+
+def _sign_in(client: httpx.Client, email: str, out: Timings) -> bool:
+    try:
+        login(client, email)
+        return True
+    except (RuntimeError, httpx.HTTPError) as exc:
+        out.errors.append(f"sign-in: {exc}")
+        return False
+
+
+def run_readers(
+    base: str, study_id: int, emails: list[str], n: int, *, timeout_s: float, warmup: int = 0
+) -> Timings:
+    """All readers sign in and read `warmup` untimed cases, wait at a barrier, then read n cases each in
+    parallel threads, never pausing: the load that saturates the server."""
+    total = Timings()
+    per_reader = [Timings() for _ in emails]
+    barrier = threading.Barrier(len(emails) + 1)
+
+    def reader(i: int) -> None:
+        ok = False
+        with httpx.Client(base_url=base, timeout=timeout_s) as client:
+            try:
+                ok = _sign_in(client, emails[i], per_reader[i])
+                # Untimed first cases open this reader's keep-alive connection and warm the worker it
+                # landed on (templates, pool connections), as the solo phase does for its reader.
+                if ok and warmup:
+                    read_cases(client, study_id, warmup, random.Random(-1 - i), per_reader[i])
+            finally:
+                barrier.wait()  # never leave the others waiting, even when sign-in failed
+            if ok and not per_reader[i].errors:
+                read_cases(client, study_id, n, random.Random(i), per_reader[i])
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join(timeout=timeout_s * n * 3)
+    total.wall_s = time.perf_counter() - start
+    for t in per_reader:
+        total.merge(t)
+    return total
+
+
+def run_crowd(
+    base: str, study_id: int, emails: list[str], n: int, *, think: tuple[float, float], timeout_s: float
+) -> Timings:
+    """Readers who look at each film: each reads n cases, pausing `think` seconds (uniform) before each
+    answer; they arrive spread over the first think interval."""
+    clients = [httpx.Client(base_url=base, timeout=timeout_s) for _ in emails]
+    per_reader = [Timings() for _ in emails]
+    # Sign-in comes before the clock: each costs an argon2 check (tens of ms of server CPU), and a
+    # clinic's readers sign in over the morning, not in the minute the figures describe.
+    with (
+        tqdm(total=len(emails), desc="crowd sign-in", unit="reader", leave=False) as bar,
+        ThreadPoolExecutor(4) as pool,
+    ):
+        for _ in pool.map(lambda i: _sign_in(clients[i], emails[i], per_reader[i]), range(len(emails))):
+            bar.update()
+    lock = threading.Lock()
+    bar = tqdm(total=len(emails) * n, desc="crowd cases", unit="case", leave=False)
+
+    def tick(what: str) -> None:
+        if what == "done":
+            with lock:  # tqdm's counter is not atomic across 200 threads
+                bar.update()
+
+    def reader(i: int) -> None:
+        rng = random.Random(10_000 + i)
+        time.sleep(rng.uniform(0, think[1]))  # staggered arrival, not 200 readers in the same instant
+        if not per_reader[i].errors:
+            read_cases(clients[i], study_id, n, rng, per_reader[i], think=think, on=tick)
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
+    start = time.perf_counter()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=think[1] + n * (think[1] + 3 * timeout_s))
+    finally:
+        bar.close()
+        for c in clients:
+            c.close()
+    total = Timings(wall_s=time.perf_counter() - start)
+    for t in per_reader:
+        total.merge(t)
+    return total
+
+
+def run_static(
+    base: str, path: str, clients: int, n: int, *, timeout_s: float
+) -> tuple[list[float], list[str]]:
+    """Milliseconds per GET of a static file, with `clients` concurrent connections of n requests each;
+    and the errors."""
+    samples: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    barrier = threading.Barrier(clients)
+
+    def worker(i: int) -> None:
+        with httpx.Client(base_url=base, timeout=timeout_s) as client:
+            try:
+                try:
+                    client.get(path)  # open the keep-alive connection outside the timing
+                finally:
+                    barrier.wait()  # never leave the others waiting
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    r = client.get(path)
+                    samples[i].append((time.perf_counter() - t0) * 1000)
+                    r.raise_for_status()
+            except httpx.HTTPError as exc:
+                errors.append(f"static {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout_s * n)
+    return [x for s in samples for x in s], errors
+
+
+def count_queries(study_id: int, email: str, *, warmup: int) -> tuple[dict[str, int], list[str]]:
+    """SQL statements of one case's three requests (page, image, submit), counted on the app's engine in
+    this process; and the errors. The reader reads `warmup` cases uncounted first."""
+    from sqlalchemy import event
+
+    with warnings.catch_warnings():  # Starlette's advice to move to httpx2 is not this benchmark's concern
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from fastapi.testclient import TestClient
+
+    from app.persistence.db import get_engine
+    from app.web.main import create_app
+
+    counts = {"page": 0, "image": 0, "submit": 0}
+    current: list[str] = [""]
+
+    def on_execute(*_args: object) -> None:
+        if current[0] in counts:
+            counts[current[0]] += 1
+
+    def mark(what: str) -> None:
+        current[0] = what
+
+    out = Timings()
+    # In-process, the app shares this process's cached engine (the benchmark's DATABASE_URL), so a
+    # listener on it sees every statement; the served apps run elsewhere and are not counted.
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        with TestClient(create_app(), follow_redirects=False) as client:
+            if _sign_in(client, email, out):
+                read_cases(client, study_id, warmup, random.Random(1), out)
+                read_cases(client, study_id, 1, random.Random(2), out, on=mark)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    if len(out.post) != warmup + 1 and not out.errors:
+        out.errors.append("query count: the reader ran out of cases")
+    return counts, out.errors
