@@ -58,12 +58,10 @@ def readable_study(session: Session, study_id: int, reader_id: int, *, share: bo
     return study
 
 
-def current_case(
-    session: Session, study_id: int, reader_id: int, *, study: Study | None = None
-) -> CaseView | None:
-    """The reader's next unanswered case (setting its shown time once), or None when finished. `study`:
-    the study as this request already loaded it for this reader (after a submit), saving a query."""
-    study = study or readable_study(session, study_id, reader_id)
+def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | None:
+    """The reader's next unanswered case (setting its shown time once) with the one after it, or None when
+    finished."""
+    study = readable_study(session, study_id, reader_id)
     done, total = repo.progress(session, study_id, reader_id)
     if study.status == "closed" and done < total:
         raise Conflict("This study is closed; it no longer takes answers.")

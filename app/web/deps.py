@@ -62,7 +62,7 @@ async def get_store(settings: AppSettings) -> BlobStore:
 Store = Annotated[BlobStore, Depends(get_store)]
 
 
-def session_policy(settings: AppSettings) -> sessions.SessionPolicy:
+def session_policy(settings: Settings) -> sessions.SessionPolicy:
     """The lifetime and idle timeout of sessions, from the settings."""
     return sessions.SessionPolicy(lifetime_s=settings.session_lifetime_s, idle_s=settings.session_idle_s)
 
