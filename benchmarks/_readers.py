@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
-from _setup import csrf_of, login
+from _setup import CpuMeter, csrf_of, login
 from tqdm import tqdm
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
@@ -32,6 +32,8 @@ class Timings:
     post: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def merge(self, other: Timings) -> None:
         """Add another reader's samples."""
@@ -113,7 +115,14 @@ def _sign_in(client: httpx.Client, email: str, out: Timings) -> bool:
 
 
 def run_readers(
-    base: str, study_id: int, emails: list[str], n: int, *, timeout_s: float, warmup: int = 0
+    base: str,
+    study_id: int,
+    emails: list[str],
+    n: int,
+    *,
+    timeout_s: float,
+    warmup: int = 0,
+    meter: CpuMeter | None = None,
 ) -> Timings:
     """All readers sign in and read `warmup` untimed cases, wait at a barrier, then read n cases each in
     parallel threads, never pausing: the load that saturates the server."""
@@ -140,16 +149,28 @@ def run_readers(
         t.start()
     barrier.wait()
     start = time.perf_counter()
+    if meter:
+        meter.start()
     for t in threads:
         t.join(timeout=timeout_s * n * 3)
     total.wall_s = time.perf_counter() - start
+    if meter:
+        meter.stop()
+        total.cpu = meter.shares
     for t in per_reader:
         total.merge(t)
     return total
 
 
 def run_crowd(
-    base: str, study_id: int, emails: list[str], n: int, *, think: tuple[float, float], timeout_s: float
+    base: str,
+    study_id: int,
+    emails: list[str],
+    n: int,
+    *,
+    think: tuple[float, float],
+    timeout_s: float,
+    meter: CpuMeter | None = None,
 ) -> Timings:
     """Readers who look at each film: each reads n cases, pausing `think` seconds (uniform) before each
     answer; they arrive spread over the first think interval."""
@@ -179,6 +200,8 @@ def run_crowd(
 
     threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
     start = time.perf_counter()
+    if meter:
+        meter.start()
     try:
         for t in threads:
             t.start()
@@ -189,6 +212,9 @@ def run_crowd(
         for c in clients:
             c.close()
     total = Timings(wall_s=time.perf_counter() - start)
+    if meter:
+        meter.stop()
+        total.cpu = meter.shares
     for t in per_reader:
         total.merge(t)
     return total

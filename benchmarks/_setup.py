@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -217,6 +217,43 @@ class RssSampler:
     def growth_mib(self) -> float:
         """Peak RSS minus RSS at the start, in MiB."""
         return (self.peak_bytes - self.start_bytes) / 2**20
+
+
+class CpuMeter:
+    """Where the machine's CPU went between start() and stop(): the load generator (this process), the app
+    (the server process and its workers) and Postgres (every process named postgres), each as a share of
+    all cores over the wall time. On a machine they share, the generator's share is CPU the app lacked."""
+
+    def __init__(self, server_pid: int) -> None:
+        self._server = psutil.Process(server_pid)
+        self._at: tuple[float, dict[str, float]] | None = None
+        self.shares: dict[str, float] = {}
+
+    def _seconds(self) -> dict[str, float]:
+        def cpu(procs: Iterable[psutil.Process]) -> float:
+            total = 0.0
+            for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+            return total
+
+        postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        app = [self._server, *self._server.children(recursive=True)]
+        return {"load generator": cpu([psutil.Process()]), "app": cpu(app), "Postgres": cpu(postgres)}
+
+    def start(self) -> None:
+        """Begin counting."""
+        self._at = (time.perf_counter(), self._seconds())
+
+    def stop(self) -> None:
+        """Stop counting; `shares` then holds each part's share of all cores."""
+        if self._at is None:
+            return
+        t0, before = self._at
+        after, cores = self._seconds(), psutil.cpu_count() or 1
+        wall = time.perf_counter() - t0
+        self.shares = {k: (after[k] - before[k]) / (wall * cores) for k in after}
 
 
 def mib(n_bytes: float) -> float:

@@ -35,6 +35,7 @@ from _setup import (
     PASSWORD,
     ROOT,
     BenchEnv,
+    CpuMeter,
     add_database_option,
     bench_database,
     login,
@@ -177,6 +178,9 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
         f"  crowd: {args.crowd} readers x {args.crowd_cases} cases; offered at most {offered:.1f} cases/s "
         f"(readers / mean think), achieved {crowd.rate:.1f} cases/s over {crowd.wall_s:.1f} s"
     )
+    print("  CPU while the clock ran, as a share of all cores (load generator / app / Postgres):")
+    for name, t in [*((f"{n} non-stop readers, {_procs(p)}", t) for p, t in sat.items()), ("crowd", crowd)]:
+        print(f"    {name:<34}" + " / ".join(f"{100 * v:4.0f} %" for v in t.cpu.values()))
     q = r["queries"]
     print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
 
@@ -242,7 +246,7 @@ def main() -> None:
             r["queries"], errors = count_queries(study_id, probe, warmup=args.warmup)
             r["errors"] += errors
             for p in counts:
-                with serve(env, workers=p) as (base, _proc):
+                with serve(env, workers=p) as (base, proc):
                     if p == 1:
                         r["solo"] = run_solo(base, study_id, solo_emails, args)
                         r["static_1"], errors = run_static(
@@ -251,7 +255,13 @@ def main() -> None:
                         r["errors"] += errors
                     print(f"{_procs(p)}: {args.readers} non-stop readers x {args.per_reader} cases ...")
                     r["sat"][p] = run_readers(
-                        base, study_id, blocks[p], args.per_reader, timeout_s=args.timeout, warmup=args.warmup
+                        base,
+                        study_id,
+                        blocks[p],
+                        args.per_reader,
+                        timeout_s=args.timeout,
+                        warmup=args.warmup,
+                        meter=CpuMeter(proc.pid),
                     )
                     r["static_n"][p], errors = run_static(
                         base, static_path, args.readers, args.static, timeout_s=args.timeout
@@ -267,6 +277,7 @@ def main() -> None:
                             args.crowd_cases,
                             think=think,
                             timeout_s=args.timeout,
+                            meter=CpuMeter(proc.pid),
                         )
         finally:
             static_file.unlink(missing_ok=True)
