@@ -34,6 +34,7 @@ class Timings:
     wall_s: float = 0.0
     # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
     cpu: dict[str, float] = field(default_factory=dict)
+    app_cpu: list[float] = field(default_factory=list)  # each app process's share of one core
 
     def merge(self, other: Timings) -> None:
         """Add another reader's samples."""
@@ -156,7 +157,7 @@ def run_readers(
     total.wall_s = time.perf_counter() - start
     if meter:
         meter.stop()
-        total.cpu = meter.shares
+        total.cpu, total.app_cpu = meter.shares, meter.app_processes
     for t in per_reader:
         total.merge(t)
     return total
@@ -214,7 +215,7 @@ def run_crowd(
     total = Timings(wall_s=time.perf_counter() - start)
     if meter:
         meter.stop()
-        total.cpu = meter.shares
+        total.cpu, total.app_cpu = meter.shares, meter.app_processes
     for t in per_reader:
         total.merge(t)
     return total

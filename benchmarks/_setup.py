@@ -222,21 +222,23 @@ class RssSampler:
 class CpuMeter:
     """Where the machine's CPU went between start() and stop(): the load generator (this process), the app
     (the server process and its workers) and Postgres (every process named postgres), each as a share of
-    all cores over the wall time. On a machine they share, the generator's share is CPU the app lacked."""
+    all cores over the wall time, and each app process's share of one core. On a machine they share, the
+    generator's share is CPU the app lacked; an app process near 100 % of a core is bound by its GIL."""
 
     def __init__(self, server_pid: int) -> None:
         self._server = psutil.Process(server_pid)
-        self._at: tuple[float, dict[str, float]] | None = None
+        self._at: tuple[float, dict[str, dict[int, float]]] | None = None
         self.shares: dict[str, float] = {}
+        self.app_processes: list[float] = []
 
-    def _seconds(self) -> dict[str, float]:
-        def cpu(procs: Iterable[psutil.Process]) -> float:
-            total = 0.0
+    def _seconds(self) -> dict[str, dict[int, float]]:
+        def cpu(procs: Iterable[psutil.Process]) -> dict[int, float]:
+            out = {}
             for p in procs:
                 with contextlib.suppress(psutil.Error):
                     t = p.cpu_times()
-                    total += t.user + t.system
-            return total
+                    out[p.pid] = t.user + t.system
+            return out
 
         postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
         app = [self._server, *self._server.children(recursive=True)]
@@ -247,13 +249,16 @@ class CpuMeter:
         self._at = (time.perf_counter(), self._seconds())
 
     def stop(self) -> None:
-        """Stop counting; `shares` then holds each part's share of all cores."""
+        """Stop counting; `shares` then holds each part's share of all cores, per process deltas (a process
+        that started meanwhile counts from zero, one that ended is lost)."""
         if self._at is None:
             return
         t0, before = self._at
         after, cores = self._seconds(), psutil.cpu_count() or 1
         wall = time.perf_counter() - t0
-        self.shares = {k: (after[k] - before[k]) / (wall * cores) for k in after}
+        used = {k: {pid: t - before[k].get(pid, 0.0) for pid, t in after[k].items()} for k in after}
+        self.shares = {k: sum(v.values()) / (wall * cores) for k, v in used.items()}
+        self.app_processes = sorted((t / wall for t in used["app"].values() if t / wall > 0.02), reverse=True)
 
 
 def mib(n_bytes: float) -> float:

@@ -178,9 +178,13 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
         f"  crowd: {args.crowd} readers x {args.crowd_cases} cases; offered at most {offered:.1f} cases/s "
         f"(readers / mean think), achieved {crowd.rate:.1f} cases/s over {crowd.wall_s:.1f} s"
     )
-    print("  CPU while the clock ran, as a share of all cores (load generator / app / Postgres):")
+    print(
+        "  CPU while the clock ran: load generator / app / Postgres as shares of all cores; each app process"
+    )
+    print("  as a share of one core (near 100 %: bound by its GIL):")
     for name, t in [*((f"{n} non-stop readers, {_procs(p)}", t) for p, t in sat.items()), ("crowd", crowd)]:
-        print(f"    {name:<34}" + " / ".join(f"{100 * v:4.0f} %" for v in t.cpu.values()))
+        split = " / ".join(f"{100 * v:3.0f} %" for v in t.cpu.values())
+        print(f"    {name:<34}{split}   app processes: " + ", ".join(f"{100 * v:.0f} %" for v in t.app_cpu))
     q = r["queries"]
     print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
 
