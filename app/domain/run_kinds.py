@@ -8,6 +8,7 @@ process only ever sees this module; the tasks and torch live in the worker.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -147,7 +148,13 @@ class SampleConfig(RunConfig):
 
     model: str = Field(title="Model", pattern=NAME_RE, json_schema_extra={"choices": "models"})
     n: int = Field(200, ge=1, le=100_000, title="Images")
-    seed: int = Field(0, ge=0, title="Seed")
+    # Drawn afresh for each form, so two runs make different images unless asked; recorded with the run.
+    seed: int = Field(
+        default_factory=lambda: secrets.randbelow(2**31),
+        ge=0,
+        title="Seed",
+        description="Random for each new run; the same seed and model make the same images.",
+    )
     size: OptionalInt = Field(
         None, ge=32, le=2048, title="Rendered size (px)", description="Blank: the model's resolution."
     )

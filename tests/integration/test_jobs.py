@@ -101,6 +101,9 @@ def test_sampling_job_end_to_end_and_its_set_becomes_a_study_that_launches(
     page = admin.get(f"/runs/{run_id}")
     assert f"/image-sets/{set_id}" in page.text and f"/studies/new?image_set_ids={set_id}" in page.text
     assert 'hx-trigger="every' not in page.text  # a finished run stops polling
+    assert f"/runs/{run_id}/grid.png" in page.text  # what the run made, as a grid of its first films
+    grid = admin.get(f"/runs/{run_id}/grid.png")
+    assert grid.status_code == 200 and grid.content.startswith(b"\x89PNG")
     form = admin.get(f"/studies/new?image_set_ids={set_id}")
     assert re.search(rf'value="{set_id}" checked', form.text)
 
@@ -205,6 +208,17 @@ def test_sigkill_mid_training_then_retry_resumes_and_completes(signed_in, worker
     with get_sessionmaker()() as s:  # the dead attempt's job is closed, the new one succeeded
         statuses = s.execute(text("SELECT status FROM procrastinate_jobs ORDER BY id")).scalars().all()
     assert statuses == ["failed", "succeeded"]
+
+
+def test_each_sampling_form_draws_a_fresh_seed_and_the_run_records_it(signed_in):
+    admin = signed_in("admin")
+    seeds = [
+        re.search(r'name="seed"[^>]*value="(\d+)"', admin.get("/runs/new?kind=sample").text).group(1)
+        for _ in range(2)
+    ]
+    assert seeds[0] != seeds[1]  # equal once in 2**31
+    run_id = start_run(admin, "sample", model=DEMO_MODEL, n="2", seed=seeds[1])
+    assert run_row(run_id).config["seed"] == int(seeds[1])
 
 
 def test_a_double_submit_makes_one_run_and_one_job(signed_in, people):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
@@ -13,7 +15,10 @@ from app.domain.importers import ImportSpec, SourceImage, import_images
 from app.domain.run_kinds import SampleConfig
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
+from app.persistence.run_files import LATEST_GRID
 from app.persistence.snapshots import find_snapshot
+
+GRID_COUNT = 16  # films in the run page's grid, as training shows
 
 
 def sample_items(
@@ -42,6 +47,22 @@ def sample_items(
         )
 
 
+def with_grid(items: Iterable[SourceImage], path: Path, count: int) -> Iterator[SourceImage]:
+    """The items unchanged; once the first `count` have passed, their tiled grid is written to `path`, so
+    the run's page shows what the run is making while it makes the rest."""
+    from app.ml.gan.sampling import tile
+
+    first: list[np.ndarray] = []
+    for item in items:
+        if len(first) < count and item.pixels is not None:
+            first.append(item.pixels)
+            if len(first) == count:
+                tmp = path.with_suffix(".tmp.png")
+                Image.fromarray(tile(first)).save(tmp)
+                tmp.replace(path)  # the page never reads half a file
+        yield item
+
+
 def sample_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Sample into one new set; a cancel or an error leaves no set and no stray blobs behind."""
     cfg: SampleConfig = ctx.config  # type: ignore[assignment]
@@ -63,6 +84,7 @@ def sample_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         ctx.check_abort()  # raising inside the import discards what it rendered so far
 
     items = sample_items(cfg.model, snapshot.folder, cfg.n, seed=cfg.seed, batch=cfg.batch, job=ctx.run_id)
+    items = with_grid(items, ctx.run_dir / LATEST_GRID, min(GRID_COUNT, cfg.n))
     image_set = import_images(
         session, BlobStore(get_settings().images_dir), spec, items, actor_id=None, progress=progress
     )
