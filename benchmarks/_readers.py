@@ -42,6 +42,15 @@ class Timings:
         self.post += other.post
         self.errors += other.errors
 
+    def close(self, parts: list[Timings], meter: CpuMeter | None) -> Timings:
+        """Stop the phase's CPU meter, keep its shares, and merge every reader's samples into this one."""
+        if meter:
+            meter.stop()
+            self.cpu, self.app_cpu = meter.shares, meter.app_processes
+        for t in parts:
+            self.merge(t)
+        return self
+
     @property
     def rate(self) -> float:
         """Answered cases per second of the phase's wall time."""
@@ -155,12 +164,7 @@ def run_readers(
     for t in threads:
         t.join(timeout=timeout_s * n * 3)
     total.wall_s = time.perf_counter() - start
-    if meter:
-        meter.stop()
-        total.cpu, total.app_cpu = meter.shares, meter.app_processes
-    for t in per_reader:
-        total.merge(t)
-    return total
+    return total.close(per_reader, meter)
 
 
 def run_crowd(
@@ -212,13 +216,7 @@ def run_crowd(
         bar.close()
         for c in clients:
             c.close()
-    total = Timings(wall_s=time.perf_counter() - start)
-    if meter:
-        meter.stop()
-        total.cpu, total.app_cpu = meter.shares, meter.app_processes
-    for t in per_reader:
-        total.merge(t)
-    return total
+    return Timings(wall_s=time.perf_counter() - start).close(per_reader, meter)
 
 
 def run_static(

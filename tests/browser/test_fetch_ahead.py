@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +26,7 @@ def test_the_swap_needs_no_image_request(session, store, live_server, browser):
     page = context.new_page()
     images: list[str] = []
     page.on("request", lambda r: images.append(r.url.rsplit("/", 1)[1]) if "/img/" in r.url else None)
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", reader.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    sign_in(page, live_server, reader.email)
     page.goto(f"{live_server}/read/{study.id}/case")
     page.wait_for_selector("#case-region .viewer[data-viewer-state=ready]")
     page.evaluate(WATCH_SWAPS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +18,7 @@ def test_the_label_bars_fill_their_card(session, store, live_server, browser):
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", admin.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    sign_in(page, live_server, admin.email)
     page.goto(f"{live_server}/image-sets/{images.id}")
     table = page.locator("table.bars").bounding_box()
     widths = [b.bounding_box()["width"] for b in page.locator("table.bars .bar").all()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -30,11 +31,7 @@ def test_next_after_practice_feedback_never_paints_the_feedback_layout(session, 
 
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", reader.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    sign_in(page, live_server, reader.email)
     page.goto(f"{live_server}/read/{study.id}/case")
     page.wait_for_selector("#case-region .viewer[data-viewer-state=ready]")
     page.evaluate(WATCH_FRAMES)

@@ -9,16 +9,9 @@ import re
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page, base: str, email: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
 
 
 def _label(page) -> str:
@@ -39,7 +32,7 @@ def test_keyboard_reading_resume_and_export(session, store, live_server, browser
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    _sign_in(page, live_server, reader.email)
+    sign_in(page, live_server, reader.email)
     page.goto(f"{live_server}/read/{study.id}")
     page.keyboard.press("Tab")  # the start link has focus via autofocus; Enter follows it
     page.goto(f"{live_server}/read/{study.id}/case")
@@ -83,7 +76,7 @@ def test_keyboard_reading_resume_and_export(session, store, live_server, browser
 
     staff = browser.new_context(accept_downloads=True)
     page = staff.new_page()
-    _sign_in(page, live_server, researcher.email)
+    sign_in(page, live_server, researcher.email)
     page.goto(f"{live_server}/studies/{study.id}/results")
     assert "Pooled" in page.content()
     with page.expect_download() as info:
@@ -115,7 +108,7 @@ def test_server_errors_reach_the_reader(session, store, live_server, browser):
     study = factories.launched_study(session, store, readers=[reader], creator=researcher, n_cases=2)
     session.commit()
     page = browser.new_page()
-    _sign_in(page, live_server, reader.email)
+    sign_in(page, live_server, reader.email)
     page.goto(f"{live_server}/read/{study.id}/case")
     page.wait_for_function("() => window.CxrViewer !== undefined")
     studies.close(session, study.id, actor_id=researcher.id)  # the study closes while the reader reads

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -13,11 +14,7 @@ pytestmark = pytest.mark.browser
 def _signed_in(browser, base: str, user):
     """A new page signed in as `user`."""
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(base + "/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    sign_in(page, base, user.email)
     return page
 
 

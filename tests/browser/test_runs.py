@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 from tests.waiting import patiently
 
 pytestmark = pytest.mark.browser
@@ -17,11 +18,7 @@ def test_admin_samples_a_model_and_watches_progress(session, live_server, browse
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(live_server + "/login")
-    page.fill("input[name=email]", admin.email)
-    page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("networkidle")
+    sign_in(page, live_server, admin.email)
 
     page.click("nav >> text=Models")
     page.click("text=Sample >> nth=0")  # the bundled demo generator's card
