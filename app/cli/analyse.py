@@ -157,7 +157,8 @@ def mrmc(path: Path, fom: str, covariance: str, threshold: float | None, alpha: 
 
 def _study_report(an: StudyAnalysis) -> str:
     """The study analysis's headline figures as text."""
-    lines = [f"{an.n_readings} readings"]
+    flagged = sum(an.unreadable.values())
+    lines = [f"{an.n_readings} readings" + (f"; {flagged} flagged unreadable, left out" if flagged else "")]
     m = an.mrmc
     if m.auc is None:
         lines.append(f"No multi-reader analysis: {m.design.reason}.")

@@ -10,6 +10,7 @@ on where the readings came from.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
@@ -30,14 +31,15 @@ class Read:
     reader: str  # pseudonym
     case: str  # opaque id
     truth: str  # real | synthetic
-    verdict: str  # real | synthetic
-    confidence: int  # 1..5
+    verdict: str | None  # real | synthetic; None when the reader flagged the case unreadable
+    confidence: int | None  # 1..5; None when flagged unreadable
     set_name: str
     findings: frozenset[str]
     labels: frozenset[str] | None  # None when the image's set carries no labels
     position: int
     duration_ms: int | None
     presentation: int = 1  # 2: a test-retest repeat, left out of every figure but test-retest
+    unreadable_reason: str | None = None  # set: flagged unreadable, left out of every figure and counted
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class StudyAnalysis:
     finding_agreement: list[FindingAgreement]
     realism: Realism
     retest: Retest | None  # None when the study repeats no case
+    # Readings flagged unreadable (first showings), left out of every figure above: by reason, by reader.
+    unreadable: dict[str, int]
+    unreadable_by_reader: dict[str, int]
 
 
 def duration_ms(shown_at: datetime | None, submitted_at: datetime) -> int | None:
@@ -68,10 +73,18 @@ def summary(reads: Sequence[Read]) -> ReaderSummary:
     )
 
 
+def counted(reads: Iterable[Read]) -> list[Read]:
+    """The readings every figure counts: first showings that were answered (not repeats, not flags)."""
+    return [r for r in reads if r.presentation == 1 and r.unreadable_reason is None]
+
+
 def analyse_reads(reads: Iterable[Read], *, findings: Sequence[str], ask_findings: bool) -> StudyAnalysis:
-    """The study's analysis from its latest readings; test-retest repeats count only in `retest`."""
+    """The study's analysis from its latest readings; test-retest repeats count only in `retest`, and
+    readings flagged unreadable only in `unreadable`."""
     every = sorted(reads, key=lambda r: (r.reader, r.case, r.presentation))
-    ordered = [r for r in every if r.presentation == 1]
+    flagged = [r for r in every if r.unreadable_reason is not None and r.presentation == 1]
+    every = [r for r in every if r.unreadable_reason is None]
+    ordered = counted(every)
     by_reader: dict[str, list[Read]] = {}
     for r in ordered:
         by_reader.setdefault(r.reader, []).append(r)
@@ -96,6 +109,8 @@ def analyse_reads(reads: Iterable[Read], *, findings: Sequence[str], ask_finding
         finding_agreement=marks,
         realism=realism(ordered, findings),
         retest=retest_agreement(every),
+        unreadable=dict(sorted(Counter(r.unreadable_reason for r in flagged).items())),  # type: ignore[arg-type]
+        unreadable_by_reader=dict(sorted(Counter(r.reader for r in flagged).items())),
     )
 
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 from sqlalchemy.orm import Session
 
-from app.domain.analysis import Read, duration_ms
+from app.domain.analysis import Read, counted, duration_ms
 from app.domain.ratings import rating
+from app.domain.readings import UNREADABLE_LABELS
 from app.persistence.models import Study
 from app.persistence.repositories import memorisation
 from app.persistence.repositories import results as repo
@@ -36,14 +37,26 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
     ("image_set", "text", "Name of the image set the case came from."),
     ("source_name", "text", "The image's file or generator name within its set."),
     ("truth", "text", "real or synthetic. " + POSITIVE_CLASS_NOTE),
-    ("verdict", "text", "The reader's call: real or synthetic."),
-    ("correct", "boolean", "verdict equals truth."),
-    ("confidence", "integer", "Confidence in the verdict, 1 (guess) to 5 (certain)."),
+    ("verdict", "text", "The reader's call: real or synthetic (blank when flagged unreadable)."),
+    ("correct", "boolean", "verdict equals truth (blank when flagged unreadable)."),
+    ("confidence", "integer", "Confidence in the verdict, 1 (guess) to 5 (certain); blank when unreadable."),
     (
         "score",
         "integer",
         "Ordinal rating of 'synthetic' for ROC and MRMC analysis, 1 to 10: real with confidence 5 = 1 ... "
-        "real 1 = 5, synthetic 1 = 6 ... synthetic 5 = 10. A score above 5.5 is a 'synthetic' call.",
+        "real 1 = 5, synthetic 1 = 6 ... synthetic 5 = 10. A score above 5.5 is a 'synthetic' call. "
+        "Blank when flagged unreadable.",
+    ),
+    (
+        "unreadable",
+        "boolean",
+        "true when the reader flagged the case unreadable instead of answering. Such readings are left out "
+        "of every figure and counted on the results page.",
+    ),
+    (
+        "unreadable_reason",
+        "text",
+        "Why the case was flagged: " + "; ".join(f"{k} = {v}" for k, v in UNREADABLE_LABELS.items()) + ".",
     ),
     (
         "free_text",
@@ -86,6 +99,32 @@ BASE_COLUMNS: list[tuple[str, str, str]] = [
         "integer",
         "Milliseconds the browser saw the reader active on the case (visible, recent input).",
     ),
+    ("screen_width_px", "integer", "Screen width in CSS pixels, as the browser reported it at submit."),
+    ("screen_height_px", "integer", "Screen height in CSS pixels."),
+    ("window_width_px", "integer", "Browser window (viewport) width in CSS pixels at submit."),
+    ("window_height_px", "integer", "Browser window (viewport) height in CSS pixels at submit."),
+    (
+        "device_pixel_ratio",
+        "float",
+        "Device pixels per CSS pixel (2 on most high-density screens; browser zoom changes it too).",
+    ),
+    (
+        "zoom_at_submit",
+        "float",
+        "The viewer's zoom at submit in device pixels per image pixel: 1 shows the film's own pixels one to "
+        "one on the screen, below 1 shrinks it.",
+    ),
+    (
+        "reached_one_to_one",
+        "boolean",
+        "true when the image was shown at 1:1 or larger (zoom >= 1) at some point before submitting.",
+    ),
+    (
+        "one_to_one_ms",
+        "integer",
+        "Milliseconds the image was shown at 1:1 or larger while the page was visible.",
+    ),
+    ("browser", "text", "The browser's User-Agent at submit, shortened to 200 characters."),
     (
         "memorisation_flag",
         "boolean",
@@ -152,9 +191,11 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             _text(row.source_name),
             row.truth,
             r.verdict,
-            _bool(r.verdict == row.truth),
+            _bool(r.verdict == row.truth if r.verdict else None),
             r.confidence,
-            rating(r.verdict, r.confidence),
+            rating(r.verdict, r.confidence) if r.verdict else None,
+            _bool(r.unreadable_reason is not None),
+            r.unreadable_reason,
             _text(r.free_text),
             r.click_x,
             r.click_y,
@@ -169,6 +210,15 @@ def export_lines(session: Session, study: Study) -> Iterator[str]:
             r.submitted_at.isoformat(),
             duration_ms(shown, r.submitted_at),
             r.client_active_ms,
+            r.screen_w,
+            r.screen_h,
+            r.window_w,
+            r.window_h,
+            r.device_pixel_ratio,
+            r.zoom_at_submit,
+            _bool(r.one_to_one_reached),
+            r.one_to_one_ms,
+            _text(r.browser),
             _bool(flags.get(row.image_id)),
         ]
         values += [int(f in r.findings) for f in study.findings] if study.ask_findings else []
@@ -223,16 +273,21 @@ def reads_from_export(text: str) -> tuple[list[Read], list[str], bool]:
         if row["practice"] != "false" or row["is_latest"] != "true":
             continue
         try:
-            if row["truth"] not in ("real", "synthetic") or row["verdict"] not in ("real", "synthetic"):
-                raise ValueError("truth and verdict must be real or synthetic")
+            # Exports made before unreadable flags existed have no such column: every row was answered.
+            reason = _untext(row.get("unreadable_reason") or "") if row.get("unreadable") == "true" else None
+            if reason is not None and reason not in UNREADABLE_LABELS:
+                raise ValueError(f"unknown unreadable_reason {reason!r}")
+            verdicts = ("real", "synthetic") if reason is None else ("",)
+            if row["truth"] not in ("real", "synthetic") or row["verdict"] not in verdicts:
+                raise ValueError("truth and verdict must be real or synthetic (blank verdict: unreadable)")
             labelled = [row[f"label_{f}"] for f in findings]
             reads.append(
                 Read(
                     reader=row["reader_id"],
                     case=row["case_id"],
                     truth=row["truth"],
-                    verdict=row["verdict"],
-                    confidence=int(row["confidence"]),
+                    verdict=row["verdict"] or None,
+                    confidence=int(row["confidence"]) if reason is None else None,
                     set_name=_untext(row["image_set"]),
                     findings=frozenset(f for f in findings if asked and row.get(f"marked_{f}") == "1"),
                     labels=None
@@ -241,6 +296,7 @@ def reads_from_export(text: str) -> tuple[list[Read], list[str], bool]:
                     position=int(row["position"]),
                     presentation=int(row["presentation"]),
                     duration_ms=int(row["duration_ms"]) if row["duration_ms"] else None,
+                    unreadable_reason=reason,
                 )
             )
         except (ValueError, TypeError, KeyError) as exc:
@@ -249,7 +305,11 @@ def reads_from_export(text: str) -> tuple[list[Read], list[str], bool]:
 
 
 def imrmc_text(reads: list[Read], title: str) -> str:
-    """The readings in iMRMC's input format: one modality, truth rows (reader -1), then 10-point scores."""
+    """The readings in iMRMC's input format: one modality, truth rows (reader -1), then 10-point scores.
+
+    As in every figure, only first showings that were answered count: a test-retest repeat would give a
+    reader two scores for one case, and a case flagged unreadable has none."""
+    reads = counted(reads)
     cases = sorted({(r.case, r.truth) for r in reads})
     positives = sum(1 for _, truth in cases if truth == "synthetic")
     # iMRMC looks for "N0:", "NR:" ... in every header line: the title line carries no colon.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from app.domain.analysis import counted
 from app.domain.errors import Invalid, NotFound
 from app.domain.ratings import study_mrmc
 from app.domain.results import study_reads
@@ -56,7 +57,7 @@ def pilot_components(session: Session, study_id: int) -> tuple[PilotComponents, 
     study = repo.get(session, study_id)
     if study is None or study.status == "draft":
         raise NotFound("No launched study with that id to use as a pilot.")
-    result = study_mrmc(study_reads(session, study)).auc
+    result = study_mrmc(counted(study_reads(session, study))).auc
     if result is None or result.components.cov2 is None:
         raise Invalid(f"“{study.title}” has no multi-reader analysis yet: it needs two readers' readings.")
     c = result.components

@@ -10,12 +10,20 @@ from sqlalchemy.orm import Session
 
 from app.domain import audit
 from app.domain.errors import Conflict, Invalid, NotFound
+from app.domain.viewing import Viewing
 from app.persistence.models import Case, ReaderCase, Reading, Study
 from app.persistence.repositories import readings as repo
 from app.persistence.repositories import studies as study_repo
 
 MAX_FREE_TEXT = 2000
 MAX_ACTIVE_MS = 24 * 3600 * 1000
+# Why a case could not be read, as the reader chooses it (keys stored, labels shown and exported).
+UNREADABLE_LABELS = {
+    "quality": "Image quality too poor to judge",
+    "not_chest": "Not a chest radiograph I can judge (view, body part)",
+    "display": "The image did not display properly",
+    "other": "Another reason (say which in the text box, if there is one)",
+}
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,17 @@ class Answer:
 
     case_opaque_id: str
     client_token: str
-    verdict: str
-    confidence: int
+    verdict: str | None  # None only with unreadable_reason
+    confidence: int | None
     findings: tuple[str, ...] = ()
     free_text: str | None = None
     click: tuple[float, float] | None = None
     active_ms: int | None = None
     # Set only by the revise view: without it an answered case is never overwritten (e.g. a stale tab).
     revise: bool = False
+    # Instead of a verdict: the reader could not read the case, for this reason (a key of UNREADABLE_LABELS).
+    unreadable_reason: str | None = None
+    viewing: Viewing = Viewing()
 
 
 def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
@@ -97,10 +108,17 @@ def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView
 
 
 def _validate(study: Study, answer: Answer) -> None:
-    if answer.verdict not in ("real", "synthetic"):
-        raise Invalid("Choose a verdict: real (R) or synthetic (S).")
-    if not 1 <= answer.confidence <= 5:
-        raise Invalid("Choose a confidence from 1 to 5.")
+    if answer.unreadable_reason is not None:
+        if answer.unreadable_reason not in UNREADABLE_LABELS:
+            known = ", ".join(UNREADABLE_LABELS)
+            raise Invalid(f"Unknown reason for an unreadable case: choose one of {known}.")
+        if answer.verdict is not None or answer.confidence is not None or answer.findings:
+            raise Invalid("A case flagged unreadable takes no verdict, confidence or findings.")
+    else:
+        if answer.verdict not in ("real", "synthetic"):
+            raise Invalid("Choose a verdict: real (R) or synthetic (S).")
+        if answer.confidence is None or not 1 <= answer.confidence <= 5:
+            raise Invalid("Choose a confidence from 1 to 5.")
     if not 8 <= len(answer.client_token) <= 64:
         raise Invalid("The form is missing its submission token; reload the page.")
     if answer.findings and not study.ask_findings:
@@ -118,6 +136,7 @@ def _validate(study: Study, answer: Answer) -> None:
                 raise Invalid(f"The click lies outside the image: {field} must be from 0 to 1.")
     if answer.active_ms is not None and not 0 <= answer.active_ms <= MAX_ACTIVE_MS:
         raise Invalid(f"The active time is out of range: active_ms must be from 0 to {MAX_ACTIVE_MS}.")
+    answer.viewing.check(MAX_ACTIVE_MS)
 
 
 def _as_dict(r: Reading) -> dict:
@@ -126,6 +145,7 @@ def _as_dict(r: Reading) -> dict:
         "revision": r.revision,
         "verdict": r.verdict,
         "confidence": r.confidence,
+        "unreadable_reason": r.unreadable_reason,
         "findings": list(r.findings),
         "free_text": r.free_text,
         "click": [r.click_x, r.click_y],
@@ -203,6 +223,8 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
             # A revision has no "shown" time of its own here; its duration stays blank in the export.
             "shown_at": rc.shown_at if previous is None else None,
             "client_active_ms": answer.active_ms,
+            "unreadable_reason": answer.unreadable_reason,
+            **answer.viewing.columns(),
         },
     )
     if reading is None:  # a twin stored this answer (or this revision) first

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app.domain.analysis import Read, StudyAnalysis, analyse_reads, duration_ms, summary
+from app.domain.viewing import ViewingSummary
+from app.domain.viewing import summarise as summarise_viewing
 from app.persistence.models import Study, User
 from app.persistence.repositories import readings as reading_repo
 from app.persistence.repositories import results as repo
@@ -34,6 +36,7 @@ class StudyResults:
 
     readers: list[ReaderRow]
     analysis: StudyAnalysis
+    viewing: ViewingSummary
 
 
 def study_reads(session: Session, study: Study) -> list[Read]:
@@ -51,6 +54,7 @@ def study_reads(session: Session, study: Study) -> list[Read]:
             position=r.position,
             duration_ms=duration_ms(r.shown_at, r.submitted_at),
             presentation=r.presentation,
+            unreadable_reason=r.unreadable_reason,
         )
         for r in repo.latest_readings(session, study.id)
     ]
@@ -78,4 +82,7 @@ def study_results(session: Session, study: Study) -> StudyResults:
             for u in study_repo.readers(session, study.id)
         ],
         analysis=analysis,
+        viewing=summarise_viewing(
+            repo.latest_viewing(session, study.id), (study.min_window_w, study.min_window_h)
+        ),
     )

@@ -18,6 +18,7 @@ from app.persistence.models import Case, ImageSet, ReaderCase, Study, StudyImage
 from app.persistence.repositories import studies as repo
 
 MAX_CASES = 5000
+MIN_WINDOW = (200, 10_000)  # bounds of a study's minimum window size, CSS px
 
 
 @dataclass
@@ -41,6 +42,9 @@ class StudyDesign:
     retest_gap: int = 10  # ... at least this many cases after their first showing
     reader_ids: list[int] = field(default_factory=list)
     seed: int | None = None
+    # The smallest browser window (CSS px) readers should use; None: no minimum.
+    min_window_w: int | None = None
+    min_window_h: int | None = None
 
 
 def get_study(session: Session, study_id: int, *, lock: bool = False) -> Study:
@@ -68,6 +72,9 @@ def _validate(session: Session, design: StudyDesign) -> list[ImageSet]:
         raise Invalid("The gap before a repeat must be smaller than the number of cases.")
     if not 64 <= design.resolution <= 2048:
         raise Invalid("The study resolution must be between 64 and 2048 pixels.")
+    for side, v in (("width", design.min_window_w), ("height", design.min_window_h)):
+        if v is not None and not MIN_WINDOW[0] <= v <= MIN_WINDOW[1]:
+            raise Invalid(f"A minimum window {side} must be from {MIN_WINDOW[0]} to {MIN_WINDOW[1]} pixels.")
     sets = [session.get(ImageSet, i) for i in dict.fromkeys(design.image_set_ids)]
     if not sets or any(s is None for s in sets):
         raise Invalid("Choose at least one existing image set.")
@@ -156,6 +163,7 @@ def _apply(study: Study, design: StudyDesign, sets: list[ImageSet]) -> None:
     study.ask_click, study.allow_revision = design.ask_click, design.allow_revision
     study.practice_cases = design.practice_cases
     study.retest_percent, study.retest_gap = design.retest_percent, design.retest_gap
+    study.min_window_w, study.min_window_h = design.min_window_w, design.min_window_h
 
 
 def create_study(session: Session, store: BlobStore, design: StudyDesign, *, actor_id: int) -> Study:

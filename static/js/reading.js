@@ -1,14 +1,10 @@
 /* CXR Realism Lab: keyboard-first answering on the reading page.
  *
- * All reading-page keys, in one place (letters are case-insensitive; ignored with Ctrl/Alt/Meta):
- *   r / s        verdict real / synthetic          1-5      confidence
- *   <data-key>   toggle that finding (letters the server prints next to each finding)
- *   <data-shortcut>  click that button (u: revise the previous answer, where the study allows it)
- *   Enter        submit (needs a verdict and a confidence); on a feedback panel: Next
- *   ?            open / close the key help          Escape   close the help, or leave the text box
- *   i invert     0 reset     = 1:1     f fit     p next window preset     + / - zoom     arrows pan
- * A finding's data-key wins over a viewer key of the same letter: the server lists only its own keys.
- * While the free-text box has focus only Escape (leave it) and Ctrl/Cmd+Enter (submit) act.
+ * The keys themselves are listed once, in keys.js, with what each does; the help dialog is built from that
+ * table. This file decides when a key may act and in which order (ignored with Ctrl/Alt/Meta): first the
+ * answer keys the server prints on the form (input[data-key], then [data-shortcut] buttons), so a finding's
+ * key wins over a table key of the same letter; then the table. While a text field has focus only Escape
+ * (leave it) and Ctrl/Cmd+Enter (submit) act; while the help is open only ? and Escape do.
  *
  * Global listeners are registered once and look up the current #case-region at event time, because
  * htmx replaces that region (outerHTML) after every submit.
@@ -17,20 +13,6 @@
   "use strict";
 
   const IDLE_AFTER_MS = 30000; // reading counts as active this long after the last interaction
-  const ARROW_PAN_CSS_PX = 60;
-  const VIEWER_KEYS = {
-    i: (v) => v.toggleInvert(),
-    0: (v) => v.reset(),
-    "=": (v) => v.oneToOne(),
-    f: (v) => v.fit(),
-    p: (v) => v.cyclePreset(),
-    "+": (v) => v.zoomBy(1.25),
-    "-": (v) => v.zoomBy(1 / 1.25),
-    ArrowLeft: (v) => v.panBy(-ARROW_PAN_CSS_PX, 0),
-    ArrowRight: (v) => v.panBy(ARROW_PAN_CSS_PX, 0),
-    ArrowUp: (v) => v.panBy(0, -ARROW_PAN_CSS_PX),
-    ArrowDown: (v) => v.panBy(0, ARROW_PAN_CSS_PX),
-  };
 
   // --- active time: visible page AND an interaction within the last 30 s --------------------------
   // Kept as an accumulator advanced at each event, so no timer runs and nothing leaks between cases.
@@ -83,6 +65,8 @@
 
   /** The reason this form cannot be sent yet, or "" when it can. */
   function missing(f) {
+    const flag = f.elements.namedItem("unreadable_reason");
+    if (flag && flag.value) return ""; // flagged unreadable: no verdict or confidence is asked
     const need = [];
     if (!f.querySelector('input[name="verdict"]:checked')) need.push("real or synthetic (R / S)");
     if (!f.querySelector('input[name="confidence"]:checked')) need.push("a confidence (1–5)");
@@ -103,13 +87,61 @@
     const d = dialog();
     if (!d) return;
     const show = open === undefined ? !d.open : open;
-    if (show && !d.open) d.showModal();
-    else if (!show && d.open) d.close();
+    if (show && !d.open) {
+      window.CxrKeys.renderHelp(region());
+      d.showModal();
+      d.scrollTop = 0; // focus on Close, at the bottom, would otherwise scroll the first rows away
+    } else if (!show && d.open) {
+      d.close();
+    }
+  }
+
+  /** Put the caret in the free-text box (leaving full screen, where the form is out of sight). */
+  function focusText() {
+    const box = document.querySelector("#case-region textarea[name=free_text]");
+    if (!box) return false;
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    box.focus();
+    return true;
+  }
+
+  /** N: the unreadable reasons, open for choosing (Enter then submits the flag). */
+  function flagUnreadable() {
+    const select = document.querySelector("#case-region select[name=unreadable_reason]");
+    if (!select) return false;
+    select.focus();
+    try {
+      select.showPicker(); // needs the key press's user activation; older browsers just focus
+    } catch (err) {
+      /* focus alone: arrows choose */
+    }
+    return true;
+  }
+
+  /** Escape: close the help, else leave the text field, else leave full screen; false if none applied. */
+  function escape(e) {
+    const d = dialog();
+    if (d && d.open) d.close();
+    else if (isTextField(e.target)) e.target.blur();
+    else if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else return false;
+    return true;
+  }
+
+  const page = { submit, toggleHelp, focusText, flagUnreadable, escape };
+
+  /** Run the keys.js table's action for this event's key, if it has one here. */
+  function run(e) {
+    const found = window.CxrKeys.lookup(e.key, region());
+    if (!found) return;
+    const v = found.viewer ? currentViewer() : null;
+    if (found.viewer && !v) return;
+    if (found.act(v, page, e) !== false) e.preventDefault();
   }
 
   function choose(f, key) {
     const input = f.querySelector(`input[data-key="${CSS.escape(key)}"]`);
-    if (!input) return false;
+    if (!input || input.matches(":disabled")) return false; // e.g. while the case is flagged unreadable
     input.checked = input.type === "checkbox" ? !input.checked : true;
     input.dispatchEvent(new Event("input", { bubbles: true }));
     input.dispatchEvent(new Event("change", { bubbles: true }));
@@ -121,35 +153,25 @@
     interacted();
     if (e.defaultPrevented || e.isComposing) return;
     const d = dialog();
-    if (e.key === "Escape") {
-      if (d && d.open) {
-        e.preventDefault();
-        d.close();
-      } else if (isTextField(e.target)) {
-        e.target.blur();
-      }
-      return;
-    }
+    if (e.key === "Escape") return run(e);
     if (isTextField(e.target)) {
-      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      // A closed select has no use for Enter (its open picker takes the key before the page does).
+      const select = e.target.tagName === "SELECT";
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey || (select && !e.repeat))) {
         e.preventDefault();
         submit();
       }
       return;
     }
     if (e.ctrlKey || e.altKey || e.metaKey) return; // leave browser shortcuts alone
-    if (e.key === "?") {
-      e.preventDefault();
-      return toggleHelp();
-    }
+    if (e.key === "?") return run(e);
     if (d && d.open) return; // the modal help takes no answers
     if (e.key === "Enter") {
       if (e.repeat) return e.preventDefault(); // a held Enter must not answer the next case too
       // A keyboard-focused helper button (toolbar, dialog) keeps Enter; anything else submits.
       const t = e.target;
       if (t && t.tagName === "BUTTON" && t.type !== "submit" && !t.hasAttribute("data-next")) return;
-      e.preventDefault();
-      return submit();
+      return run(e);
     }
     const f = form();
     if (e.key.length === 1 && f && choose(f, e.key.toLowerCase())) return e.preventDefault();
@@ -159,14 +181,8 @@
       e.preventDefault();
       return shortcut.click();
     }
-    const action = VIEWER_KEYS[e.key];
-    if (!action) return;
     if (e.key.startsWith("Arrow") && e.target && e.target.tagName === "INPUT") return; // radios move
-    const v = currentViewer();
-    if (v) {
-      e.preventDefault();
-      action(v);
-    }
+    run(e);
   }
 
   // Every path to a request (Enter, the Submit button, implicit submission) passes here first, in the
@@ -193,6 +209,8 @@
     if (r && r !== knownRegion) {
       knownRegion = r;
       resetClock();
+      window.CxrKeys.renderHelp(r);
+      window.CxrKeys.decorate(r);
     }
   }
 

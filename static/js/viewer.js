@@ -9,11 +9,13 @@
  * View model: `zoom` is device pixels per image pixel; (cx, cy) is the image point at the canvas centre.
  * state().panX/panY give the device-pixel position of the image's top-left corner in the canvas.
  *
- * Mouse / pen / touch (Pointer Events): left-drag = window/level (right = wider window, down = higher
- * level, i.e. darker), Shift+left-drag or middle/right-drag = pan, wheel = zoom about the cursor,
- * double-click = fit, two-finger touch = pinch zoom and pan. With data-click="on", a still click
- * (< 4 CSS px of travel) marks the giveaway point in the form's click_x / click_y (0-1 image fractions).
- * Keyboard shortcuts live in reading.js (one table for all keys); they call the methods below.
+ * Drawing: smooth (interpolated) whenever the image is scaled, up or down, so a 256 px film at fit is not
+ * blocky; exactly 1:1 is drawn pixel for pixel, and with "Pixels" on (togglePixels) a magnified image
+ * is drawn nearest-neighbour so the reader sees the actual pixels. The magnifier loupe (loupe.js) draws
+ * over the image from the same offscreen canvas; toggleFullscreen puts the .viewer in full screen.
+ *
+ * Pointer, wheel, toolbar and giveaway-click input are in viewer-input.js, mixed into this class; the
+ * keys are in keys.js (one table for every key of the page), dispatched by reading.js.
  *
  * Fetching ahead: a viewer with data-next-src (the image the reader will see after this one; the server
  * names it only once the previous answer is stored) fetches and decodes that one image once its own is
@@ -23,21 +25,22 @@
 (function () {
   "use strict";
 
-  // Presets for 8-bit data (grey 0 = black, 255 = white; L = centre, W = width, in grey levels).
+  // Presets, named for what they do to 8-bit grey values (0 = black, 255 = white; L = centre, W = width,
+  // in grey levels). The files are 8-bit PNGs, not Hounsfield units, so these are not clinical windows.
   // full: the stored image unchanged (0..256 -> 0..255).
-  // lung: 10..170 — the dark air-filled range stretched so vessels and subtle opacities stand out.
-  // mediastinum: 90..210 — mid greys (heart, vessels, soft tissue) stretched, lungs go black.
-  // bone: 140..240 — only the brightest structures (ribs, spine, clavicles) keep contrast.
+  // dark: greys 10..170 stretched over the full range: contrast in the dark part of the film.
+  // mid: greys 90..210 stretched; darker greys go black, brighter white.
+  // bright: greys 140..240 stretched: only the brightest part of the film keeps contrast.
   const PRESETS = {
-    full: { width: 256, level: 128 },
-    lung: { width: 160, level: 90 },
-    mediastinum: { width: 120, level: 150 },
-    bone: { width: 100, level: 190 },
+    full: { width: 256, level: 128, label: "Full range" },
+    dark: { width: 160, level: 90, label: "Dark range" },
+    mid: { width: 120, level: 150, label: "Mid range" },
+    bright: { width: 100, level: 190, label: "Bright range" },
   };
-  const PRESET_ORDER = ["full", "lung", "mediastinum", "bone"];
-  const CLICK_SLOP_CSS_PX = 4; // travel under this counts as a still click
-  const WL_PER_CSS_PX = 0.5; // grey levels of width/level per CSS pixel of drag
+  const PRESET_ORDER = ["full", "dark", "mid", "bright"];
   const MAX_ZOOM = 32; // device px per image px
+  const parts = window.CxrViewerParts || {}; // viewer-input.js and loupe.js, loaded before this file
+  let fullscreenWanted = false; // the reader chose full screen: the next case's viewer takes it over
   const registry = new Map(); // root element -> Viewer (pruned when roots leave the document)
   const ahead = { src: null, decoded: null }; // the one image fetched ahead: its URL and decode promise
 
@@ -61,6 +64,7 @@
   }
 
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const fullscreenEl = () => document.fullscreenElement || document.webkitFullscreenElement || null;
 
   class Viewer {
     constructor(root) {
@@ -73,6 +77,7 @@
       this.level = 128;
       this.invert = false;
       this.preset = "full";
+      this.pixelMode = false; // magnified: nearest-neighbour (true) or interpolated (false)
       this.zoom = 1;
       this.cx = 0;
       this.cy = 0;
@@ -84,12 +89,17 @@
       this.lutDirty = true;
       this.frame = 0;
       this.destroyed = false;
+      this.native = { ms: 0, since: null, reached: false }; // time drawn at >= 1 device px per image px
       this.pointers = new Map(); // pointerId -> {x, y} in CSS px, for drags and pinches
       this.drag = null;
       this.offscreen = document.createElement("canvas");
+      this.loupe = new parts.Loupe(this);
       this.ready = this.load(root.dataset.src);
       this.bindPointer();
       this.bindToolbar();
+      this.onFullscreen = () => this.fullscreenChanged();
+      document.addEventListener("fullscreenchange", this.onFullscreen);
+      if (fullscreenWanted) this.ready.then(() => this.setFullscreen(true));
       this.ro = new ResizeObserver((entries) => this.onResize(entries[entries.length - 1]));
       this.ro.observe(this.canvas);
       this.restoreMark();
@@ -140,7 +150,26 @@
       const [panX, panY] = this.pan();
       const r = (v) => Math.round(v * 1000) / 1000;
       return { width: r(this.width), level: r(this.level), zoom: r(this.zoom), invert: this.invert,
-        panX: r(panX), panY: r(panY), preset: this.preset, mark: this.mark && { ...this.mark } };
+        panX: r(panX), panY: r(panY), preset: this.preset, mark: this.mark && { ...this.mark },
+        pixels: this.pixelMode, smooth: this.smoothAt(this.zoom), loupe: this.loupe.on,
+        fullscreen: fullscreenEl() === this.root };
+    }
+
+    /** What the reader has seen so far: zoom now, whether 1:1 or more was reached, and for how long. */
+    viewingStats() {
+      this.trackNative();
+      return { zoom: Math.round(this.zoom * 1000) / 1000, oneToOneReached: this.native.reached,
+        oneToOneMs: Math.round(this.native.ms) };
+    }
+
+    /** Advance the time at >= 1:1 (all image pixels on screen at full resolution or more). */
+    trackNative() {
+      const now = performance.now();
+      const n = this.native;
+      if (n.since !== null) n.ms += now - n.since;
+      const atNative = this.grey !== null && this.zoom >= 0.999 && !document.hidden;
+      n.since = atNative ? now : null;
+      n.reached = n.reached || atNative;
     }
 
     setWindow(width, level, preset = null) {
@@ -156,6 +185,11 @@
       if (p) this.setWindow(p.width, p.level, name);
     }
 
+    /** Narrow or widen the window by dWidth and move its centre by dLevel grey levels (keyboard steps). */
+    stepWindow(dWidth, dLevel) {
+      this.setWindow(this.width + dWidth, this.level + dLevel);
+    }
+
     cyclePreset() {
       const i = PRESET_ORDER.indexOf(this.preset);
       this.setPreset(PRESET_ORDER[(i + 1) % PRESET_ORDER.length]);
@@ -164,6 +198,43 @@
     toggleInvert() {
       this.invert = !this.invert;
       this.lutDirty = true;
+      this.schedule();
+    }
+
+    togglePixels() {
+      this.pixelMode = !this.pixelMode;
+      this.schedule();
+    }
+
+    /** Whether an image drawn at `zoom` device px per image px is interpolated. */
+    smoothAt(zoom) {
+      if (zoom < 0.999) return true; // minified: always smooth
+      if (zoom <= 1.001) return false; // 1:1 is pixel for pixel either way
+      return !this.pixelMode;
+    }
+
+    toggleFullscreen() {
+      this.setFullscreen(fullscreenEl() !== this.root);
+    }
+
+    setFullscreen(on) {
+      if (this.destroyed) return;
+      fullscreenWanted = on;
+      const current = fullscreenEl();
+      if (on && current !== this.root && this.root.requestFullscreen) {
+        // Refused without a recent key press or click (e.g. the next case arriving late): stay windowed.
+        this.root.requestFullscreen().catch(() => { fullscreenWanted = false; });
+      } else if (!on && current && document.exitFullscreen) {
+        document.exitFullscreen().catch(() => {});
+      }
+    }
+
+    fullscreenChanged() {
+      // Leaving full screen with Escape (or the browser's own control) while this viewer is still on the
+      // page is the reader's choice; a viewer swapped out for the next case leaves it without meaning to.
+      const mine = fullscreenEl() === this.root;
+      if (this.wasFullscreen && !mine && this.root.isConnected) fullscreenWanted = false;
+      this.wasFullscreen = mine;
       this.schedule();
     }
 
@@ -213,6 +284,8 @@
     destroy() {
       this.destroyed = true;
       this.ro.disconnect();
+      this.loupe.destroy();
+      document.removeEventListener("fullscreenchange", this.onFullscreen);
       if (this.frame) cancelAnimationFrame(this.frame);
       this.frame = 0;
       registry.delete(this.root);
@@ -296,14 +369,15 @@
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       ctx.fillStyle = "#000";
       ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
-      // Nearest-neighbour when magnified so 1:1 and above show the real pixels; smooth when minified.
-      ctx.imageSmoothingEnabled = this.zoom < 1;
+      ctx.imageSmoothingEnabled = this.smoothAt(this.zoom);
       ctx.imageSmoothingQuality = "high";
       ctx.setTransform(this.zoom, 0, 0, this.zoom, panX, panY);
       ctx.drawImage(this.offscreen, 0, 0);
       ctx.setTransform(1, 0, 0, 1, 0, 0);
+      this.trackNative();
       if (this.mark) this.drawMark(panX + this.mark.x * this.imgW * this.zoom,
         panY + this.mark.y * this.imgH * this.zoom);
+      if (this.loupe.on) this.loupe.draw();
       this.updateReadout();
     }
 
@@ -325,135 +399,24 @@
         const parts = [`W ${Math.round(this.width)}  L ${Math.round(this.level)}`,
           `${Math.round(this.zoom * 100)}%`];
         if (this.invert) parts.push("inverted");
+        if (this.pixelMode) parts.push("pixels");
         this.readout.textContent = parts.join(" · ");
       }
       for (const b of this.root.querySelectorAll('[data-viewer="preset"]')) {
         b.setAttribute("aria-pressed", String(b.dataset.preset === this.preset));
       }
-      const inv = this.root.querySelector('[data-viewer="invert"]');
-      if (inv) inv.setAttribute("aria-pressed", String(this.invert));
-    }
-
-    // --- giveaway click -------------------------------------------------------------------------
-    formInputs() {
-      const region = this.root.closest("#case-region") || document;
-      const form = region.querySelector("#reading-form") || document.getElementById("reading-form");
-      return form ? [form.elements.namedItem("click_x"), form.elements.namedItem("click_y")] : [null, null];
-    }
-
-    restoreMark() {
-      const [ix, iy] = this.formInputs();
-      if (this.clickOn && ix && iy && ix.value !== "" && iy.value !== "") {
-        this.mark = { x: Number(ix.value), y: Number(iy.value) };
-      }
-    }
-
-    setMark(px, py) {
-      const [ix, iy] = this.toImage(px, py);
-      const x = ix / this.imgW;
-      const y = iy / this.imgH;
-      if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1)) return; // a click beside the image marks nothing
-      this.mark = { x, y };
-      const [inX, inY] = this.formInputs();
-      if (inX) inX.value = x.toFixed(4);
-      if (inY) inY.value = y.toFixed(4);
-      this.schedule();
-    }
-
-    // --- input binding --------------------------------------------------------------------------
-    bindToolbar() {
-      this.root.addEventListener("click", (e) => {
-        const b = e.target.closest("[data-viewer]");
-        if (!b || !this.root.contains(b)) return;
-        const act = b.dataset.viewer;
-        if (act === "preset") this.setPreset(b.dataset.preset);
-        else if (act === "one-to-one") this.oneToOne();
-        else if (act === "fit") this.fit();
-        else if (act === "invert") this.toggleInvert();
-        else if (act === "reset") this.reset();
-        // A mouse click must not leave focus on the button, or the next Enter would press it again
-        // instead of submitting the reading.
-        if (e.detail > 0) b.blur();
-      });
-    }
-
-    bindPointer() {
-      const c = this.canvas;
-      c.addEventListener("contextmenu", (e) => e.preventDefault());
-      c.addEventListener("dblclick", (e) => {
-        e.preventDefault();
-        this.fit();
-      });
-      c.addEventListener("wheel", (e) => {
-        e.preventDefault(); // also stops trackpad pinch (ctrl+wheel) from zooming the page
-        const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
-        const [px, py] = this.eventToDevice(e);
-        this.zoomBy(Math.exp(-e.deltaY * unit * 0.0015), px, py);
-      }, { passive: false });
-      c.addEventListener("pointerdown", (e) => this.onDown(e));
-      c.addEventListener("pointermove", (e) => this.onMove(e));
-      c.addEventListener("pointerup", (e) => this.onUp(e, true));
-      c.addEventListener("pointercancel", (e) => this.onUp(e, false));
-    }
-
-    onDown(e) {
-      if (e.button > 2) return;
-      e.preventDefault(); // no text selection, no middle-button autoscroll
-      // Looking at the image ends typing: leave the text box so the reading keys work again.
-      const active = document.activeElement;
-      if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT")) active.blur();
-      capturePointer(this.canvas, e.pointerId);
-      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-      const mode = e.button === 0 && !e.shiftKey ? "wl" : "pan";
-      this.drag = this.pointers.size > 1 ? { mode: "pinch", moved: true }
-        : { mode, moved: false, x0: e.clientX, y0: e.clientY, w0: this.width, l0: this.level };
-    }
-
-    onMove(e) {
-      const prev = this.pointers.get(e.pointerId);
-      if (!prev || !this.drag) return;
-      if (this.drag.mode === "pinch") return this.onPinch(e, prev);
-      const d = this.drag;
-      // Until the pointer leaves the click slop nothing moves; then the pan catches up from the start.
-      const from = d.moved ? prev : { x: d.x0, y: d.y0 };
-      if (!d.moved && Math.hypot(e.clientX - d.x0, e.clientY - d.y0) >= CLICK_SLOP_CSS_PX) d.moved = true;
-      if (d.moved && d.mode === "wl") {
-        this.setWindow(d.w0 + (e.clientX - d.x0) * WL_PER_CSS_PX, d.l0 + (e.clientY - d.y0) * WL_PER_CSS_PX);
-      } else if (d.moved) {
-        this.panBy(e.clientX - from.x, e.clientY - from.y);
-      }
-      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-    }
-
-    onPinch(e, prev) {
-      const other = [...this.pointers].find(([id]) => id !== e.pointerId);
-      if (!other) return;
-      const o = other[1];
-      const before = Math.hypot(prev.x - o.x, prev.y - o.y);
-      const after = Math.hypot(e.clientX - o.x, e.clientY - o.y);
-      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-      this.panBy((e.clientX - prev.x) / 2, (e.clientY - prev.y) / 2);
-      const [px, py] = this.eventToDevice({ clientX: (e.clientX + o.x) / 2, clientY: (e.clientY + o.y) / 2 });
-      if (before > 0 && after > 0) this.zoomBy(after / before, px, py);
-    }
-
-    onUp(e, completed) {
-      if (!this.pointers.delete(e.pointerId)) return;
-      const d = this.drag;
-      if (this.pointers.size === 0) this.drag = null;
-      if (completed && d && !d.moved && d.mode === "wl" && this.clickOn && this.grey) {
-        const [px, py] = this.eventToDevice(e);
-        this.setMark(px, py);
+      const pressed = { invert: this.invert, pixels: this.pixelMode, loupe: this.loupe.on,
+        fullscreen: fullscreenEl() === this.root };
+      for (const [name, on] of Object.entries(pressed)) {
+        const b = this.root.querySelector(`[data-viewer="${name}"]`);
+        if (b) b.setAttribute("aria-pressed", String(on));
       }
     }
   }
 
-  function capturePointer(canvas, id) {
-    try {
-      canvas.setPointerCapture(id);
-    } catch (err) {
-      // A synthetic or already-released pointer cannot be captured; the drag still works without it.
-    }
+  // Pointer, wheel, toolbar and giveaway-click methods (viewer-input.js).
+  for (const name of Object.getOwnPropertyNames(parts.Input.prototype)) {
+    if (name !== "constructor") Viewer.prototype[name] = parts.Input.prototype[name];
   }
 
   /** Drop viewers whose elements htmx has swapped out of the document. */
@@ -483,7 +446,7 @@
     for (const root of el.querySelectorAll(".viewer[data-src]")) init(root);
   }
 
-  window.CxrViewer = { init, get, presets: PRESETS };
+  window.CxrViewer = { init, get, presets: PRESETS, presetOrder: PRESET_ORDER };
   document.addEventListener("htmx:load", (e) => initWithin((e.detail && e.detail.elt) || e.target));
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => initWithin(document.body));

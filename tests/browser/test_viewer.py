@@ -182,10 +182,10 @@ def test_identity_window_reproduces_the_gradient_at_fit(reading: Reading) -> Non
     assert reading.page.evaluate(SMOOTHING) is True  # minified (zoom < 1): smoothed
 
 
-def test_lung_preset_invert_and_reset(reading: Reading) -> None:
+def test_dark_range_preset_invert_and_reset(reading: Reading) -> None:
     cv = reading.canvas()
     px, py = int(cv["w"] // 2 - 200), int(cv["h"] // 2)
-    reading.page.click("[data-preset=lung]")
+    reading.page.click("[data-preset=dark]")
     reading.frame()
     st = reading.state()
     assert (st["width"], st["level"]) == (160, 90)
@@ -209,7 +209,7 @@ def test_one_to_one_shows_one_image_pixel_per_device_pixel(browser: Any, base_ur
     try:
         cv = r.canvas()
         assert cv["w"] == round(cv["cssW"] * 2)  # backing store sized by devicePixelRatio
-        assert r.state()["zoom"] > 1 and r.page.evaluate(SMOOTHING) is False  # magnified: real pixels
+        assert r.state()["zoom"] > 1 and r.page.evaluate(SMOOTHING) is True  # magnified: interpolated
         before = r.state()
         centre = image_x(before, cv["w"] / 2)
         r.page.keyboard.press("=")
@@ -381,3 +381,187 @@ def test_enter_on_feedback_goes_next_and_back_stays(reading: Reading) -> None:
     page.keyboard.press("Enter")
     reading.wait_ready("Case2")
     assert [m for m, _ in reading.sent] == ["POST", "GET"]
+
+
+FULLSCREEN_IS_VIEWER = "() => document.fullscreenElement === document.querySelector('#case-region .viewer')"
+
+
+def edge_row(reading: Reading) -> list[int]:
+    """Red values of 48 device pixels across a hard edge magnified 8 times at the canvas centre.
+
+    A window 2 grey levels wide at level 128 turns case1's ramp into black up to image column 511 and white
+    from 512 on; after fit the view centre is column 512, and zooming about the centre keeps it there.
+    """
+    reading.call("setWindow(2, 128)")
+    reading.call("oneToOne()")
+    reading.call("zoomBy(8)")
+    st, cv = reading.state(), reading.canvas()
+    assert st["zoom"] == 8
+    edge = round(st["panX"] + 512 * st["zoom"])
+    assert abs(edge - cv["w"] / 2) <= 1
+    return [p[0] for p in reading.pixels(edge - 24, int(cv["h"] // 2), 48)]
+
+
+def test_magnified_image_is_interpolated_unless_pixels_is_on(reading: Reading) -> None:
+    smooth = edge_row(reading)
+    assert reading.state()["smooth"] is True and reading.page.evaluate(SMOOTHING) is True
+    assert smooth[0] == 0 and smooth[-1] == 255
+    assert sum(8 < v < 247 for v in smooth) >= 3  # intermediate greys across the edge
+    assert smooth == sorted(smooth)  # a monotone ramp, no ringing back and forth
+    reading.page.keyboard.press("x")
+    reading.frame()
+    st, y = reading.state(), int(reading.canvas()["h"] // 2)
+    blocky = [p[0] for p in reading.pixels(round(st["panX"] + 512 * 8) - 24, y, 48)]
+    assert st["pixels"] is True and st["smooth"] is False
+    assert set(blocky) == {0, 255} and blocky == sorted(blocky)  # one step: the actual pixels
+    assert reading.page.get_attribute("[data-viewer=pixels]", "aria-pressed") == "true"
+    assert "pixels" in reading.page.inner_text(".viewer-readout")
+    reading.page.keyboard.press("f")  # minified stays smooth whatever the toggle
+    reading.frame()
+    assert reading.state()["zoom"] < 1 and reading.page.evaluate(SMOOTHING) is True
+    reading.page.click("[data-viewer=pixels]")
+    reading.frame()
+    assert reading.state()["pixels"] is False
+    assert reading.page.get_attribute("[data-viewer=pixels]", "aria-pressed") == "false"
+
+
+def loupe_slope(reading: Reading, x: int, y: int) -> float:
+    """Grey levels per device pixel on the row through (x, y), over ±60 px."""
+    left, right = reading.pixels(x - 60, y)[0][0], reading.pixels(x + 60, y)[0][0]
+    return (right - left) / 120
+
+
+def test_loupe_magnifies_three_times_and_leaves_drags_and_clicks_alone(reading: Reading) -> None:
+    page, cv, st = reading.page, reading.canvas(), reading.state()
+    x, y = 300, 300  # device px = CSS px into the canvas (DPR 1)
+    unmagnified = 0.25 / st["zoom"]  # case1: a quarter grey level per image column
+    page.mouse.move(cv["left"] + x, cv["top"] + y)
+    assert loupe_slope(reading, x, y) == pytest.approx(unmagnified, rel=0.15)
+    page.keyboard.press("z")
+    reading.frame()
+    assert reading.state()["loupe"] is True
+    assert page.get_attribute("[data-viewer=loupe]", "aria-pressed") == "true"
+    assert loupe_slope(reading, x, y) == pytest.approx(unmagnified / 3, rel=0.15)
+    centre = reading.pixels(x, y)[0][0]
+    assert abs(centre - case1_value(image_x(st, x))) <= 2  # the point under the pointer stays put
+    # A window drag and a still click with the loupe on do what they do without it.
+    page.mouse.down()
+    page.mouse.move(cv["left"] + x + 40, cv["top"] + y, steps=5)
+    page.mouse.up()
+    reading.frame()
+    assert reading.state()["width"] == pytest.approx(256 + 20) and reading.field("click_x") == ""
+    page.mouse.click(cv["left"] + x, cv["top"] + y)
+    reading.frame()
+    assert float(reading.field("click_x")) == pytest.approx(image_x(st, x) / 1024, abs=0.003)
+    # With no pointer over the image (keyboard use) the loupe sits at the view centre.
+    page.mouse.move(cv["left"] + 5, 5)
+    reading.frame()
+    cx, cy = int(cv["w"] // 2), int(cv["h"] // 2)
+    w = reading.state()["width"]
+    assert loupe_slope(reading, cx, cy) == pytest.approx(unmagnified * 255 / (w - 1) / 3, rel=0.15)
+    page.keyboard.press("z")
+    reading.frame()
+    assert reading.state()["loupe"] is False
+    assert loupe_slope(reading, cx, cy) == pytest.approx(unmagnified * 255 / (w - 1), rel=0.15)
+
+
+def test_window_and_level_steps_from_the_keyboard(reading: Reading) -> None:
+    page = reading.page
+    for key, (width, level) in [
+        ("]", (272, 128)),
+        ("[", (256, 128)),
+        ("[", (240, 128)),
+        ("'", (240, 136)),
+        (";", (240, 128)),
+        (";", (240, 120)),
+    ]:
+        page.keyboard.press(key)
+        reading.frame()
+        st = reading.state()
+        assert (st["width"], st["level"], st["preset"]) == (width, level, None), key
+    assert page.inner_text(".viewer-readout").startswith("W 240 L 120")
+    page.keyboard.press("p")  # presets cycle from the start after a manual window
+    reading.frame()
+    st = reading.state()
+    assert (st["preset"], st["width"], st["level"]) == ("full", 256, 128)
+    page.keyboard.press("p")
+    reading.frame()
+    assert reading.state()["preset"] == "dark"
+    assert page.get_attribute("[data-preset=dark]", "aria-pressed") == "true"
+    assert page.inner_text("[data-preset=dark]") == "Dark range"
+
+
+def help_keys(page: Any) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('#help-dialog kbd')].map(k => k.textContent)")
+
+
+def test_help_lists_every_key_once_from_the_one_table(reading: Reading) -> None:
+    page = reading.page
+    page.keyboard.press("?")
+    assert page.evaluate("() => document.getElementById('help-dialog').open") is True
+    listed = help_keys(page)
+    table = page.evaluate("() => CxrKeys.list().map(k => k.shown)")
+    assert len(table) == len(set(table)) >= 20  # no key twice in the table itself
+    assert sorted(listed) == sorted(set(listed))  # and none twice in the dialog
+    form_keys = ["R", "S", "1", "2", "3", "4", "5", "A", "B", "C"]
+    assert sorted(listed) == sorted(table + form_keys)
+    rows = page.inner_text("#help-dialog table")
+    assert "Effusion" in rows and "Confidence" in rows and "lung" not in rows.lower()
+    page.keyboard.press("Escape")
+    # A finding that takes a table key wins it: the key toggles the finding, the help lists it once.
+    page.evaluate(
+        """() => { document.querySelector('.findings').insertAdjacentHTML('beforeend', '<label><input'
+             + ' type="checkbox" name="findings" value="Hernia" data-key="z"> <kbd>Z</kbd> Hernia</label>');
+           CxrKeys.renderHelp(document.getElementById('case-region')); }"""
+    )
+    assert help_keys(page).count("Z") == 1
+    page.keyboard.press("z")
+    reading.frame()
+    assert page.evaluate("() => document.querySelector('[value=Hernia]').checked") is True
+    assert reading.state()["loupe"] is False
+    # The server prints no key rows of its own: the dialog's rows all come from the table and the form.
+    template = (REPO / "templates/partials/reading/case.html").read_text()
+    dialog = template[template.index('<dialog id="help-dialog"') : template.index("</dialog>")]
+    assert "<kbd>" not in dialog and "<tr>" not in dialog
+
+
+def test_t_focuses_the_free_text_box(reading: Reading) -> None:
+    page = reading.page
+    page.keyboard.press("t")
+    assert page.evaluate("() => document.activeElement.name") == "free_text"
+    assert page.input_value("textarea") == ""  # the key itself is not typed
+    page.keyboard.type("tr")
+    page.keyboard.press("Escape")
+    assert page.evaluate("() => document.activeElement.tagName") == "BODY"
+    assert page.input_value("textarea") == "tr"
+    assert page.evaluate("() => document.querySelector('[name=verdict]:checked')") is None
+
+
+def test_full_screen_enters_refits_and_leaves(reading: Reading) -> None:
+    page = reading.page
+    before = reading.canvas()
+    page.keyboard.press("v")
+    page.wait_for_function(FULLSCREEN_IS_VIEWER)
+    page.wait_for_function(f"() => document.querySelector('#case-region canvas').width > {before['w']}")
+    reading.frame()
+    st, cv = reading.state(), reading.canvas()
+    assert st["fullscreen"] is True
+    assert page.get_attribute("[data-viewer=fullscreen]", "aria-pressed") == "true"
+    assert st["zoom"] == pytest.approx(min(cv["w"] / 1024, cv["h"] / 768), rel=1e-3)  # re-fitted
+    page.keyboard.press("v")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.keyboard.press("v")
+    page.wait_for_function(FULLSCREEN_IS_VIEWER)
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.wait_for_function(f"() => document.querySelector('#case-region canvas').width === {before['w']}")
+    reading.frame()
+    assert reading.state()["fullscreen"] is False
+    assert page.get_attribute("[data-viewer=fullscreen]", "aria-pressed") == "false"
+    # Chosen again, full screen carries over to the next case's viewer.
+    page.click("[data-viewer=fullscreen]")
+    page.wait_for_function(FULLSCREEN_IS_VIEWER)
+    for key in ["r", "3", "Enter"]:
+        page.keyboard.press(key)
+    reading.wait_ready("Case2")
+    page.wait_for_function(FULLSCREEN_IS_VIEWER)

@@ -54,6 +54,10 @@ class Study(CreatedAt, Base):
     # Test-retest: this share of the main cases is shown again, unannounced, at least retest_gap cases later.
     retest_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retest_gap: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    # The smallest browser window (CSS pixels) the study asks readers to use; readers below it are told
+    # before their first case, and the results count readings made in a smaller one.
+    min_window_w: Mapped[int | None] = mapped_column(Integer)
+    min_window_h: Mapped[int | None] = mapped_column(Integer)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set at launch, before the first reading can exist; nothing about the design may change after it.

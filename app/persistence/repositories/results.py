@@ -11,6 +11,19 @@ from sqlalchemy.orm import Session
 
 from app.persistence.models import Case, Image, ImageSet, Reading, User
 
+# How each reading was viewed (app.domain.viewing), in export order.
+VIEWING_COLUMNS = (
+    Reading.screen_w,
+    Reading.screen_h,
+    Reading.window_w,
+    Reading.window_h,
+    Reading.device_pixel_ratio,
+    Reading.zoom_at_submit,
+    Reading.one_to_one_reached,
+    Reading.one_to_one_ms,
+    Reading.browser,
+)
+
 
 def latest_readings_stmt(study_id: int, *, include_practice: bool):
     """Each reader's newest revision per case (DISTINCT ON), with truth, labels, set, reader and timing."""
@@ -31,6 +44,7 @@ def latest_readings_stmt(study_id: int, *, include_practice: bool):
             Reading.presentation,
             Reading.shown_at,
             Reading.submitted_at,
+            Reading.unreadable_reason,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)
@@ -93,6 +107,8 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
             Reading.case_id,
             Case.image_id,
             Reading.presentation,
+            Reading.unreadable_reason,
+            *VIEWING_COLUMNS,
         )
         .join(Case, Case.id == Reading.case_id)
         .join(Image, Image.id == Case.image_id)
@@ -103,3 +119,14 @@ def export_rows(session: Session, study_id: int) -> Iterator[Any]:
         .execution_options(yield_per=2000)
     )
     yield from session.execute(stmt)
+
+
+def latest_viewing(session: Session, study_id: int) -> list[Any]:
+    """The viewing columns of each reader's latest non-practice reading per case and showing."""
+    stmt = (
+        select(*VIEWING_COLUMNS)
+        .where(Reading.study_id == study_id, ~Reading.is_practice)
+        .ext(distinct_on(Reading.reader_id, Reading.case_id, Reading.presentation))
+        .order_by(Reading.reader_id, Reading.case_id, Reading.presentation, Reading.revision.desc())
+    )
+    return list(session.execute(stmt))

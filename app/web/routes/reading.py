@@ -6,11 +6,12 @@ import math
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain import readings as readings_domain
 from app.domain.errors import Conflict, Invalid
+from app.domain.viewing import Viewing
 from app.persistence.models import Reading, Study
 from app.persistence.repositories import readings as repo
 from app.persistence.repositories import studies as study_repo
@@ -21,7 +22,8 @@ from app.web.templating import is_htmx, render
 router = APIRouter(prefix="/read")
 
 # Finding shortcut letters, in checklist order; r, s, i, p, f and digits are taken by verdict and viewer.
-FINDING_KEYS = "abcdeghjklmnoqtvwxyz"  # u: revise the previous answer
+# u: revise; n: unreadable; t, v, x, z: text box, full screen, pixels, loupe (static/js/keys.js).
+FINDING_KEYS = "abcdeghjklmoqwy"
 
 
 @router.get("")
@@ -56,6 +58,8 @@ def _case_context(
         "previous": previous,
         "client_token": uuid.uuid4().hex,
         "finding_keys": dict(zip(study.findings, FINDING_KEYS, strict=False)),
+        "unreadable_labels": readings_domain.UNREADABLE_LABELS,
+        "viewing_fields": VIEWING_FIELDS,
         "percent": round(100 * view.done / view.total) if view.total else 0,
     }
 
@@ -119,16 +123,56 @@ def _whole(field: str, raw: str) -> int | None:
         raise Invalid(f"{field} must be a whole number.") from None
 
 
+# The form's hidden fields that static/js/conditions.js fills at submit (the browser comes from the request).
+VIEWING_FIELDS = (
+    "screen_w",
+    "screen_h",
+    "window_w",
+    "window_h",
+    "device_pixel_ratio",
+    "zoom_at_submit",
+    "one_to_one_reached",
+    "one_to_one_ms",
+)
+
+
+def _viewing(
+    request: Request,
+    screen_w: Annotated[str, Form(max_length=16)] = "",
+    screen_h: Annotated[str, Form(max_length=16)] = "",
+    window_w: Annotated[str, Form(max_length=16)] = "",
+    window_h: Annotated[str, Form(max_length=16)] = "",
+    device_pixel_ratio: Annotated[str, Form(max_length=32)] = "",
+    zoom_at_submit: Annotated[str, Form(max_length=32)] = "",
+    one_to_one_reached: Annotated[str, Form(pattern="^[01]?$")] = "",
+    one_to_one_ms: Annotated[str, Form(max_length=16)] = "",
+) -> Viewing:
+    """The viewing conditions the browser reported with an answer (each may be blank), and its browser."""
+    return Viewing(
+        screen_w=_whole("screen_w", screen_w),
+        screen_h=_whole("screen_h", screen_h),
+        window_w=_whole("window_w", window_w),
+        window_h=_whole("window_h", window_h),
+        device_pixel_ratio=_number("device_pixel_ratio", device_pixel_ratio),
+        zoom_at_submit=_number("zoom_at_submit", zoom_at_submit),
+        one_to_one_reached={"1": True, "0": False}.get(one_to_one_reached),
+        one_to_one_ms=_whole("one_to_one_ms", one_to_one_ms),
+        browser=request.headers.get("user-agent"),
+    )
+
+
 @router.post("/{study_id}/case")
 def submit(
     request: Request,
     db: Db,
     user: Reader,
     study_id: DbId,
+    viewing: Annotated[Viewing, Depends(_viewing)],
     case_id: Annotated[str, Form(min_length=1, max_length=40)],
     client_token: Annotated[str, Form(min_length=8, max_length=64)],
-    verdict: Annotated[str, Form(pattern="^(real|synthetic)$")],
-    confidence: Annotated[int, Form(ge=1, le=5)],
+    verdict: Annotated[str | None, Form(pattern="^(real|synthetic)$")] = None,
+    confidence: Annotated[int | None, Form(ge=1, le=5)] = None,
+    unreadable_reason: Annotated[str, Form(max_length=20)] = "",
     findings: Annotated[list[str] | None, Form()] = None,
     free_text: Annotated[str | None, Form(max_length=readings_domain.MAX_FREE_TEXT)] = None,
     click_x: Annotated[str, Form(max_length=32)] = "",
@@ -150,6 +194,8 @@ def submit(
         click=(x, y) if x is not None and y is not None else None,
         active_ms=_whole("active_ms", active_ms),
         revise=revise == "1",
+        unreadable_reason=unreadable_reason.strip() or None,
+        viewing=viewing,
     )
     try:
         reading, _ = readings_domain.submit(db, study_id, user.id, answer)

@@ -13,6 +13,7 @@ from app.domain import exports, results
 from app.domain.analysis import jsonable
 from app.domain.errors import NotFound
 from app.domain.figures import FIGURES, figures
+from app.domain.readings import UNREADABLE_LABELS
 from app.domain.studies import get_study
 from app.persistence.db import get_sessionmaker
 from app.persistence.repositories import readings as readings_repo
@@ -38,6 +39,7 @@ def results_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId
             "study": study,
             "res": res,
             "figs": figures(res.analysis),
+            "unreadable_labels": UNREADABLE_LABELS,
         },
     )
 
@@ -132,6 +134,7 @@ def _report_context(db: Db, user, study) -> dict:
         "res": res,
         "figs": figures(res.analysis),
         "sets": repo.image_sets(db, study.id),
+        "unreadable_labels": UNREADABLE_LABELS,
     }
 
 

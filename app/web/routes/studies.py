@@ -44,6 +44,9 @@ class StudyForm(BaseModel):
     retest_gap: int = Field(default=10, ge=1, le=1000)
     reader_ids: list[DbId] = Field(default_factory=list)
     seed: str = Field(default="", pattern=r"^\d{0,10}$")
+    # Blank: no minimum. A reader in a smaller window is told before the first case.
+    min_window_w: str = Field(default="", pattern=r"^\d{0,5}$")
+    min_window_h: str = Field(default="", pattern=r"^\d{0,5}$")
     # The planning region's inputs ride along, so that a re-rendered form keeps them; the design ignores them.
     plan_auc: str = Field(default="", max_length=20)
     plan_pilot: str = Field(default="", max_length=20)
@@ -53,6 +56,8 @@ class StudyForm(BaseModel):
         data = self.model_dump(exclude={"plan_auc", "plan_pilot"})
         data["stratify_finding"] = self.stratify_finding or None
         data["seed"] = int(self.seed) % 2**31 if self.seed else None
+        data["min_window_w"] = int(self.min_window_w) if self.min_window_w else None
+        data["min_window_h"] = int(self.min_window_h) if self.min_window_h else None
         return studies_domain.StudyDesign(**data)
 
 
@@ -94,6 +99,8 @@ DEFAULT_FORM = {
     "practice_cases": 0,
     "retest_percent": 10,  # the usual share for test-retest; 0 turns it off
     "retest_gap": 10,
+    "min_window_w": None,
+    "min_window_h": None,
     "image_set_ids": [],
     "reader_ids": [],
     "instructions": "Each image is either a real chest radiograph or a synthetic one made by a "
@@ -188,6 +195,8 @@ def edit_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -
             "retest_percent",
             "retest_gap",
             "seed",
+            "min_window_w",
+            "min_window_h",
         )
     }
     form["stratify_finding"] = study.stratify_finding or ""
