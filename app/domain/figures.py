@@ -68,7 +68,9 @@ def _interval_panel(rows: list[dict], title: str, chance: float | None) -> dict:
         layers.insert(
             0,
             {
-                "mark": {"type": "rule", "strokeDash": [4, 3], "color": MEAN_COLOUR},
+                # Hidden from screen readers: Vega would give the bare line an image role with no name,
+                # and the figure's description already says where chance lies.
+                "mark": {"type": "rule", "strokeDash": [4, 3], "color": MEAN_COLOUR, "aria": False},
                 "encoding": {"x": {"datum": chance, "type": "quantitative"}},
             },
         )

@@ -21,12 +21,19 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def live_server(db_url: str) -> Iterator[str]:
-    """The app in a uvicorn subprocess on a free port, on the test database; stopped after the test."""
+@pytest.fixture(scope="session")
+def _server(_database: str) -> Iterator[str]:
+    """One uvicorn subprocess for the run: the app keeps nothing between requests that a test could see
+    (sessions, throttles and tokens live in the database), so each test only needs the emptied database."""
     port = free_port()
     with serving(uvicorn_command(port), port) as (base, _proc):
         yield base
+
+
+@pytest.fixture
+def live_server(db_url: str, _server: str) -> str:
+    """The app served over HTTP on the test database, emptied for this test."""
+    return _server
 
 
 @pytest.fixture(scope="session")

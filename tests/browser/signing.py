@@ -10,5 +10,9 @@ def sign_in(page, base: str, email: str) -> None:
     page.goto(base + "/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", factories.PASSWORD)
-    page.keyboard.press("Enter")
+    # Wait for the form's own navigation: the page is idle before the post leaves, and a goto that came
+    # next would cancel it (the session cookie then never arrives).
+    with page.expect_navigation(timeout=90_000):  # argon2 on a busy machine: a sign-in may take seconds
+        page.keyboard.press("Enter")
     page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, f"sign-in as {email} failed: {page.inner_text('main')[:300]}"
