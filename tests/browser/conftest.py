@@ -1,4 +1,8 @@
-"""Browser fixtures: the app served by a real uvicorn process, and Debian's Chromium through Playwright."""
+"""Browser fixtures: the app served by a real uvicorn process, and Debian's Chromium through Playwright.
+
+When a browser test fails, every page it left open is photographed into test-results/screenshots/ (the
+path is printed with the failure), so the state the assertion saw can be looked at, not only read.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 from tests.servers import free_port, serving, uvicorn_command
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -47,3 +52,26 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Attach screenshots of the open pages to a failed browser test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if report.when != "call" or not report.failed or browser is None:
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    pages = [page for context in browser.contexts for page in context.pages if not page.is_closed()]
+    for i, page in enumerate(pages):
+        path = SCREENSHOTS / f"{item.name[:80]}-{i}.png"
+        try:
+            page.screenshot(path=str(path), full_page=True, timeout=10_000)
+        except Exception as exc:  # a crashed page must not hide the test's own failure
+            saved.append(f"{page.url}: no screenshot ({exc.__class__.__name__})")
+            continue
+        saved.append(f"{page.url}: {path}")
+    if saved:
+        report.sections.append(("screenshots", "\n".join(saved)))
