@@ -47,46 +47,32 @@ def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
     return ("Demo real (phantoms, seed 0)", size), (STAND_IN_SET, size)
 
 
-def build_demo_archive(name: str, real_set: str, n: int, size: int) -> None:
-    """The demo's synthetic set: LCO towards label rows of the real set (their real co-occurrence)."""
-    from tqdm import tqdm
+def step(name: str, text: str) -> None:
+    """One line per step of the demo's setup, so the terminal says what it is doing."""
+    click.secho(f"==> {name}: {text}", bold=True)
 
+
+def shipped_archive(n: int) -> dict:
+    """The index of the shipped LCO archive, checked: built from the bundled weights, `n` films intact."""
+    from app.cli import demo_archive as da
+
+    index = da.read_index()
+    if index is None:
+        raise da.StaleArchive(
+            f"{da.display_path(da.ARCHIVE)} holds no {da.INDEX}; "
+            f"build the demo's archive with `{da.REBUILD_COMMAND}`."
+        )
+    da.check(index, da.ARCHIVE, model=DEMO_MODEL, classifier=DEMO_CLASSIFIER, n=n)
+    return index
+
+
+def import_demo_archive(name: str, index: dict, n: int) -> None:
+    """The demo's synthetic set: the first `n` films of the shipped archive, by the one import path."""
+    from app.cli import demo_archive as da
     from app.cli.images import run_import
-    from app.domain.importers import ImportSpec
-    from app.jobs.tasks.lco import archive_items, label_rows
-    from app.ml.classifier.checkpoints import load_classifier, thresholds_of
-    from app.ml.gan.checkpoints import load_snapshot
-    from app.ml.lco import targets
-    from app.ml.lco.optimise import LcoConfig, optimise
-    from app.persistence.db import session_scope
-    from app.persistence.repositories import image_sets
-    from app.persistence.snapshots import BUNDLED
 
-    G, g_manifest = load_snapshot(BUNDLED / DEMO_MODEL)
-    C, c_manifest = load_classifier(BUNDLED / DEMO_CLASSIFIER)
-    findings, thresholds = list(c_manifest["findings"]), thresholds_of(c_manifest)
-    with session_scope() as session:
-        real = image_sets.by_name(session, real_set)
-        goal = targets.empirical(label_rows(session, real.id, findings), n, seed=0)
-    cfg = LcoConfig(steps=100, lr=0.1, restarts=1, batch=16)
-    with tqdm(total=n, desc="LCO targets reached", unit="img") as bar:
-        res = optimise(G, C, goal, thresholds, cfg, seed=0, progress_fn=lambda ok, _: bar.update(ok - bar.n))
-    meta = {"method": "lco", "model": DEMO_MODEL, "model_sha256": g_manifest["sha256"], "seed": 0}
-    meta |= {"classifier": DEMO_CLASSIFIER, "classifier_sha256": c_manifest["sha256"], "lco": cfg.to_dict()}
-    meta |= {"target_mode": "empirical", "job": None}
-    spec = ImportSpec(
-        name=name,
-        kind="synthetic",
-        label_schema=tuple(findings),
-        resolution=size,
-        source="lco",
-        description=f"{n} LCO films of {DEMO_MODEL} labelled by {DEMO_CLASSIFIER}; "
-        f"the optimiser reached {int(res.success.sum())} targets",
-    )
-    items = archive_items(
-        G, C, res, goal, thresholds, findings, meta=meta, batch=16, margin=cfg.margin, resolution=size
-    )
-    run_import(spec, items, total=n)
+    spec = da.import_spec(index, da.ARCHIVE, name=name, n=n)
+    run_import(spec, da.import_items(index, da.ARCHIVE, n=n), total=n)
 
 
 def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
@@ -99,16 +85,18 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
     from app.persistence.repositories import image_sets
     from app.persistence.repositories import users as users_repo
 
-    with session_scope() as session:
-        for email, name, role in DEMO_ACCOUNTS:
-            if users_repo.by_email(session, email) is None:
-                users.create_user(session, email=email, name=name, role=role, password=DEMO_PASSWORD)
     (real_set, real_res), (synthetic_set, syn_res) = demo_sets(size)
     with session_scope() as session:
         missing = {n for n in (real_set, synthetic_set) if image_sets.by_name(session, n) is None}
+    if not missing:
+        step("image sets", f"'{real_set}' and '{synthetic_set}' exist already")
+    # Checked before anything is imported: a stale archive leaves no half-made demo behind.
+    archive = shipped_archive(n_images) if synthetic_set in missing - {STAND_IN_SET} else None
     if real_set in missing:
+        step("image sets", f"generating {n_images} phantom films at {real_res} px: the real set '{real_set}'")
         import_phantoms(name=real_set, kind="real", n=n_images, size=real_res, seed=0, enriched=True)
     if synthetic_set in missing and synthetic_set == STAND_IN_SET:
+        step("image sets", f"generating {n_images} more phantom films: the stand-in synthetic set")
         import_phantoms(
             name=synthetic_set,
             kind="synthetic",
@@ -118,14 +106,28 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
             enriched=True,
             note="; a stand-in because the ml extra (torch) is not installed",
         )
-    elif synthetic_set in missing:
-        build_demo_archive(synthetic_set, real_set, n_images, syn_res)
+    elif archive is not None:
+        step("image sets", f"importing {n_images} films of the shipped LCO archive: the synthetic set")
+        import_demo_archive(synthetic_set, archive, n_images)
+    with session_scope() as session:
+        exist = [e for e, _, _ in DEMO_ACCOUNTS if users_repo.by_email(session, e) is not None]
+        new = [(e, n, r) for e, n, r in DEMO_ACCOUNTS if e not in exist]
+        step("accounts", f"creating {len(new)} demo accounts" if new else "the demo accounts exist already")
+        for email, name, role in new:
+            users.create_user(session, email=email, name=name, role=role, password=DEMO_PASSWORD)
     with session_scope() as session:
         from sqlalchemy import select
 
         from app.persistence.models import Study
 
-        if session.scalar(select(Study.id).where(Study.title == STUDY_TITLE)) is None:
+        if session.scalar(select(Study.id).where(Study.title == STUDY_TITLE)) is not None:
+            step("study", f"'{STUDY_TITLE}' exists already")
+        else:
+            step(
+                "study",
+                f"creating '{STUDY_TITLE}' ({n_cases} cases + 2 practice, 3 readers) and launching it "
+                "(the leakage gate checks its files first)",
+            )
             admin = users_repo.by_email(session, "admin@demo.local")
             readers = [users_repo.by_email(session, e) for e, _, r in DEMO_ACCOUNTS if r == "reader"]
             sets = [image_sets.by_name(session, real_set), image_sets.by_name(session, synthetic_set)]
@@ -168,7 +170,7 @@ def start_worker() -> subprocess.Popen:
     from app.persistence.db import database_url
 
     env = {**os.environ, "DATABASE_URL": database_url(get_settings())}
-    click.echo("Started a job worker (queues gpu, cpu): runs started under Runs execute on this machine.")
+    step("worker", "starting a job worker (queues gpu, cpu): runs started under Runs execute on this machine")
     command = [sys.executable, "-c", "from app.cli.main import main; main()", "worker", "--queues", "gpu,cpu"]
     # Its own session: Ctrl+C in the terminal reaches the app only, and the worker gets one SIGTERM
     # below (a second signal would kill it before a running job saves its state).
@@ -187,13 +189,21 @@ def stop_worker(worker: subprocess.Popen) -> None:
 
 @click.command()
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Start the web app afterwards.")
-@click.option("--images", "n_images", type=int, default=120, show_default=True, help="Phantoms per set.")
+@click.option("--images", "n_images", type=int, default=120, show_default=True, help="Films per set.")
 @click.option("--size", type=int, default=256, show_default=True, help="Image size when no GAN is used.")
 @click.option("--study-size", type=int, default=256, show_default=True, help="Resolution readers see.")
 @click.option("--cases", "n_cases", type=int, default=20, show_default=True)
-def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -> None:
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="First rebuild the shipped LCO archive (model_store/demo-archive, --images films) from the bundled "
+    "models: 10 to 30 minutes on two CPU cores.",
+)
+def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int, rebuild: bool) -> None:
     """Set up the demo (idempotent) and serve it at http://127.0.0.1:8000."""
     os.environ.setdefault("CXRLAB_ENV", "development")
+    from sqlalchemy.engine import make_url
+
     from app.cli.serving import run_server
     from app.core.config import get_settings
     from app.persistence.db import get_engine
@@ -201,7 +211,26 @@ def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -
 
     get_settings.cache_clear()
     settings = get_settings()
-    upgrade(get_engine())
+    if rebuild:
+        from app.cli import demo_archive as da
+
+        if not gan_available():
+            raise click.ClickException(
+                "--rebuild needs torch: install the ml extra (pip install -e '.[ml]')."
+            )
+        step(
+            "archive",
+            f"rebuilding {da.display_path(da.ARCHIVE)} with latent class optimisation ({n_images} films)",
+        )
+        da.build(da.ARCHIVE, model=DEMO_MODEL, classifier=DEMO_CLASSIFIER, n=n_images)
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        step("database", f"using DATABASE_URL (postgres at {url.host}:{url.port or 5432}/{url.database})")
+    else:
+        step("database", f"starting the embedded Postgres in {settings.pgdata_dir} (DATABASE_URL is unset)")
+    engine = get_engine()  # the embedded server starts here
+    step("migrations", "bringing the schema to the latest revision")
+    upgrade(engine)
     accounts = seed_demo(n_images=n_images, size=size, n_cases=n_cases, study_size=study_size)
     click.echo(f"\nDemo accounts (password for all: {DEMO_PASSWORD}):")
     for email, role in accounts:
@@ -209,17 +238,22 @@ def demo(serve: bool, n_images: int, size: int, study_size: int, n_cases: int) -
     if gan_available():
         click.echo(
             f"The synthetic set is an LCO archive: {DEMO_MODEL} steered by {DEMO_CLASSIFIER} towards "
-            "the real set's label combinations (both bundled in model_store/)."
+            "the real set's label combinations (both bundled in model_store/), shipped as data in "
+            "model_store/demo-archive (`cxrlab demo --rebuild` builds it again)."
         )
     else:
         click.echo("torch is not installed, so the synthetic set is a second phantom set (a stand-in).")
     if serve:
-        click.echo(
-            f"\nOpen http://{settings.host}:{settings.port}  (Ctrl+C stops the app and its database)\n"
-        )
         worker = start_worker() if gan_available() else None
         if worker is None:
-            click.echo("No job worker: runs started in the browser wait until `cxrlab worker` runs.")
+            step("worker", "none: runs started in the browser wait until `cxrlab worker` runs")
+        step(
+            "URL",
+            f"serving at http://{settings.host}:{settings.port}  (Ctrl+C stops the app"
+            + (", the worker" if worker else "")
+            + ("" if settings.database_url else " and the embedded database")
+            + ")",
+        )
         try:
             run_server(host=None, port=None, migrate=False)
         finally:

@@ -132,35 +132,44 @@ def test_cli_folder_import_says_which_files_it_skipped_as_duplicates(tmp_path, d
     assert image_set.image_count == 2 and "b/again.png (same as a.png)" in image_set.description
 
 
-def test_demo_builds_its_synthetic_set_as_a_labelled_lco_archive(tmp_path, db_url, session):
+def test_demo_imports_the_shipped_lco_archive_with_its_labels_and_provenance(tmp_path, db_url, session):
     from sqlalchemy import select
 
+    from app.cli import demo_archive as da
     from app.persistence.models import Image, ImageSet, Study
 
     env = {**os.environ, "STORE_DIR": str(tmp_path)}
     cli = [sys.executable, "-c", "from app.cli.main import main; main()"]
+    too_many = ["demo", "--no-serve", "--images", "121"]  # the archive holds 120: refused before any import
+    out = subprocess.run([*cli, *too_many], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "holds 120 films and 121 were asked for" in out.stderr
+    assert "cxrlab demo --rebuild --images 121" in out.stderr
+    assert session.scalar(select(func.count()).select_from(ImageSet)) == 0
     args = ["demo", "--no-serve", "--images", "8", "--cases", "6"]
     out = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "LCO archive: phantom-pggan-64 steered by phantom-classifier-64" in out.stdout
+    for name in ("database", "migrations", "image sets", "accounts", "study"):  # each step says what it does
+        assert f"==> {name}: " in out.stdout, name
     synthetic = session.scalar(select(ImageSet).where(ImageSet.kind == "synthetic"))
     real = session.scalar(select(ImageSet).where(ImageSet.kind == "real"))
     assert synthetic.source == "lco" and synthetic.resolution == real.resolution == 64
     assert synthetic.label_schema == real.label_schema  # the classifier's findings are the phantoms'
-    images = session.scalars(select(Image).where(Image.image_set_id == synthetic.id)).all()
+    assert "shipped in model_store/demo-archive, built by `cxrlab demo --rebuild`" in synthetic.description
+    images = session.scalars(select(Image).where(Image.image_set_id == synthetic.id).order_by(Image.id)).all()
+    shipped = da.read_index()["images"][:8]
     assert len(images) == 8 and {i.provenance["model"] for i in images} == {"phantom-pggan-64"}
     assert {i.provenance["classifier"] for i in images} == {"phantom-classifier-64"}
-    real_rows = {
-        tuple(sorted(i.labels)) for i in session.scalars(select(Image).where(Image.image_set_id == real.id))
-    }
-    for image in images:  # targets are label rows of the real set; reached ones become the labels
-        assert tuple(sorted(image.provenance["target"])) in real_rows
-        if image.provenance["success"]:
+    for image, entry in zip(images, shipped, strict=True):  # as the rebuild made them, through the one path
+        assert image.sha256 == entry["sha256"] and image.labels == entry["findings"]
+        assert image.provenance == {"source_file": entry["file"].removesuffix(".png"), **entry["provenance"]}
+        if image.provenance["success"]:  # a reached target becomes the labels
             assert sorted(image.labels) == sorted(image.provenance["target"])
     study = session.scalar(select(Study))
     assert study.status == "launched" and study.resolution == 256
     again = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr  # idempotent
+    assert "exist already" in again.stdout
     assert session.scalar(select(func.count()).select_from(ImageSet)) == 2
 
 
