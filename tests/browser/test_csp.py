@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
+from tests.browser.signing import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +30,7 @@ class Watched:
         self.context.add_init_script(RECORD_VIOLATIONS)
         self.context.on("console", self._on_console)
         self.page = self.context.new_page()
-        self.goto("/login")
-        self.page.fill("input[name=email]", email)
-        self.page.fill("input[name=password]", factories.PASSWORD)
-        self.page.keyboard.press("Enter")
-        self.page.wait_for_load_state("networkidle")
+        sign_in(self.page, base, email)
 
     def _on_console(self, msg) -> None:
         if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
