@@ -19,4 +19,6 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/lint-imports
-.venv/bin/pytest -q "$@"
+# One test process per core (TEST_PROCESSES=0 runs them in this process); each has its own database,
+# store, server and browser, and worksteal keeps both busy until the last long job test ends.
+.venv/bin/pytest -q -n "${TEST_PROCESSES:-auto}" --dist worksteal "$@"
