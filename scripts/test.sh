@@ -19,10 +19,9 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/lint-imports
-# TEST_PROCESSES=N runs the tests in N processes (pytest-xdist), each with its own database, store, server
-# and browser. The default is one: on 2 cores two processes took 20 min 25 s against about 12 in one, since
-# the job tests' workers (torch, a thread per core) then fight over the cores.
-if [ "${TEST_PROCESSES:-0}" != 0 ]; then
-  exec .venv/bin/pytest -q -n "$TEST_PROCESSES" --dist worksteal "$@"
-fi
-.venv/bin/pytest -q "$@"
+# The tests run in one process per core (pytest-xdist; TEST_PROCESSES=N sets the number, 0 runs them in this
+# process), each with its own database, store, server and browser. Most tests wait on servers, workers and
+# browsers, so the cores share the waiting. The job tests' workers then get one torch thread each: with a
+# thread per core every process wanted both cores and two processes were slower than one.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+.venv/bin/pytest -q -n "${TEST_PROCESSES:-auto}" --dist worksteal "$@"

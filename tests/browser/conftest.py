@@ -54,6 +54,16 @@ def browser():
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_pages(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Close what a browser test left open (after its screenshots): a page that polls the shared server
+    would otherwise keep polling it for the rest of the run."""
+    yield
+    browser = request.node.funcargs.get("browser")
+    for context in list(browser.contexts) if browser is not None else []:
+        context.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Attach screenshots of the open pages to a failed browser test's report."""
