@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything the tests need (virtualenv, packages, Chromium) and run lint, contracts and tests.
+# Set up everything the tests need (virtualenv, packages, Chromium, Orthanc) and run lint, contracts and tests.
 # Uses TEST_DATABASE_URL's Postgres server when set, otherwise an embedded server started by the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,12 +8,18 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,ml]'
 
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages the tests drive: Chromium for the browser tests, Orthanc with its DICOMweb plugin as the
+# PACS of the DICOMweb import tests. Tests whose program is missing are skipped, saying what to install.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/Orthanc ] || missing+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing Debian's Chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "installing Debian's ${missing[*]} for the tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "warning: /usr/bin/chromium is missing, browser tests will be skipped (apt-get install chromium)" >&2
+    echo "warning: ${missing[*]} missing; their tests will be skipped (apt-get install ${missing[*]})" >&2
   fi
 fi
 

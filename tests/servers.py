@@ -32,6 +32,16 @@ def uvicorn_command(port: int) -> list[str]:
     return [*server, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a process, and kill it if it has not ended 20 s later."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def serving(command: list[str], port: int) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run `command` (a server on `port`) until it answers; stop it and every child afterwards."""
@@ -53,12 +63,7 @@ def serving(command: list[str], port: int) -> Iterator[tuple[str, subprocess.Pop
         yield base, proc
     finally:
         children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         for child in children:
             with contextlib.suppress(psutil.Error):
                 child.kill()

@@ -41,6 +41,17 @@ def images() -> None:
     """Image sets."""
 
 
+@images.command("pseudonym")
+@click.option("--kind", type=click.Choice(["patient", "study", "instance"]), required=True)
+@click.argument("values", nargs=-1, required=True)
+def show_pseudonyms(kind: str, values: tuple[str, ...]) -> None:
+    """Print the pseudonym stored for each id (a patient id, a study id or UID, a file name or SOP UID)."""
+    from app.domain.identities import pseudonym
+
+    for value in values:
+        click.echo(f"{value}\t{pseudonym(kind, value)}")  # type: ignore[arg-type]
+
+
 @images.group("import")
 def import_group() -> None:
     """Import an image set from local files."""

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+import app.cli.dicomweb  # noqa: F401  (registers `images import dicomweb`)
+import app.cli.public_sets  # noqa: F401  (registers `images import chexpert|mimic`)
 from app.cli.analyse import analyse_group
 from app.cli.demo import demo
 from app.cli.extractors import register_inception

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Anyone can read this value in the repository, so it is only acceptable while developing.
@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     migration_database_url: str | None = Field(default=None, validation_alias="MIGRATION_DATABASE_URL")
     store_dir: Path = Field(default=Path("./var"), validation_alias="STORE_DIR")
     secret_key: str = Field(default=DEVELOPMENT_SECRET_KEY, validation_alias="SECRET_KEY")
+    # Keys the pseudonyms of patient, study and instance ids from outside data (app/domain/identities.py).
+    # Unset: derived from SECRET_KEY, so set it before the first real import if SECRET_KEY may change.
+    identity_key: str | None = Field(default=None, min_length=16, validation_alias="IDENTITY_KEY")
+    # A PACS to import from over DICOMweb (its QIDO-RS/WADO-RS root), and its credentials: HTTP basic with
+    # a user name and password, or a bearer token. Kept here, never in the database.
+    dicomweb_url: str | None = Field(default=None, validation_alias="DICOMWEB_URL")
+    dicomweb_username: str | None = Field(default=None, validation_alias="DICOMWEB_USERNAME")
+    dicomweb_password: SecretStr | None = Field(default=None, validation_alias="DICOMWEB_PASSWORD")
+    dicomweb_token: SecretStr | None = Field(default=None, validation_alias="DICOMWEB_TOKEN")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, validation_alias="PORT")
     # Web processes of `cxrlab serve`; 0 means one per CPU core.
@@ -57,6 +66,11 @@ class Settings(BaseSettings):
     # RUN_STALL_AFTER_S is marked stalled (its worker died) and may be retried.
     run_heartbeat_s: float = Field(default=5.0, validation_alias="RUN_HEARTBEAT_S")
     run_stall_after_s: float = Field(default=60.0, validation_alias="RUN_STALL_AFTER_S")
+
+    @field_validator("identity_key", "dicomweb_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_secret_length(self) -> Settings:

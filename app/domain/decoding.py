@@ -149,6 +149,11 @@ def _decode_dicom(data: bytes) -> np.ndarray:
         # pydicom's parser raises a wide, undocumented range of exceptions on malformed files.
         has_magic = data[128:132] == b"DICM"
         raise ImageRejected("the DICOM file is truncated or corrupt" if has_magic else NOT_AN_IMAGE) from exc
+    return decode_dataset(ds)
+
+
+def decode_dataset(ds: pydicom.Dataset) -> np.ndarray:
+    """A parsed DICOM instance (from a file or a DICOMweb retrieve) -> (H, W) float32 grey in [0, 1]."""
     if not any(tag in ds for tag in _PIXEL_DATA_TAGS):
         raise ImageRejected("the DICOM file has no pixel data")
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)

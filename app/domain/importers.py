@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.domain import audit
+from app.domain import audit, identities
 from app.domain.errors import Conflict, Invalid
 from app.domain.rendering import ImageRejected, RenderedImage, render, render_array
 from app.persistence.blobs import BlobStore
@@ -32,7 +32,9 @@ class SourceImage:
     read: Callable[[], bytes] | None = None
     pixels: np.ndarray | None = None  # (H, W) uint8 or float in [0, 1]
     findings: tuple[str, ...] = ()
+    # The source's own ids; outside data's are stored only as keyed hashes (app.domain.identities).
     patient_id: str | None = None
+    study_id: str | None = None
     split: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -166,12 +168,14 @@ def _render_all(
                 stamp = store.put(rendered.sha256, rendered.png)
                 if stamp is not None:
                     created.append((rendered.sha256, stamp))
+                patient, study = _stored_ids(spec, item)
                 rows.append(
                     Image(
                         sha256=rendered.sha256,
                         source_name=item.name[:500],
                         labels=list(item.findings),
-                        patient_id=item.patient_id,
+                        patient_id=patient,
+                        study_id=study,
                         split=item.split,
                         provenance={"source_file": item.name, **item.provenance},
                     )
@@ -185,6 +189,13 @@ def _render_all(
     if not rows:
         raise Invalid("Nothing was imported: no images were found.")
     return rows, duplicates
+
+
+def _stored_ids(spec: ImportSpec, item: SourceImage) -> tuple[str | None, str | None]:
+    """(patient, study) as stored: pseudonyms for outside data, our own generators' ids as they are."""
+    if identities.is_generated_source(spec.source):
+        return item.patient_id, item.study_id
+    return identities.pseudonym("patient", item.patient_id), identities.pseudonym("study", item.study_id)
 
 
 def duplicate_note(duplicates: list[tuple[str, str]]) -> str:

@@ -1,50 +1,29 @@
 """The kinds of run an admin can start: each is a config model, a queue and a task of the same name.
 
-Adding a kind means one config model here (its fields, titles and defaults are the New-run form), one
-entry in KINDS, and one task function in app/jobs/tasks registered under the kind's name. The web
-process only ever sees this module; the tasks and torch live in the worker.
+Adding a kind means one config model, here or in a module of its own (its fields, titles and defaults
+are the New-run form), one entry in KINDS, and one task function in app/jobs/tasks registered under the
+kind's name. The web process only ever sees this module; the tasks and torch live in the worker.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from app.domain.dicomweb_query import ImportDicomwebConfig
 from app.domain.ids import DbId
+from app.domain.run_fields import (
+    NAME_RE,
+    IntList,
+    OptionalId,
+    OptionalInt,
+    RunConfig,
+    blank_is_none,
+    numeric,
+)
 from app.gan_defaults import DEFAULT_PRESET, EMA_DECAY, SEGAL_BATCH_SIZES, Preset
-
-NAME_RE = r"^[a-z0-9][a-z0-9._-]{0,79}$"
-
-
-def _int_list(value: Any) -> Any:
-    """Accept "16,16,8" from a form field as well as a JSON list."""
-    if isinstance(value, str):
-        parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
-        return parts
-    return value
-
-
-def _blank_is_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-def _numeric(value: Any) -> Any:
-    """Form fields arrive as text; a choice among numbers must still match."""
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
-
-
-IntList = Annotated[tuple[int, ...], BeforeValidator(_int_list)]
-OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
-OptionalId = Annotated[DbId | None, BeforeValidator(_blank_is_none)]
-
-
-class RunConfig(BaseModel):
-    """Base of every kind's config: unknown fields are refused, values are frozen once validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrainGanConfig(RunConfig):
@@ -61,7 +40,7 @@ class TrainGanConfig(RunConfig):
         "float32, no activation after fromRGB, minibatch-stddev over each GPU's whole batch, Adam eps 1e-7, "
         "3-channel images in [0, 1], and the batch below on each of 4 GPUs whatever the GPUs at hand.",
     )
-    resolution: Annotated[Literal[8, 16, 32, 64, 128, 256, 512, 1024], BeforeValidator(_numeric)] = Field(
+    resolution: Annotated[Literal[8, 16, 32, 64, 128, 256, 512, 1024], BeforeValidator(numeric)] = Field(
         64, title="Final resolution (px)", description="Grows from 4 px to this."
     )
     z_dim: int = Field(128, ge=8, le=512, title="Latent size")
@@ -89,7 +68,7 @@ class TrainGanConfig(RunConfig):
     metrics_every: int = Field(2_000, ge=1, title="Images between metrics lines")
     grid_every: int = Field(10_000, ge=1, title="Images between sample grids")
     checkpoint_every: int = Field(10_000, ge=1, title="Images between resume checkpoints")
-    fd_classifier: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+    fd_classifier: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(
         None,
         pattern=NAME_RE,
         title="Fréchet distance: feature extractor (classifier)",
@@ -104,7 +83,7 @@ class TrainGanConfig(RunConfig):
     )
     fd_images: int = Field(256, ge=16, le=5_000, title="Fréchet distance: images per measurement")
     # Patients a later synth_vs_real tests on must not shape the generator; the run records whom it saw.
-    exclude_test_of: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+    exclude_test_of: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(
         None,
         pattern=NAME_RE,
         title="Hold out the test patients of (classifier)",
@@ -179,7 +158,7 @@ class ClassifierTraining(RunConfig):
     arch: Literal["small", "densenet121"] = Field(
         "small", title="Network", description="DenseNet-121 as in CheXNet, or a small CNN (phantoms, CPU)."
     )
-    image_size: Annotated[Literal[32, 64, 128, 224, 256, 512], BeforeValidator(_numeric)] = Field(
+    image_size: Annotated[Literal[32, 64, 128, 224, 256, 512], BeforeValidator(numeric)] = Field(
         64, title="Input size (px)"
     )
     width: int = Field(16, ge=4, le=128, title="Small CNN width")
@@ -224,7 +203,7 @@ class LcoRunConfig(RunConfig):
         title="Classifier (steers)", pattern=NAME_RE, json_schema_extra={"choices": "classifiers"}
     )
     # LCO attacks the classifier it steers by; only another one can say whether the findings are there.
-    judge: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+    judge: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(
         None,
         pattern=NAME_RE,
         title="Judge (an independent classifier)",
@@ -314,7 +293,7 @@ class EvaluateConfig(RunConfig):
         "weights an admin registered (weights-inception-2015-12-05-6726825d.pth from torch-fidelity's "
         "GitHub releases, see /extractors).",
     )
-    classifier: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+    classifier: Annotated[str | None, BeforeValidator(blank_is_none)] = Field(
         None,
         pattern=NAME_RE,
         title="Classifier (domain extractor)",
@@ -414,5 +393,11 @@ KINDS: dict[str, Kind] = {
             queue="gpu",
         ),
         Kind(name="audit", title="Memorisation audit", config=AuditConfig, queue="gpu"),
+        Kind(
+            name="import_dicomweb",
+            title="Import films from a PACS (DICOMweb)",
+            config=ImportDicomwebConfig,
+            queue="cpu",
+        ),
     )
 }

@@ -21,6 +21,7 @@ from app.domain.run_kinds import (
     KINDS,
     AuditConfig,
     EvaluateConfig,
+    ImportDicomwebConfig,
     ImportSegalConfig,
     LcoRunConfig,
     RunConfig,
@@ -189,6 +190,10 @@ def _check_references(session: Session, config: RunConfig) -> None:
         _check_new_model(session, config.model_name)
     elif isinstance(config, AuditConfig):
         _check_audit(session, config)
+    elif isinstance(config, ImportDicomwebConfig):
+        if not get_settings().dicomweb_url:
+            raise InvalidConfig({"set_name": "no PACS is configured: set DICOMWEB_URL on the server"})
+        _check_new_set(session, config.set_name)
 
 
 def _check_audit(session: Session, config: AuditConfig) -> None:
@@ -330,6 +335,14 @@ def finish(
     if status == "succeeded":
         run.progress = 1.0
     return True
+
+
+def forget_config_fields(session: Session, run_id: int, fields: tuple[str, ...]) -> None:
+    """Blank config fields that held identifiers once they have served (a PACS import's accession list):
+    the run keeps its other settings, and the database keeps no accession number after the import."""
+    run = repo.get(session, run_id, lock=True)
+    if run is not None and any(run.config.get(f) for f in fields):
+        run.config = {**run.config, **{f: "" for f in fields}}
 
 
 def reap_stalled(session: Session) -> list[int]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.domain.errors import Invalid
+from app.domain.identities import pseudonym
 from app.domain.importers import SourceImage
 from app.domain.labels import LabelRow, parse_labels_csv, split_findings
 
@@ -189,11 +190,13 @@ def chestxray14_images(
             findings, unknown = split_findings(row["Finding Labels"], schema)
             if unknown:
                 raise Invalid(f"{name}: findings {sorted(unknown)} are not in the label schema.")
+            patient = row["Patient ID"].strip()
             yield SourceImage(
-                name=name,
+                # "00000001_000.png" is the patient's id and a follow-up number: stored by pseudonyms only.
+                name=f"{pseudonym('patient', patient)}/{pseudonym('instance', name)}.png",
                 read=path.read_bytes,
                 findings=findings,
-                patient_id=row["Patient ID"].strip(),
+                patient_id=patient,
                 split=which,
                 provenance={
                     "view": row.get("View Position", ""),

@@ -1,12 +1,14 @@
 """The New-run form of a kind, described from its pydantic config model: a field per config field.
 
 A field's title, description and default come from the model; `json_schema_extra={"choices": ...}`
-turns it into a select filled from image sets or models. A new kind therefore needs no template.
+turns it into a select filled from image sets or models, `{"input": "textarea"}` into a text box of
+several lines, and a date field becomes a date picker. A new kind therefore needs no template.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic.fields import FieldInfo
@@ -26,7 +28,7 @@ class FormField:
     name: str
     label: str
     help: str
-    input: str  # "number", "text" or "select"
+    input: str  # "number", "text", "date", "textarea" or "select"
     value: str
     required: bool
     choices: list[tuple[str, str]]
@@ -68,6 +70,10 @@ def _shown(value: Any) -> str:
 
 def _input(info: FieldInfo) -> tuple[str, list[tuple[str, str]]]:
     annotation = info.annotation
+    if annotation is date or (get_origin(annotation) is not None and date in get_args(annotation)):
+        return "date", []
+    if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("input") == "textarea":
+        return "textarea", []
     if annotation is bool:
         return "select", [("false", "no"), ("true", "yes")]
     if get_origin(annotation) is Literal:

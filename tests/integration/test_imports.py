@@ -182,6 +182,10 @@ def test_folder_and_chestxray14_importers(session, store, tmp_path):
     )
     s = import_images(session, store, spec, items, actor_id=None)
     assert s.image_count == 2
+    stored = session.scalars(select(Image).where(Image.image_set_id == s.id)).all()
+    # The file name is the patient's id and a follow-up number: neither is stored in clear.
+    assert all(i.patient_id.startswith("pid_") and "0000000" not in i.source_name for i in stored)
+    assert stored[0].source_name.startswith(stored[0].patient_id + "/uid_")
 
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -245,7 +249,7 @@ def test_a_value_the_database_refuses_leaves_no_new_blob_and_keeps_an_earlier_im
     items = [SourceImage(name="shared.png", read=lambda: shared)] + [
         SourceImage(name=f"new-{i}.png", read=lambda d=d: d) for i, d in enumerate(fresh)
     ]
-    items[-1].patient_id = "p" * 101  # longer than the column: refused at the flush, after every blob
+    items[-1].split = "s" * 21  # longer than the column: refused at the flush, after every blob
     with pytest.raises(DBAPIError):
         import_images(session, store, _spec("refused"), items, actor_id=None)
     assert not any(store.exists(_blob_of(d)) for d in fresh)  # gone already, before any rollback

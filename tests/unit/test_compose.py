@@ -28,9 +28,8 @@ def test_compose_file_is_valid():
     if compose is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     env = {**os.environ, "SECRET_KEY": "a-test-secret-key-of-enough-length"}
-    out = subprocess.run(
-        [*compose, "--profile", "gpu", "config"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    command = [*compose, "--profile", "gpu", "--profile", "pacs", "config"]
+    out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     resolved = out.stdout  # the normalised YAML Compose would run
     for needle in (
@@ -44,6 +43,9 @@ def test_compose_file_is_valid():
         "driver: nvidia",
         "- gpu",
         "cxrlab",
+        "  pacs:",
+        "DICOM_WEB_PLUGIN_ENABLED",
+        "DICOMWEB_URL",
     ):
         assert needle in resolved, needle
 

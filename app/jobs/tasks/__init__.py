@@ -8,6 +8,7 @@ from procrastinate import JobContext
 
 from app.jobs.tasks.audit import audit_body
 from app.jobs.tasks.classifier import train_classifier_body
+from app.jobs.tasks.dicomweb import import_dicomweb_body
 from app.jobs.tasks.evaluate import evaluate_body
 from app.jobs.tasks.experiments import synth_vs_real_body
 from app.jobs.tasks.gan import train_gan_body
@@ -26,6 +27,7 @@ BODIES: dict[str, Body] = {
     "synth_vs_real": synth_vs_real_body,
     "evaluate": evaluate_body,
     "audit": audit_body,
+    "import_dicomweb": import_dicomweb_body,
 }
 
 

@@ -43,7 +43,9 @@ class Image(CreatedAt, Base):
     # Where it came from inside the import (file name, or a generator's index).
     source_name: Mapped[str] = mapped_column(String(500))
     labels: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # Outside data's patient and study ids as keyed hashes (app.domain.identities), never in clear.
     patient_id: Mapped[str | None] = mapped_column(String(100))
+    study_id: Mapped[str | None] = mapped_column(String(100))
     # "train" / "test" where the source splits its data.
     split: Mapped[str | None] = mapped_column(String(20))
     # Source file, and for synthetic images the model, seed and job when known.

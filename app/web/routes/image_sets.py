@@ -5,10 +5,12 @@ from __future__ import annotations
 import zipfile
 from collections import Counter
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
+from app.core.config import get_settings
 from app.domain import importers, labels, sources
 from app.domain.errors import DomainError, Invalid, NotFound
 from app.persistence.repositories import image_sets as repo
@@ -21,13 +23,19 @@ from app.web.templating import render
 router = APIRouter(prefix="/image-sets")
 
 
+def _pacs_host() -> str | None:
+    """The configured PACS's host (never its credentials), for the page's import section."""
+    url = get_settings().dicomweb_url
+    return (urlsplit(url).hostname or url) if url else None
+
+
 @router.get("")
 def list_sets(request: Request, db: Db, user: Staff) -> Response:
     """All image sets, and for admins the upload form."""
     return render(
         request,
         "pages/image_sets/list.html",
-        {"user": user, "sets": repo.list_all(db), "error": None, "form": {}},
+        {"user": user, "sets": repo.list_all(db), "error": None, "form": {}, "pacs": _pacs_host()},
     )
 
 
@@ -139,7 +147,7 @@ def upload(
         return render(
             request,
             "pages/image_sets/list.html",
-            {"user": admin, "sets": repo.list_all(db), "error": str(exc), "form": form},
+            {"user": admin, "sets": repo.list_all(db), "error": str(exc), "form": form, "pacs": _pacs_host()},
             status_code=exc.status_code,
         )
     db.commit()
