@@ -44,3 +44,13 @@ def test_every_kind_names_a_queue_and_a_documented_config():
         assert kind.name == name and kind.queue in ("gpu", "cpu") and kind.config.__doc__
         for field, info in kind.config.model_fields.items():
             assert info.title, f"{name}.{field} needs a title for its form"
+
+
+def test_every_kind_has_its_own_check_and_a_task_of_its_name():
+    from app.domain import run_checks
+    from app.jobs.tasks import BODIES
+
+    assert set(BODIES) == set(KINDS)
+    for name, kind in KINDS.items():
+        # The kind's own check: the function of run_checks named after it, saying what it checks.
+        assert kind.check is getattr(run_checks, name) and kind.check.__doc__, name
