@@ -30,6 +30,15 @@ QUEUE_TABLES = (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests a quick run leaves out by what they start: job workers, and Chromium by folder."""
+    for item in items:
+        if "workers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.worker)
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+
+
 def _reset_caches() -> None:
     from app.core.config import get_settings
     from app.persistence.db import get_engine, get_sessionmaker

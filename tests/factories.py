@@ -1,12 +1,22 @@
-"""Builders of test data through the real domain functions (no shortcuts into tables)."""
+"""Builders of test data through the real domain functions (no shortcuts into tables), and the helpers
+that several test modules share: runs through the form and the queue, answers through the case page, files.
+"""
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
 
 from app.domain import studies, users
 from app.domain.importers import ImportSpec, import_images
 from app.domain.studies import StudyDesign
+from app.persistence.db import get_sessionmaker
+from app.persistence.models import Run
+from tests.waiting import patiently
 
 PASSWORD = "correct-horse-battery"
 
@@ -98,3 +108,140 @@ def answer_cases(session, study_id: int, reader, *, cases: int, skill: float) ->
         answer = Answer(view.opaque_id, f"token-{reader.id}-{i:04d}", verdict, 4 if right else 5)
         readings.submit(session, study_id, reader.id, answer)
         session.commit()
+
+
+# --- runs, through the New-run form and the real queue ----------------------------------------------
+
+TINY_GAN = {  # 4 -> 8 px with a few thousand images: seconds on a CPU
+    "resolution": "8",
+    "z_dim": "16",
+    "channels": "16,16",
+    "batch_sizes": "8,8",
+    "fade_images": "512",
+    "stable_images": "512",
+    "ema_decay": "0.9",
+    "metrics_every": "256",
+    "grid_every": "512",
+}
+
+
+def run_row(run_id: int) -> Run:
+    """The run as committed now (a fresh session each time)."""
+    with get_sessionmaker()() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        return run
+
+
+def wait_for(
+    run_id: int, until: Callable[[Run], bool], workers, quiet_s: float = 90, cap_s: float = 900
+) -> Run:
+    """Poll the run until `until(run)`; fail, with the workers' logs, once neither the run nor the workers
+    have moved for `quiet_s` seconds (a busy machine is slow, not stuck: tests/waiting.py)."""
+
+    def done() -> Run | None:
+        run = run_row(run_id)
+        return run if until(run) else None
+
+    def signs() -> tuple:
+        run = run_row(run_id)
+        # Whole CPU seconds: an idle worker polling the queue spends less than one in a minute.
+        moved = (workers.log_size(), int(workers.cpu_seconds()))
+        return (run.status, run.progress, run.progress_note, run.attempt, *moved)
+
+    what = f"run {run_id}"
+    return patiently(done, signs=signs, what=what, quiet_s=quiet_s, cap_s=cap_s, explain=workers.logs)
+
+
+def start_run(client, kind: str, **fields: str) -> int:
+    """Fill in the New-run form as a browser would and return the new run's id."""
+    page = client.get(f"/runs/new?kind={kind}")
+    assert page.status_code == 200, page.text
+    key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)
+    data = {"csrf_token": csrf_of(page.text), "kind": kind, "request_key": key, **fields}
+    r = client.post("/runs", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return int(r.headers["location"].rsplit("/", 1)[1])
+
+
+def start_tiny_training(client, session, store, **fields: str) -> int:
+    """A 4 -> 8 px train_gan run on 24 phantoms, started through the form."""
+    images = phantom_set(session, store, name="train", kind="real", n=24, size=32)
+    session.commit()
+    return start_run(client, "train_gan", image_set_id=str(images.id), **TINY_GAN, **fields)
+
+
+# --- reading through the case page's form --------------------------------------------------------------
+
+def current_case(client, study_id: int) -> str:
+    """The opaque id of the case the reader's page shows now."""
+    page = client.get(f"/read/{study_id}/case")
+    assert page.status_code == 200, page.text
+    m = re.search(r'name="case_id" value="([^"]+)"', page.text)
+    assert m, page.text[:500]
+    return m.group(1)
+
+
+def answer_case(
+    client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None, **extra
+):
+    """Post an answer through the case page's form, as the browser would."""
+    page = client.get(f"/read/{study_id}/case")
+    data = {
+        "case_id": case_id,
+        "client_token": token or f"tok-{case_id}",
+        "verdict": verdict,
+        "confidence": str(confidence),
+        "findings": list(findings),
+        "active_ms": "1500",
+        "csrf_token": csrf_of(page.text),
+        **extra,
+    }
+    return client.post(f"/read/{study_id}/case", data=data)
+
+
+# --- files -----------------------------------------------------------------------------------------------
+
+def random_inception_weights(path: Path, seed: int = 0) -> Path:
+    """torch-fidelity's Inception-v3 with random weights, saved as a state dict like the official file.
+
+    Torch's default initialisation shrinks activations to ~1e-8 over the 90-odd layers; He-normal
+    convolutions keep them alive, so the features differ from image to image."""
+    import torch
+
+    from app.ml.metrics.inception import build_network
+
+    torch.manual_seed(seed)
+    net = build_network()
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def upload_inception(client, name: str, content: bytes):
+    """Post a weights file to the extractors page as an admin's browser would."""
+    token = csrf_of(client.get("/extractors").text)
+    return client.post(
+        "/extractors/inception",
+        data={"csrf_token": token},
+        files={"file": (name, content, "application/octet-stream")},
+        follow_redirects=False,
+    )
+
+
+def compressed(png: bytes) -> bytes:
+    """The same pixels as an ordinary compressed PNG, as another tool would write them."""
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(out, format="PNG", compress_level=9)
+    return out.getvalue()
+
+
+def with_text(png: bytes) -> bytes:
+    """The same PNG re-saved with a tEXt chunk, as a tool that stamps its name would write it."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "some GAN 1.0")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).save(out, format="PNG", pnginfo=info)
+    return out.getvalue()

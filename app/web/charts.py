@@ -124,25 +124,26 @@ def fd_chart(points: list[dict]) -> Markup:
         "thousands of images</text>"
     )
     starts = _stage_starts(points)
-    for res, x in starts.items():  # a dotted line where each later resolution's fade-in began
+    for resolution, x in starts.items():  # a dotted line where each later resolution's fade-in began
         if x <= 0:
             continue
         parts.append(
             f'<line class="stage" x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{PAD_T}" y2="{PLOT_H - PAD_B}" '
             'stroke="#bbb" stroke-dasharray="1 3"/>'
-            f'<text class="res" x="{px(x) + 3:.1f}" y="{PAD_T + 10}">{res} px</text>'
+            f'<text class="res" x="{px(x) + 3:.1f}" y="{PAD_T + 10}">{resolution} px</text>'
         )
     # The baseline belongs to a resolution: one dashed segment per resolution, across its points.
     segments: dict[int, list[tuple[int, float]]] = {}
     for m, x in zip(points, xs, strict=True):
         if m.get("baseline") is not None:
             segments.setdefault(int(m["resolution"]), []).append((x, float(m["baseline"])))
-    for res, seg in segments.items():
-        left, (right, base) = min(starts[res], seg[0][0]), seg[-1]  # from its stage's start to its last point
+    for resolution, seg in segments.items():
+        # From its stage's start to its last point.
+        left, (right, base) = min(starts[resolution], seg[0][0]), seg[-1]
         parts.append(
             f'<path class="baseline" d="M{px(left):.1f},{py(base):.1f} H{px(right):.1f}" fill="none" '
-            f'stroke="#b5452f" stroke-width="1.5" stroke-dasharray="6 4"><title>real vs real at {res} px: '
-            f"{base:.4g}</title></path>"
+            f'stroke="#b5452f" stroke-width="1.5" stroke-dasharray="6 4">'
+            f"<title>real vs real at {resolution} px: {base:.4g}</title></path>"
         )
     path = " ".join(
         f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(float(m['fd'])):.1f}"

@@ -19,8 +19,7 @@ from app.ml import phantoms
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import Image, MemorisationCheck
 from tests import factories
-from tests.integration.test_jobs import start_run, wait_for
-from tests.integration.test_study_flow import _answer, _current_case
+from tests.factories import answer_case, current_case, start_run, wait_for
 
 CLASSIFIER = "phantom-classifier-64"
 
@@ -101,7 +100,7 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
     assert study.status == "launched", study.leakage
     reader = signed_in("reader")
     for _ in range(26):
-        assert _answer(reader, study.id, _current_case(reader, study.id), "real", 3).status_code == 200
+        assert answer_case(reader, study.id, current_case(reader, study.id), "real", 3).status_code == 200
     export = researcher.get(f"/studies/{study.id}/export.csv")
     assert export.status_code == 200, export.text[:300]
     rows = list(csv.DictReader(io.StringIO(export.text)))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from sqlalchemy import func
 
 
@@ -30,6 +31,7 @@ def _postgres_for(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 def test_cli_without_database_url_starts_migrates_and_stops_the_embedded_server():
     # Outside pytest's basetemp, which a concurrent pytest session may chmod to 0700 under the server.
     tmp_path = Path(tempfile.mkdtemp(prefix="cxrlab-cli-test-"))
@@ -132,6 +134,7 @@ def test_cli_folder_import_says_which_files_it_skipped_as_duplicates(tmp_path, d
     assert image_set.image_count == 2 and "b/again.png (same as a.png)" in image_set.description
 
 
+@pytest.mark.slow
 def test_demo_imports_the_shipped_lco_archive_with_its_labels_and_provenance(tmp_path, db_url, session):
     from sqlalchemy import select
 

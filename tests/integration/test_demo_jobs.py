@@ -11,10 +11,13 @@ import sys
 
 import httpx
 import psutil
+import pytest
 
 from tests import factories
 from tests.servers import free_port
 from tests.waiting import cpu_seconds, patiently
+
+pytestmark = pytest.mark.slow
 
 
 def _csrf(page: httpx.Response) -> str:

@@ -20,7 +20,7 @@ from app.domain.rendering import png_chunks, render
 from app.persistence.models import Image, ImageSet
 from tests import factories
 from tests.dicom_films import DATE_PHI, TEXT_PHI, chest_film, phi_date, phi_marker
-from tests.integration.test_jobs import start_run, wait_for
+from tests.factories import start_run, wait_for
 from tests.orthanc import PASSWORD, USER, running_orthanc
 
 

@@ -14,9 +14,13 @@ import pytest
 
 from app.domain import extractors
 from tests import factories
-from tests.integration.test_extractors import upload
-from tests.integration.test_jobs import start_run, start_tiny_training, wait_for
-from tests.unit.test_inception import random_inception_weights
+from tests.factories import (
+    random_inception_weights,
+    start_run,
+    start_tiny_training,
+    upload_inception,
+    wait_for,
+)
 
 CLASSIFIER = "phantom-classifier-64"
 
@@ -55,7 +59,7 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
 ):
     real, synthetic = sets
     admin = signed_in("admin")
-    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    assert upload_inception(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
     run_id = start_run(admin, "evaluate", **fields, kid="true", precision_recall="true", extrapolate="true")
     workers.start()
@@ -125,7 +129,7 @@ def test_a_weights_file_altered_after_registration_is_refused_by_the_worker(
 ):
     real, synthetic = sets
     admin = signed_in("admin")
-    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    assert upload_inception(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
     registered = extractors.registered(store_dir / "models")
     with registered.path.open("r+b") as f:  # one byte changed on disk, after registration
         f.seek(registered.size // 2)
@@ -146,7 +150,7 @@ def test_training_can_measure_fid_per_checkpoint_with_the_registered_inception(
     signed_in, workers, session, store, weights, store_dir
 ):
     admin = signed_in("admin")
-    assert upload(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
+    assert upload_inception(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
     # one measurement, at the end of the tiny run (its resume checkpoints lie beyond its length)
     run_id = start_tiny_training(
         admin,

@@ -15,23 +15,15 @@ from sqlalchemy import select
 from app.domain import extractors
 from app.persistence.models import AuditEvent
 from tests import factories
-from tests.unit.test_inception import random_inception_weights
+from tests.factories import random_inception_weights, upload_inception
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised Inception saved like the official file (95 MB of tensors)."""
     return random_inception_weights(tmp_path_factory.mktemp("weights") / "random-inception.pth")
-
-
-def upload(client, name: str, content: bytes):
-    token = factories.csrf_of(client.get("/extractors").text)
-    return client.post(
-        "/extractors/inception",
-        data={"csrf_token": token},
-        files={"file": (name, content, "application/octet-stream")},
-        follow_redirects=False,
-    )
 
 
 def folder_contents(store_dir: Path) -> list[str]:
@@ -58,7 +50,7 @@ def test_only_admins_see_the_page_and_it_says_how_to_obtain_the_file(signed_in):
 def test_upload_registers_the_file_with_its_sha256(signed_in, session, store_dir, weights, people):
     admin = signed_in("admin")
     content = weights.read_bytes()
-    r = upload(admin, "random-inception.pth", content)
+    r = upload_inception(admin, "random-inception.pth", content)
     assert r.status_code == 303, r.text
     sha = hashlib.sha256(content).hexdigest()
     manifest = json.loads((extractors.folder(store_dir / "models") / "manifest.json").read_text())
@@ -85,7 +77,7 @@ def test_upload_registers_the_file_with_its_sha256(signed_in, session, store_dir
     [(b"", "The file is empty."), (b"GIF89a, not weights at all", "not a PyTorch weights file")],
 )
 def test_a_bad_upload_is_refused_and_leaves_nothing_behind(signed_in, store_dir, content, message):
-    r = upload(signed_in("admin"), "weights.pth", content)
+    r = upload_inception(signed_in("admin"), "weights.pth", content)
     assert r.status_code == 422 and message in r.text
     assert folder_contents(store_dir) == []
     assert extractors.registered(store_dir / "models") is None
@@ -93,9 +85,9 @@ def test_a_bad_upload_is_refused_and_leaves_nothing_behind(signed_in, store_dir,
 
 def test_a_bad_upload_keeps_the_registered_file(signed_in, store_dir, weights):
     admin = signed_in("admin")
-    assert upload(admin, "w.pth", weights.read_bytes()).status_code == 303
+    assert upload_inception(admin, "w.pth", weights.read_bytes()).status_code == 303
     before = folder_contents(store_dir)
-    assert upload(admin, "w.pth", b"not weights").status_code == 422
+    assert upload_inception(admin, "w.pth", b"not weights").status_code == 422
     assert folder_contents(store_dir) == before and extractors.registered(store_dir / "models") is not None
 
 

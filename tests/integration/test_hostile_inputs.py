@@ -22,6 +22,8 @@ from app.domain.run_kinds import KINDS
 from tests import factories
 from tests.forms import Form, forms_of
 
+pytestmark = pytest.mark.slow
+
 HOSTILE = (
     "a\x00b",
     "x\x1by",

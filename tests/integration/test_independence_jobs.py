@@ -23,7 +23,7 @@ from app.persistence.models import Image, ImageSet
 from app.persistence.patient_records import half_of, learnt_patients, patient_key, write_patients
 from app.persistence.snapshots import BUNDLED, find_snapshot
 from tests import factories
-from tests.integration.test_jobs import TINY_GAN, start_run, wait_for
+from tests.factories import TINY_GAN, start_run, wait_for
 
 GENERATOR, CLASSIFIER = "phantom-pggan-64", "phantom-classifier-64"
 

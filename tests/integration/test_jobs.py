@@ -7,75 +7,15 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable
 
 from sqlalchemy import func, select, text
 
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import FINISHED, Image, ImageSet, Run, Study
 from tests import factories
-from tests.waiting import patiently
+from tests.factories import run_row, start_run, start_tiny_training, wait_for
 
 DEMO_MODEL = "phantom-pggan-64"
-TINY_GAN = {  # 4 -> 8 px with a few thousand images: seconds on a CPU
-    "resolution": "8",
-    "z_dim": "16",
-    "channels": "16,16",
-    "batch_sizes": "8,8",
-    "fade_images": "512",
-    "stable_images": "512",
-    "ema_decay": "0.9",
-    "metrics_every": "256",
-    "grid_every": "512",
-}
-
-
-def run_row(run_id: int) -> Run:
-    """The run as committed now (a fresh session each time)."""
-    with get_sessionmaker()() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
-        return run
-
-
-def wait_for(
-    run_id: int, until: Callable[[Run], bool], workers, quiet_s: float = 90, cap_s: float = 900
-) -> Run:
-    """Poll the run until `until(run)`; fail, with the workers' logs, once neither the run nor the workers
-    have moved for `quiet_s` seconds (a busy machine is slow, not stuck: tests/waiting.py)."""
-
-    def done() -> Run | None:
-        run = run_row(run_id)
-        return run if until(run) else None
-
-    def signs() -> tuple:
-        run = run_row(run_id)
-        # Whole CPU seconds: an idle worker polling the queue spends less than one in a minute.
-        moved = (workers.log_size(), int(workers.cpu_seconds()))
-        return (run.status, run.progress, run.progress_note, run.attempt, *moved)
-
-    what = f"run {run_id}"
-    return patiently(done, signs=signs, what=what, quiet_s=quiet_s, cap_s=cap_s, explain=workers.logs)
-
-
-def start_run(client, kind: str, **fields: str) -> int:
-    """Fill in the New-run form as a browser would and return the new run's id."""
-    page = client.get(f"/runs/new?kind={kind}")
-    assert page.status_code == 200, page.text
-    key = re.search(r'name="request_key" value="([^"]+)"', page.text).group(1)
-    data = {"csrf_token": factories.csrf_of(page.text), "kind": kind, "request_key": key, **fields}
-    r = client.post("/runs", data=data, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return int(r.headers["location"].rsplit("/", 1)[1])
-
-
-def start_tiny_training(client, session, store, **fields: str) -> int:
-    """A 4 -> 8 px train_gan run on 24 phantoms, started through the form."""
-    images = factories.phantom_set(session, store, name="train", kind="real", n=24, size=32)
-    session.commit()
-    return start_run(client, "train_gan", image_set_id=str(images.id), **TINY_GAN, **fields)
-
-
 def job_count() -> int:
     with get_sessionmaker()() as s:
         return s.scalar(text("SELECT count(*) FROM procrastinate_jobs"))

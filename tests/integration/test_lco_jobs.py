@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import Image, ImageSet
 from tests import factories
-from tests.integration.test_jobs import run_row, start_run, wait_for
+from tests.factories import run_row, start_run, wait_for
 
 GENERATOR, CLASSIFIER = "phantom-pggan-64", "phantom-classifier-64"
 

@@ -11,7 +11,7 @@ from app.domain import studies
 from app.persistence.models import Study
 from app.persistence.repositories import studies as studies_repo
 from tests import factories
-from tests.unit.test_leakage import compressed, with_text
+from tests.factories import compressed, with_text
 
 
 def _draft(session, store, people, *, n_cases: int = 12) -> Study:

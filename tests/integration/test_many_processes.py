@@ -17,6 +17,8 @@ from app.persistence.models import Reading
 from tests import factories
 from tests.servers import free_port, serving, uvicorn_command
 
+pytestmark = pytest.mark.slow
+
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
 
 

@@ -12,7 +12,7 @@ from app.persistence.db import get_sessionmaker
 from app.persistence.models import Run
 from app.persistence.snapshots import BUNDLED
 from tests import factories
-from tests.integration.test_jobs import TINY_GAN, start_tiny_training, wait_for
+from tests.factories import TINY_GAN, start_tiny_training, wait_for
 
 EXTRACTOR = "phantom-classifier-64"
 DEMO_MODEL = "phantom-pggan-64"

@@ -175,6 +175,7 @@ def test_retest_repeats_come_back_unannounced_and_pair_up(session, store, people
     assert "Test–retest" in page and "Over 6 films shown twice" in page
 
 
+@pytest.mark.slow
 def test_the_report_as_pdf(session, store, people, signed_in, tmp_path):
     readers = [people["reader"], people["reader2"]]
     study = factories.launched_study(session, store, readers=readers, creator=people["researcher"], n_cases=8)

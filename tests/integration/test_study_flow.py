@@ -16,31 +16,6 @@ def _study_key(session, served: str) -> str:
     return case_by_opaque(session, served).opaque_id
 
 
-def _current_case(client, study_id: int) -> str:
-    page = client.get(f"/read/{study_id}/case")
-    assert page.status_code == 200, page.text
-    m = re.search(r'name="case_id" value="([^"]+)"', page.text)
-    assert m, page.text[:500]
-    return m.group(1)
-
-
-def _answer(
-    client, study_id: int, case_id: str, verdict: str, confidence: int, findings=(), token=None, **extra
-):
-    page = client.get(f"/read/{study_id}/case")
-    data = {
-        "case_id": case_id,
-        "client_token": token or f"tok-{case_id}",
-        "verdict": verdict,
-        "confidence": str(confidence),
-        "findings": list(findings),
-        "active_ms": "1500",
-        "csrf_token": factories.csrf_of(page.text),
-        **extra,
-    }
-    return client.post(f"/read/{study_id}/case", data=data)
-
-
 def test_import_study_read_results_export(session, store, people, signed_in):
     real = factories.phantom_set(session, store, name="Real phantoms", kind="real", n=10)
     syn = factories.phantom_set(session, store, name="Synthetic phantoms", kind="synthetic", n=10, seed=1)
@@ -76,11 +51,11 @@ def test_import_study_read_results_export(session, store, people, signed_in):
     assert "Loop study" in reader.get("/read").text
     answered = []
     for i in range(6):
-        case_id = _current_case(reader, study_id)
+        case_id = factories.current_case(reader, study_id)
         img = reader.get(f"/img/{case_id}")
         assert img.status_code == 200 and img.headers["content-type"] == "image/png"
         assert img.content.startswith(b"\x89PNG")
-        r = _answer(
+        r = factories.answer_case(
             reader,
             study_id,
             case_id,
@@ -129,14 +104,14 @@ def test_practice_cases_give_feedback_and_are_excluded(session, store, people, s
     )
     session.commit()
     reader = signed_in("reader")
-    case_id = _current_case(reader, study.id)
-    r = _answer(reader, study.id, case_id, "real", 2)
+    case_id = factories.current_case(reader, study.id)
+    r = factories.answer_case(reader, study.id, case_id, "real", 2)
     assert "This practice image was" in r.text
     for _ in range(5):
-        case_id = _current_case(reader, study.id)
+        case_id = factories.current_case(reader, study.id)
         if "Thank you" in reader.get(f"/read/{study.id}/case").text:
             break
-        _answer(reader, study.id, case_id, "synthetic", 4)
+        factories.answer_case(reader, study.id, case_id, "synthetic", 4)
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
     assert [r["practice"] for r in sorted(rows, key=lambda r: int(r["position"]))] == ["true"] * 2 + [
@@ -151,13 +126,13 @@ def test_reload_resumes_at_the_same_case(session, store, people, signed_in):
     study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
     session.commit()
     reader = signed_in("reader")
-    first = _current_case(reader, study.id)
-    assert _current_case(reader, study.id) == first  # reload: same case
-    _answer(reader, study.id, first, "real", 5)
-    second = _current_case(reader, study.id)
+    first = factories.current_case(reader, study.id)
+    assert factories.current_case(reader, study.id) == first  # reload: same case
+    factories.answer_case(reader, study.id, first, "real", 5)
+    second = factories.current_case(reader, study.id)
     assert second != first
     fresh = signed_in("reader")  # another browser of the same reader
-    assert _current_case(fresh, study.id) == second
+    assert factories.current_case(fresh, study.id) == second
 
 
 def test_revising_the_previous_answer_where_allowed(session, store, people, signed_in):
@@ -171,18 +146,18 @@ def test_revising_the_previous_answer_where_allowed(session, store, people, sign
     )
     session.commit()
     reader = signed_in("reader")
-    first = _current_case(reader, study.id)
-    _answer(reader, study.id, first, "real", 2, findings=["Mass"])
-    second = _current_case(reader, study.id)
+    first = factories.current_case(reader, study.id)
+    factories.answer_case(reader, study.id, first, "real", 2, findings=["Mass"])
+    second = factories.current_case(reader, study.id)
     assert 'data-shortcut="u"' in reader.get(f"/read/{study.id}/case").text
     page = reader.get(f"/read/{study.id}/revise")
     assert f'name="case_id" value="{first}"' in page.text and "revising" in page.text
     assert re.search(r'value="real" data-key="r" checked', page.text)
     assert re.search(r'value="Mass" data-key="[a-z]" checked', page.text)
     # Without the revise flag (a stale tab) the first answer stands; with it, a revision is stored.
-    stale = _answer(reader, study.id, first, "synthetic", 5, token="stale-token-1")
+    stale = factories.answer_case(reader, study.id, first, "synthetic", 5, token="stale-token-1")
     assert "already answered" in stale.text
-    r = _answer(
+    r = factories.answer_case(
         reader,
         study.id,
         first,
@@ -193,7 +168,7 @@ def test_revising_the_previous_answer_where_allowed(session, store, people, sign
         free_text='=HYPERLINK("x")',
     )
     assert r.status_code == 200
-    assert _current_case(reader, study.id) == second  # back to where the reader was
+    assert factories.current_case(reader, study.id) == second  # back to where the reader was
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
     key = _study_key(session, first)
@@ -209,11 +184,11 @@ def test_revising_is_refused_where_not_allowed(session, store, people, signed_in
     study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
     session.commit()
     reader = signed_in("reader")
-    first = _current_case(reader, study.id)
-    _answer(reader, study.id, first, "real", 2)
+    first = factories.current_case(reader, study.id)
+    factories.answer_case(reader, study.id, first, "real", 2)
     assert 'data-shortcut="u"' not in reader.get(f"/read/{study.id}/case").text
     assert reader.get(f"/read/{study.id}/revise").status_code == 409
-    r = _answer(reader, study.id, first, "synthetic", 5, token="sneaky-token-1")
+    r = factories.answer_case(reader, study.id, first, "synthetic", 5, token="sneaky-token-1")
     assert "already answered" in r.text
     researcher = signed_in("researcher")
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))
@@ -240,7 +215,7 @@ def test_unlabelled_synthetic_sets_export_blank_labels(session, store, people, s
     session.commit()
     reader = signed_in("reader")
     for _ in range(4):
-        _answer(reader, study.id, _current_case(reader, study.id), "real", 3)
+        factories.answer_case(reader, study.id, factories.current_case(reader, study.id), "real", 3)
     researcher = signed_in("researcher")
     assert "Unlabelled" in researcher.get(f"/image-sets/{synthetic.id}").text
     rows = list(csv.DictReader(io.StringIO(researcher.get(f"/studies/{study.id}/export.csv").text)))

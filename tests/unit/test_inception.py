@@ -17,24 +17,13 @@ from torch_fidelity.metric_fid import fid_statistics_to_metric
 
 from app.ml.metrics.fidelity import kid, precision_recall
 from app.ml.metrics.frechet import FeatureStats, fid, fid_infinity, frechet_distance, matched_baseline
-from app.ml.metrics.inception import build_network, inception_features, load_inception
+from app.ml.metrics.inception import inception_features, load_inception
 from app.ml.phantoms import phantom
+from tests.factories import random_inception_weights
+
+pytestmark = pytest.mark.slow
 
 N, SIZE = 16, 64
-
-
-def random_inception_weights(path: Path, seed: int = 0) -> Path:
-    """torch-fidelity's Inception-v3 with random weights, saved as a state dict like the official file.
-
-    Torch's default initialisation shrinks activations to ~1e-8 over the 90-odd layers; He-normal
-    convolutions keep them alive, so the features differ from image to image."""
-    torch.manual_seed(seed)
-    net = build_network()
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    torch.save(net.state_dict(), path)
-    return path
 
 
 def films(seed: int) -> list[np.ndarray]:

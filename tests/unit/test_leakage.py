@@ -8,11 +8,12 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from app.domain import leakage, separability
 from app.domain.rendering import png_chunks, render_array
 from app.stats.roc import auc as auc_from_scores
+from tests.factories import compressed, with_text
 
 pytest.importorskip("scipy")
 phantoms = pytest.importorskip("app.ml.phantoms")
@@ -48,6 +49,7 @@ def test_logistic_regression_separates_what_is_separable_and_not_noise() -> None
     assert auc_from_scores(y.astype(bool), scores(noise, y, folds=5, seed=0)) < 0.65
 
 
+@pytest.mark.slow
 def test_the_permutation_p_rejects_null_studies_at_its_nominal_rate() -> None:
     # 200 null studies of 11 + 11 cases (where a Hanley–McNeil gate blocked 9 % against 2.5 %): at
     # alpha 0.05 the permutation test must reject about 5 % (binomial 99 % range for 200: 2 to 19).
@@ -107,27 +109,11 @@ def test_another_size_is_blocked(real: list[bytes], other: list[bytes]) -> None:
     ]
 
 
-def compressed(png: bytes) -> bytes:
-    """The same pixels as an ordinary compressed PNG, as another tool would write them."""
-    out = io.BytesIO()
-    Image.open(io.BytesIO(png)).save(out, format="PNG", compress_level=9)
-    return out.getvalue()
-
-
 def test_another_byte_length_is_blocked_even_for_one_file(real: list[bytes], other: list[bytes]) -> None:
     report = _gate(real, [compressed(other[0]), *other[1:]])
     assert not report.passed and report.odd_files == []  # same header, same chunks: only the length differs
     assert [(o["truth"], o["count"]) for o in report.odd_lengths] == [("synthetic", 1)]
     assert "by the download's size" in report.reasons[0]
-
-
-def with_text(png: bytes) -> bytes:
-    """The same PNG re-saved with a tEXt chunk, as a tool that stamps its name would write it."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", "some GAN 1.0")
-    out = io.BytesIO()
-    Image.open(io.BytesIO(png)).save(out, format="PNG", pnginfo=info)
-    return out.getvalue()
 
 
 def test_metadata_on_a_single_file_is_blocked(real: list[bytes], other: list[bytes]) -> None:

@@ -23,6 +23,8 @@ from app.stats.mrmc import analyse
 from app.stats.ratings import RatingTable
 from app.stats.readers import summarise
 
+pytestmark = pytest.mark.slow
+
 STUDIES = 2000
 CUTS = np.linspace(-2.2, 2.2, 9)  # latent -> ratings 1..10
 

@@ -85,7 +85,7 @@ def stored_film(film: np.ndarray, size: int) -> np.ndarray:
 def archive_items(
     G,
     C,
-    res,
+    found,
     targets,
     thresholds,
     findings,
@@ -111,7 +111,7 @@ def archive_items(
     steerer = Verdict(C, np.arange(len(findings)), np.asarray(thresholds, dtype=np.float64))
     for start in range(0, len(targets), batch):
         with torch.no_grad():
-            films = to_uint8(G(res.z[start : start + batch].to(device)), G.cfg.pixel_range)  # (B, H, W)
+            films = to_uint8(G(found.z[start : start + batch].to(device)), G.cfg.pixel_range)  # (B, H, W)
         if resolution is not None:
             films = np.stack([stored_film(f, resolution) for f in films])  # (B, size, size)
         goal = np.asarray(targets[start : start + batch])
@@ -133,10 +133,10 @@ def archive_items(
                 "achieved": {f: round(float(p), 4) for f, p in zip(findings, probs[k], strict=True)},
                 "success": ok,  # the judge's verdict, or the steerer's own without a judge
                 "steerer_success": bool(s_ok[k]),
-                "optimiser_success": bool(res.success[i]),
-                "steps": int(res.steps[i]),
-                "attempts": int(res.attempts[i]),
-                "latent": [round(float(v), 6) for v in res.z[i]],
+                "optimiser_success": bool(found.success[i]),
+                "steps": int(found.steps[i]),
+                "attempts": int(found.attempts[i]),
+                "latent": [round(float(v), 6) for v in found.z[i]],
             }
             if judge is not None:
                 provenance["judged"] = {
@@ -197,7 +197,7 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     log.info("LCO: %d targets (%s) for %s with %s", cfg.n, cfg.target_mode, cfg.model, cfg.classifier)
     if judge is not None:
         log.info("judged by %s; independence %s", cfg.judge, independent)
-    res = optimise(
+    found = optimise(
         G,
         C,
         targets,
@@ -208,7 +208,8 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         progress_fn=lambda ok, n: ctx.progress(0.9 * ok / n, f"{ok:,} / {n:,} targets reached"),
     )
     ctx.check_abort()
-    log.info("reached %d of %d targets; median steps %d", res.success.sum(), cfg.n, int(np.median(res.steps)))
+    median_steps = int(np.median(found.steps))
+    log.info("reached %d of %d targets; median steps %d", found.success.sum(), cfg.n, median_steps)
     meta = {
         "method": "lco",
         "model": cfg.model,
@@ -242,7 +243,7 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     items = archive_items(
         G,
         C,
-        res,
+        found,
         targets,
         thresholds,
         findings,
@@ -265,7 +266,7 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         "success_rate": rates["judge"] if judge is not None else rates["steerer"],
         "judged_by": meta["judged_by"],
         "steerer_success_rate": rates["steerer"],
-        "optimiser_success_rate": round(float(res.success.mean()), 4),  # on G's float output
+        "optimiser_success_rate": round(float(found.success.mean()), 4),  # on G's float output
     }
     if judge is not None:
         outputs |= {"judge_success_rate": rates["judge"], "independence": independent}

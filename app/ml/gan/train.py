@@ -73,7 +73,9 @@ class TrainResult:
 
 
 @dataclass
-class _Dist:
+class _Process:
+    """This process's place in the job: the world size, its rank and device (named apart from self.D)."""
+
     world: int
     rank: int
     device: torch.device
@@ -85,7 +87,7 @@ class _Dist:
         return self.rank == 0
 
 
-def _setup_dist(device: str | torch.device | None) -> _Dist:
+def _setup_dist(device: str | torch.device | None) -> _Process:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -95,14 +97,14 @@ def _setup_dist(device: str | torch.device | None) -> _Dist:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world == 1:
-        return _Dist(1, 0, dev, created=False)
+        return _Process(1, 0, dev, created=False)
     created = not dist.is_initialized()
     if created:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         bind = dev if dev.type == "cuda" else None  # binds NCCL's communicator to this rank's GPU
         dist.init_process_group(backend, rank=rank, world_size=world, device_id=bind)
     control = dist.new_group(backend="gloo") if dev.type == "cuda" else None
-    return _Dist(world, rank, dev, created, control)
+    return _Process(world, rank, dev, created, control)
 
 
 def _as_data(data: ImageData | Path | Sequence[Path], cfg: GanConfig) -> ImageData:
@@ -130,40 +132,42 @@ def _crossed(before: int, after: int, every: int) -> bool:
 class _Run:
     """The state of one training run and its step."""
 
-    def __init__(self, cfg: GanConfig, tcfg: TrainConfig, data: ImageData, run_dir: Path, d: _Dist) -> None:
-        self.cfg, self.tcfg, self.data, self.run_dir, self.d = cfg, tcfg, data, run_dir, d
+    def __init__(
+        self, cfg: GanConfig, train_cfg: TrainConfig, data: ImageData, run_dir: Path, proc: _Process
+    ) -> None:
+        self.cfg, self.train_cfg, self.data, self.run_dir, self.proc = cfg, train_cfg, data, run_dir, proc
         # the loop draws from its own streams; seeding the globals fixes network init and any library use
-        torch.manual_seed(tcfg.seed)
-        np.random.seed(tcfg.seed % 2**32)
-        random.seed(tcfg.seed)
-        self.G = Generator(cfg).to(d.device)
-        self.D = Discriminator(cfg).to(d.device)
+        torch.manual_seed(train_cfg.seed)
+        np.random.seed(train_cfg.seed % 2**32)
+        random.seed(train_cfg.seed)
+        self.G = Generator(cfg).to(proc.device)
+        self.D = Discriminator(cfg).to(proc.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.sampler = EpochSampler(len(data), seed=tcfg.seed, hflip=tcfg.hflip)
+        self.sampler = EpochSampler(len(data), seed=train_cfg.seed, hflip=train_cfg.hflip)
         # latents and penalty mixing weights: one CPU stream shared by all ranks (same global draws)
-        self.noise = torch.Generator().manual_seed(tcfg.seed + 1)
+        self.noise = torch.Generator().manual_seed(train_cfg.seed + 1)
         self.images_seen = self.step = 0
         self.depth = -1  # the stage the optimisers belong to; -1 before the first step
         self.wall_s = 0.0
         self.opt_g, self.opt_d = self._adam(self.G), self._adam(self.D)
-        self.use_bf16 = tcfg.bf16 and d.device.type == "cuda"
+        self.use_bf16 = train_cfg.bf16 and proc.device.type == "cuda"
         self.sums: dict[str, torch.Tensor] = {}
         self.sum_steps = 0
         self.last_metrics: dict[str, Any] = {}
 
     def _adam(self, net: nn.Module) -> torch.optim.Adam:
-        t = self.tcfg
+        t = self.train_cfg
         return torch.optim.Adam(net.parameters(), lr=t.lr, betas=t.betas, eps=t.adam_eps)
 
     def wrap(self) -> None:
         """DDP-wrap G and the critic loss (after any resume, so every rank starts from the same weights)."""
-        critic = CriticLoss(self.D, gp_lambda=self.tcfg.gp_lambda, drift=self.tcfg.drift)
-        if self.d.world == 1:
+        critic = CriticLoss(self.D, gp_lambda=self.train_cfg.gp_lambda, drift=self.train_cfg.drift)
+        if self.proc.world == 1:
             self.G_train, self.critic = self.G, critic
             return
         # lower resolutions leave later blocks (and earlier toRGB/fromRGB) without gradients
         unused = self.cfg.depth_count > 1
-        ids = [self.d.device.index] if self.d.device.type == "cuda" else None
+        ids = [self.proc.device.index] if self.proc.device.type == "cuda" else None
         self.G_train = DDP(self.G, device_ids=ids, find_unused_parameters=unused)
         self.critic = DDP(critic, device_ids=ids, find_unused_parameters=unused)
 
@@ -171,7 +175,7 @@ class _Run:
     def state(self) -> dict[str, Any]:
         return {
             "gan_config": self.cfg.to_dict(),
-            "train_config": self.tcfg.to_dict(),
+            "train_config": self.train_cfg.to_dict(),
             "G": self.G.state_dict(),
             "D": self.D.state_dict(),
             "G_ema": self.G_ema.state_dict(),
@@ -205,32 +209,32 @@ class _Run:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def train_step(self, ph: Phase) -> None:
+    def train_step(self, phase: Phase) -> None:
         """One critic step and one generator step on the next global batch."""
-        if ph.depth != self.depth:
-            if self.tcfg.reset_optimizer and self.depth >= 0:
+        if phase.depth != self.depth:
+            if self.train_cfg.reset_optimizer and self.depth >= 0:
                 self.opt_g, self.opt_d = self._adam(self.G), self._adam(self.D)
-            self.depth = ph.depth
-        dev, z_dim = self.d.device, self.cfg.z_dim
-        gb = self.tcfg.global_batch(ph.depth, self.d.world)
-        b = gb // self.d.world  # per GPU in use (_check_batches: it divides)
+            self.depth = phase.depth
+        dev, z_dim = self.proc.device, self.cfg.z_dim
+        gb = self.train_cfg.global_batch(phase.depth, self.proc.world)
+        b = gb // self.proc.world  # per GPU in use (_check_batches: it divides)
         if self.cfg.mbstd_group == 0:
             # one statistic per batch_sizes[depth] samples: a whole GPU's batch, or one share of the
             # batch_gpus-GPU run this global batch reproduces (the authors' DataParallel replicas)
-            self.D.mbstd.group_size = ph.batch
-        mine = slice(self.d.rank * b, (self.d.rank + 1) * b)  # this rank's share of the global batch
+            self.D.mbstd.group_size = phase.batch
+        mine = slice(self.proc.rank * b, (self.proc.rank + 1) * b)  # this rank's share of the global batch
         idx, flips = self.sampler.next(gb)
-        real = self.data.load(idx[mine], self.cfg.size_at(ph.depth), flips[mine]).to(dev)  # (b, C, s, s)
-        if self.tcfg.fade_reals and ph.depth > 0:
-            real = fade_reals(real, ph.alpha)
+        real = self.data.load(idx[mine], self.cfg.size_at(phase.depth), flips[mine]).to(dev)  # (b, C, s, s)
+        if self.train_cfg.fade_reals and phase.depth > 0:
+            real = fade_reals(real, phase.alpha)
         z_d = torch.randn(gb, z_dim, generator=self.noise)[mine].to(dev)  # (b, z_dim)
         eps = torch.rand(gb, generator=self.noise)[mine].to(dev)  # (b,) penalty mixing weights
         z_g = torch.randn(gb, z_dim, generator=self.noise)[mine].to(dev)  # (b, z_dim)
 
         with self._autocast():
             with torch.no_grad():
-                fake = self.G(z_d, ph.depth, ph.alpha)  # bare G: no DDP forward without a backward
-            loss_d, stats = self.critic(real, fake, eps, ph.depth, ph.alpha)
+                fake = self.G(z_d, phase.depth, phase.alpha)  # bare G: no DDP forward without a backward
+            loss_d, stats = self.critic(real, fake, eps, phase.depth, phase.alpha)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -238,7 +242,8 @@ class _Run:
         self.D.requires_grad_(False)  # G's step needs no D gradients (and must not touch D's reducer)
         try:
             with self._autocast():
-                loss_g = g_loss(self.D, self.G_train(z_g, ph.depth, ph.alpha), depth=ph.depth, alpha=ph.alpha)
+                fake = self.G_train(z_g, phase.depth, phase.alpha)
+                loss_g = g_loss(self.D, fake, depth=phase.depth, alpha=phase.alpha)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
@@ -253,8 +258,8 @@ class _Run:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        beta = self.tcfg.ema_decay
-        if self.tcfg.ema_rampup:
+        beta = self.train_cfg.ema_decay
+        if self.train_cfg.ema_rampup:
             beta = min(beta, (1 + self.step) / (10 + self.step))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.lerp_(p, 1.0 - beta)
@@ -266,21 +271,21 @@ class _Run:
         """Average the losses since the last line over steps and ranks (every rank must call this)."""
         keys = sorted(self.sums)
         values = torch.stack([self.sums[k] for k in keys]) / max(self.sum_steps, 1)
-        if self.d.world > 1:
+        if self.proc.world > 1:
             dist.all_reduce(values)
-            values /= self.d.world
-        ph = phase_at(self.images_seen, self.tcfg)
+            values /= self.proc.world
+        phase = phase_at(self.images_seen, self.train_cfg)
         line = {"images_seen": self.images_seen, "kimg": self.images_seen / 1000, "step": self.step}
-        line |= {"depth": ph.depth, "resolution": self.cfg.size_at(ph.depth), "alpha": ph.alpha}
-        line |= {"batch": self.tcfg.global_batch(ph.depth, self.d.world)}
+        line |= {"depth": phase.depth, "resolution": self.cfg.size_at(phase.depth), "alpha": phase.alpha}
+        line |= {"batch": self.train_cfg.global_batch(phase.depth, self.proc.world)}
         line |= {"wall_s": self.wall_s, "images_per_s": images_per_s}
         line |= dict(zip(keys, values.tolist(), strict=True))
         self.sums, self.sum_steps, self.last_metrics = {}, 0, line
         return line
 
     def write_grid(self) -> None:
-        ph, t = phase_at(self.images_seen, self.tcfg), self.tcfg
-        img = sampling.grid(self.G_ema, seed=t.seed, n=t.grid_count, depth=ph.depth, alpha=ph.alpha)
+        phase, t = phase_at(self.images_seen, self.train_cfg), self.train_cfg
+        img = sampling.grid(self.G_ema, seed=t.seed, n=t.grid_count, depth=phase.depth, alpha=phase.alpha)
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="PNG")
         for name in (f"grid-{self.images_seen // 1000:06d}.png", "grid-latest.png"):
@@ -289,7 +294,7 @@ class _Run:
 
 def train(
     cfg: GanConfig,
-    tcfg: TrainConfig,
+    train_cfg: TrainConfig,
     data: ImageData | Path | Sequence[Path],
     run_dir: Path,
     *,
@@ -300,43 +305,43 @@ def train(
     measure_fn: MeasureFn | None = None,
 ) -> TrainResult:
     """Train a PGGAN from 4 px to cfg.resolution; resumable, abortable, DDP-aware under torchrun."""
-    if tcfg.resolution != cfg.resolution:
+    if train_cfg.resolution != cfg.resolution:
         raise ValueError("TrainConfig.resolution must equal GanConfig.resolution")
     data = _as_data(data, cfg)
-    d = _setup_dist(device)
+    proc = _setup_dist(device)
     try:
-        result = _train(cfg, tcfg, data, Path(run_dir), d, resume, progress_fn, abort_fn, measure_fn)
-        if d.created:
+        result = _train(cfg, train_cfg, data, Path(run_dir), proc, resume, progress_fn, abort_fn, measure_fn)
+        if proc.created:
             # Every rank finishes its collectives before teardown; gloo otherwise can abort a peer
             # that is still shutting down ("terminate called without an active exception").
             dist.barrier()
         return result
     finally:
-        if d.created:
+        if proc.created:
             dist.destroy_process_group()
 
 
 def _train(
     cfg: GanConfig,
-    tcfg: TrainConfig,
+    train_cfg: TrainConfig,
     data: ImageData,
     run_dir: Path,
-    d: _Dist,
+    proc: _Process,
     resume: Path | None,
     progress_fn: ProgressFn | None,
     abort_fn: Callable[[], bool] | None,
     measure_fn: MeasureFn | None = None,
 ) -> TrainResult:
-    _check_batches(tcfg, d.world)
-    run = _Run(cfg, tcfg, data, run_dir, d)
+    _check_batches(train_cfg, proc.world)
+    run = _Run(cfg, train_cfg, data, run_dir, proc)
     if resume is not None:
         run.restore(Path(resume))
     run.wrap()
-    total = total_images(tcfg)
+    total = total_images(train_cfg)
     resume_path: Path | None = None
-    if d.main:
+    if proc.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        for name, conf in (("config.json", cfg.to_dict()), ("train_config.json", tcfg.to_dict())):
+        for name, conf in (("config.json", cfg.to_dict()), ("train_config.json", train_cfg.to_dict())):
             text = json.dumps(conf, indent=2, sort_keys=True) + "\n"
             checkpoints.atomic_write(run_dir / name, lambda f, t=text: f.write(t.encode()))
         _trim_metrics(run_dir / "metrics.jsonl", run.images_seen)
@@ -346,7 +351,7 @@ def _train(
         unit="img",
         unit_scale=True,
         file=sys.stderr,
-        disable=not (d.main and sys.stderr.isatty()),
+        disable=not (proc.main and sys.stderr.isatty()),
     )
     t_start = t_line = t_progress = time.monotonic()
     wall_at_start, images_at_line = run.wall_s, run.images_seen
@@ -355,33 +360,33 @@ def _train(
     def report(force: bool = False) -> None:
         nonlocal t_progress
         due = force or time.monotonic() - t_progress >= PROGRESS_SECONDS
-        if progress_fn is not None and d.main and due:
-            ph = phase_at(run.images_seen, tcfg)
-            live = {"depth": ph.depth, "resolution": cfg.size_at(ph.depth), "alpha": ph.alpha}
+        if progress_fn is not None and proc.main and due:
+            phase = phase_at(run.images_seen, train_cfg)
+            live = {"depth": phase.depth, "resolution": cfg.size_at(phase.depth), "alpha": phase.alpha}
             progress_fn(run.images_seen, total, {**run.last_metrics, **live})
             t_progress = time.monotonic()
 
     while run.images_seen < total:
-        if _agree(abort_fn, d):
+        if _agree(abort_fn, proc):
             aborted = True
             break
         before = run.images_seen
-        run.train_step(phase_at(before, tcfg))
+        run.train_step(phase_at(before, train_cfg))
         run.wall_s = wall_at_start + time.monotonic() - t_start
         bar.update(run.images_seen - before)
         done = run.images_seen >= total
-        if _crossed(before, run.images_seen, tcfg.metrics_every) or done:
+        if _crossed(before, run.images_seen, train_cfg.metrics_every) or done:
             now = time.monotonic()
             line = run.metrics_line((run.images_seen - images_at_line) / max(now - t_line, 1e-9))
             t_line, images_at_line = now, run.images_seen
-            if d.main:
+            if proc.main:
                 with (run_dir / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps(line) + "\n")
                 bar.set_postfix(d=f"{line['d_loss']:.3g}", g=f"{line['g_loss']:.3g}", res=line["resolution"])
             report(force=True)
-        if d.main and (_crossed(before, run.images_seen, tcfg.grid_every) or done):
+        if proc.main and (_crossed(before, run.images_seen, train_cfg.grid_every) or done):
             run.write_grid()
-        if d.main and _crossed(before, run.images_seen, tcfg.checkpoint_every) and not done:
+        if proc.main and _crossed(before, run.images_seen, train_cfg.checkpoint_every) and not done:
             # measured before the resume state: a crash in between re-measures after the resume
             _measure(run, measure_fn, final=False)
             resume_path = checkpoints.save_resume(run_dir, run.state())
@@ -389,12 +394,12 @@ def _train(
     bar.close()
 
     snapshot = None
-    if d.main:
+    if proc.main:
         resume_path = checkpoints.save_resume(run_dir, run.state())
         if not aborted:
             _measure(run, measure_fn, final=True)
-            manifest = {"kind": "pggan-ema-generator", "steps": run.step, "world_size": d.world}
-            manifest |= {"train_config": tcfg.to_dict()}
+            manifest = {"kind": "pggan-ema-generator", "steps": run.step, "world_size": proc.world}
+            manifest |= {"train_config": train_cfg.to_dict()}
             snapshot = checkpoints.save_snapshot(
                 run.G_ema, run_dir / "snapshot", manifest=manifest, images_seen=run.images_seen
             )
@@ -402,14 +407,14 @@ def _train(
     return TrainResult(run_dir, run.images_seen, run.step, aborted, snapshot, resume_path, run.last_metrics)
 
 
-def _check_batches(tcfg: TrainConfig, world: int) -> None:
+def _check_batches(train_cfg: TrainConfig, world: int) -> None:
     """Every stage's global batch must split evenly over the GPUs in use."""
-    for depth in range(tcfg.depth_count):
-        gb = tcfg.global_batch(depth, world)
+    for depth in range(train_cfg.depth_count):
+        gb = train_cfg.global_batch(depth, world)
         if gb % world:
             raise ValueError(
                 f"the global batch of {gb} at {4 * 2**depth} px does not split over {world} GPUs "
-                f"(batch_gpus {tcfg.batch_gpus})"
+                f"(batch_gpus {train_cfg.batch_gpus})"
             )
 
 
@@ -419,19 +424,19 @@ def _measure(run: _Run, measure_fn: MeasureFn | None, *, final: bool) -> None:
     # measurement at high resolution, keep it under the process group's timeout (30 minutes by default).
     if measure_fn is None:
         return
-    at = checkpoint_at(run.G_ema, run.data, run.cfg, run.tcfg, run.images_seen, final=final)
+    at = checkpoint_at(run.G_ema, run.data, run.cfg, run.train_cfg, run.images_seen, final=final)
     line = measure_line(measure_fn, at)
     with (run.run_dir / "metrics.jsonl").open("a") as f:
         f.write(json.dumps(line) + "\n")
 
 
-def _agree(abort_fn: Callable[[], bool] | None, d: _Dist) -> bool:
+def _agree(abort_fn: Callable[[], bool] | None, proc: _Process) -> bool:
     """Rank 0's abort_fn() decides for every rank (a CPU broadcast, so no CUDA sync)."""
-    flag = bool(abort_fn()) if abort_fn is not None and d.main else False
-    if d.world == 1:
+    flag = bool(abort_fn()) if abort_fn is not None and proc.main else False
+    if proc.world == 1:
         return flag
     t = torch.tensor([int(flag)])
-    dist.broadcast(t, src=0, group=d.control)
+    dist.broadcast(t, src=0, group=proc.control)
     return bool(t.item())
 
 

@@ -30,15 +30,15 @@ EXPORT_CHUNK_CHARS = 64 * 1024
 def results_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """Per-reader AUC and calls with intervals and chance tests, the MRMC analysis, agreement, findings."""
     study = get_study(db, study_id)
-    res = results.study_results(db, study)
+    outcome = results.study_results(db, study)
     return render(
         request,
         "pages/studies/results.html",
         {
             "user": user,
             "study": study,
-            "res": res,
-            "figs": figures(res.analysis),
+            "results": outcome,
+            "figs": figures(outcome.analysis),
             "unreadable_labels": UNREADABLE_LABELS,
         },
     )
@@ -127,12 +127,12 @@ def imrmc(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
 
 
 def _report_context(db: Db, user, study) -> dict:
-    res = results.study_results(db, study)
+    outcome = results.study_results(db, study)
     return {
         "user": user,
         "study": study,
-        "res": res,
-        "figs": figures(res.analysis),
+        "results": outcome,
+        "figs": figures(outcome.analysis),
         "sets": repo.image_sets(db, study.id),
         "unreadable_labels": UNREADABLE_LABELS,
     }
