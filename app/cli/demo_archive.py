@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -146,19 +145,8 @@ def build(dest: Path, *, model: str, classifier: str, n: int, settings: dict[str
     goal = targets.empirical(target_rows(n, size, findings), n, seed=SEED)
     cfg = LcoConfig(**(settings or LCO_SETTINGS))
 
-    class Counting(torch.nn.Module):
-        """C, calling `on_call` before each forward pass: one per LCO step of a batch."""
-
-        def __init__(self, inner: torch.nn.Module, on_call) -> None:
-            super().__init__()
-            self.inner, self.on_call = inner, on_call
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.on_call()
-            return self.inner(x)
-
-    with _LcoBar(n, cfg) as bar:
-        res = optimise(G, Counting(C, bar.step), goal, thresholds, cfg, seed=SEED, progress_fn=bar.batch_done)
+    with _LcoBar(n) as bar:
+        res = optimise(G, C, goal, thresholds, cfg, seed=SEED, progress_fn=bar.show)
     meta = {"method": "lco", "model": model, "model_sha256": g_manifest["sha256"], "seed": SEED}
     meta |= {"classifier": classifier, "classifier_sha256": c_manifest["sha256"], "lco": cfg.to_dict()}
     meta |= {"target_mode": "empirical", "job": None}
@@ -255,54 +243,30 @@ def display_path(path: Path) -> str:
 
 
 class _LcoBar:
-    """LCO's progress in films settled: reached, or given up on after the last attempt; it ends at n/n.
+    """LCO's progress in films settled (reached, or given up on in the last pass), which ends at n/n; it
+    names the pass, batch and step `optimise` reports, so it moves from the first second."""
 
-    `optimise` reports after each batch; the bar also names the pass, batch and step it is on (each step
-    is one classifier call), so it moves from the first second, and it counts reached targets apart.
-    """
-
-    def __init__(self, n: int, cfg) -> None:
+    def __init__(self, n: int) -> None:
         from tqdm import tqdm
 
-        self.n, self.cfg = n, cfg
+        self.n, self.reached = n, 0
         self.bar = tqdm(total=n, unit="film", desc="    LCO: films settled")
-        self.attempt, self.todo, self.done_in_attempt, self.before = 0, n, 0, 0
-        self.batch_no, self.steps, self.reached = 1, 0, 0
 
     def __enter__(self) -> _LcoBar:
-        self._show()
         return self
 
     def __exit__(self, *exc) -> None:
         if exc[0] is None:
-            self.bar.update(self.n - self.bar.n)  # every target is settled once `optimise` returns
             self.bar.set_postfix_str(f"reached {self.reached} of {self.n}", refresh=True)
         self.bar.close()
 
-    def step(self) -> None:
-        self.steps += 1
-        self._show()
-
-    def batch_done(self, ok: int, _n: int) -> None:
-        size = min(self.cfg.batch, self.todo - self.done_in_attempt)
-        self.done_in_attempt += size
-        self.reached = ok
-        # Before the last attempt, only reached targets are settled; in it, every target it has tried.
-        last = self.attempt == self.cfg.restarts
-        settled = self.before + self.done_in_attempt if last else ok
-        self.bar.update(settled - self.bar.n)
-        self.batch_no, self.steps = self.batch_no + 1, 0
-        if self.done_in_attempt >= self.todo:  # the pass is over: the next retries the failures
-            self.attempt, self.before, self.todo = self.attempt + 1, ok, self.n - ok
-            self.done_in_attempt, self.batch_no = 0, 1
-        self._show()
-
-    def _show(self) -> None:
-        batches = math.ceil(self.todo / self.cfg.batch) if self.todo else 0
-        passes, batch = self.cfg.restarts + 1, min(self.batch_no, batches)
+    def show(self, p) -> None:
+        """Take one of `optimise`'s LcoProgress reports."""
+        self.reached = p.reached
+        self.bar.update(p.settled - self.bar.n)
         self.bar.set_postfix_str(
-            f"pass {min(self.attempt + 1, passes)}/{passes}, batch {batch}/{batches}, "
-            f"step {max(self.steps - 1, 0)}/{self.cfg.steps}, reached {self.reached}",
+            f"pass {p.attempt + 1}/{p.passes}, batch {p.batch}/{p.batches}, step {p.step}/{p.steps}, "
+            f"reached {p.reached}",
             refresh=False,
         )
         self.bar.refresh()

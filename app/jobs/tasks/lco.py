@@ -205,7 +205,11 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         lco,
         seed=cfg.seed,
         abort_fn=ctx.should_abort,
-        progress_fn=lambda ok, n: ctx.progress(0.9 * ok / n, f"{ok:,} / {n:,} targets reached"),
+        progress_fn=lambda p: ctx.progress(
+            0.9 * p.settled / p.total,
+            f"{p.settled:,} / {p.total:,} films settled ({p.reached:,} targets reached), "
+            f"pass {p.attempt + 1}/{p.passes}, batch {p.batch}/{p.batches}",
+        ),
     )
     ctx.check_abort()
     median_steps = int(np.median(found.steps))

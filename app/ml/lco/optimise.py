@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -92,7 +93,31 @@ def _project(z: Tensor) -> Tensor:
     return z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp(min=1e-8))
 
 
-def _attempt(G: nn.Module, C: nn.Module, z0: Tensor, t: Tensor, thr: Tensor, cfg: LcoConfig, abort):
+@dataclass(frozen=True)
+class LcoProgress:
+    """Where `optimise` is, reported at every step: a bar counts films settled, which ends at total."""
+
+    settled: int  # targets reached, plus those given up on in the last pass
+    reached: int
+    total: int
+    attempt: int  # the pass, from 0; pass k > 0 retries the failures of pass k - 1
+    passes: int
+    batch: int  # within the pass, from 1
+    batches: int
+    step: int  # within the batch's attempt, from 0
+    steps: int
+
+
+def _attempt(
+    G: nn.Module,
+    C: nn.Module,
+    z0: Tensor,
+    t: Tensor,
+    thr: Tensor,
+    cfg: LcoConfig,
+    abort,
+    on_step: Callable[[int], None] | None = None,
+):
     """One attempt for a batch: (z at success or at the end, probs, success, steps taken) per sample.
 
     Each step runs G and C on the samples still searching only, so a batch costs what its unfinished
@@ -107,6 +132,8 @@ def _attempt(G: nn.Module, C: nn.Module, z0: Tensor, t: Tensor, thr: Tensor, cfg
     ok = torch.zeros(n, dtype=torch.bool, device=z.device)
     steps = torch.full((n,), cfg.steps, dtype=torch.long, device=z.device)
     for step in range(cfg.steps + 1):
+        if on_step is not None:
+            on_step(step)
         active = (~ok).nonzero().squeeze(1)  # (A,) samples still searching
         za = z[active]
         logits = classify(G, C, za)  # (A, F)
@@ -176,7 +203,7 @@ def optimise(
     cfg: LcoConfig,
     *,
     seed: int,
-    progress_fn: Callable[[int, int], None] | None = None,
+    progress_fn: Callable[[LcoProgress], None] | None = None,
     abort_fn: Callable[[], bool] | None = None,
 ) -> LcoResult:
     """Optimise one latent per row of (N, F) 0/1 `targets`; see the module docstring."""
@@ -190,21 +217,34 @@ def optimise(
     success, steps, attempts = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
     best_loss = np.full(n, np.inf)
     todo = np.arange(n)
-    for attempt in range(cfg.restarts + 1):
-        for start in range(0, len(todo), cfg.batch):
+    passes = cfg.restarts + 1
+
+    def report(step: int, where: tuple[int, int, int, int], settled: int | None) -> None:
+        """Settled is None before the last pass: only reached targets are settled then."""
+        if progress_fn is not None:
+            reached = int(success.sum())
+            done = reached if settled is None else settled
+            progress_fn(LcoProgress(done, reached, n, *where, step, cfg.steps))
+
+    for attempt in range(passes):
+        batches = -(-len(todo) // cfg.batch)
+        for batch, start in enumerate(range(0, len(todo), cfg.batch), start=1):
             if abort_fn is not None and abort_fn():
                 return LcoResult(z_out, p_out, success, steps, attempts)
             idx = todo[start : start + cfg.batch]
+            where = (attempt, passes, batch, batches)
+            # In the last pass every target tried is settled: no later pass retries it.
+            settled = n - len(todo) + start if attempt == passes - 1 else None
             z0 = _starts(G, C, idx, attempt, n, t_all, seed=seed, screen=cfg.screen)
-            z, p, ok, used, loss = _attempt(G, C, z0, t_all[idx], thr, cfg, abort_fn)
+            on_step = partial(report, where=where, settled=settled)
+            z, p, ok, used, loss = _attempt(G, C, z0, t_all[idx], thr, cfg, abort_fn, on_step)
             ok_np, loss_np = ok.cpu().numpy(), loss.cpu().numpy()
             # Successes are kept; a failure replaces an earlier failure only if it came closer.
             keep = ok_np | (loss_np < best_loss[idx])
             z_out[idx[keep]], p_out[idx[keep]] = z.cpu()[keep], p.cpu().numpy()[keep]
             best_loss[idx[keep]] = np.where(ok_np[keep], -np.inf, loss_np[keep])
             success[idx], steps[idx], attempts[idx] = ok_np, steps[idx] + used.cpu().numpy(), attempt + 1
-            if progress_fn is not None:
-                progress_fn(int(success.sum()), n)
+            report(int(used.max()), where, None if settled is None else settled + len(idx))
         todo = np.flatnonzero(~success)
         if len(todo) == 0:
             break
