@@ -146,7 +146,7 @@ def build(dest: Path, *, model: str, classifier: str, n: int, settings: dict[str
     cfg = LcoConfig(**(settings or LCO_SETTINGS))
 
     with _LcoBar(n) as bar:
-        res = optimise(G, C, goal, thresholds, cfg, seed=SEED, progress_fn=bar.show)
+        found = optimise(G, C, goal, thresholds, cfg, seed=SEED, progress_fn=bar.show)
     meta = {"method": "lco", "model": model, "model_sha256": g_manifest["sha256"], "seed": SEED}
     meta |= {"classifier": classifier, "classifier_sha256": c_manifest["sha256"], "lco": cfg.to_dict()}
     meta |= {"target_mode": "empirical", "job": None}
@@ -157,7 +157,7 @@ def build(dest: Path, *, model: str, classifier: str, n: int, settings: dict[str
         items = archive_items(
             G,
             C,
-            res,
+            found,
             goal,
             thresholds,
             findings,
@@ -194,7 +194,7 @@ def build(dest: Path, *, model: str, classifier: str, n: int, settings: dict[str
                 "rows": f"the labels of the demo's real set: {n} phantoms (DEMO_CONFIG, seed 0, {size} px)",
             },
             "reached": {
-                "optimiser": int(res.success.sum()),  # on G's float output, as LCO saw it
+                "optimiser": int(found.success.sum()),  # on G's float output, as LCO saw it
                 "steerer": sum(e["provenance"]["steerer_success"] for e in entries),  # on the stored films
                 "of": n,
             },

@@ -1,8 +1,9 @@
 """Each run kind's checks of what its config names: the sets, models and names must exist or be free.
 
-A kind's `check` in app.domain.run_kinds.KINDS is one of these functions: `check(session, config)` raises
-InvalidConfig naming the field at fault. A config's own validators check its values; these check them
-against the database and the model store, which is why they live apart from the models.
+A kind's `check` in app.domain.run_kinds.KINDS is the function here named after the kind:
+`check(session, config)` raises InvalidConfig naming the field at fault. A config's own validators check
+its values; these check them against the database and the model store, which is why they live apart
+from the models.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The kinds of run an admin can start: each is a config model, a queue and a task of the same name.
 
 Adding a kind means one config model, here or in a module of its own (its fields, titles and defaults
-are the New-run form), one entry in KINDS with its check of what the config names (app.domain.run_checks),
-and one task function in app/jobs/tasks registered under the kind's name. The web process only ever sees
-this module; the tasks and torch live in the worker.
+are the New-run form), one entry in KINDS, its check of what the config names (the function of
+app.domain.run_checks named after the kind), and one task function in app/jobs/tasks registered under
+the kind's name. The web process only ever sees this module; the tasks and torch live in the worker.
 """
 
 from __future__ import annotations
@@ -369,66 +369,43 @@ class AuditConfig(RunConfig):
 
 
 class Kind(BaseModel):
-    """A kind of run: what it is called, how it is configured, what its config must name that exists
-    (`check`, from app.domain.run_checks) and which worker queue takes it."""
+    """A kind of run: what it is called, how it is configured and which worker queue takes it."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     title: str
     config: type[RunConfig]
-    check: Callable[[Session, Any], None]
     queue: Literal["gpu", "cpu"]
+
+    @property
+    def check(self) -> Callable[[Session, Any], None]:
+        """What the kind's config names must exist or be free: the function of run_checks named after it."""
+        return getattr(checks, self.name)
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
+        Kind(name="train_gan", title="Train a GAN", config=TrainGanConfig, queue="gpu"),
+        Kind(name="sample", title="Sample a model", config=SampleConfig, queue="gpu"),
         Kind(
-            name="train_gan", title="Train a GAN", config=TrainGanConfig, check=checks.train_gan, queue="gpu"
+            name="import_segal", title="Import the published generator", config=ImportSegalConfig, queue="cpu"
         ),
-        Kind(name="sample", title="Sample a model", config=SampleConfig, check=checks.sample, queue="gpu"),
-        Kind(
-            name="import_segal",
-            title="Import the published generator",
-            config=ImportSegalConfig,
-            check=checks.import_segal,
-            queue="cpu",
-        ),
-        Kind(
-            name="train_classifier",
-            title="Train a classifier",
-            config=TrainClassifierConfig,
-            check=checks.train_classifier,
-            queue="gpu",
-        ),
-        Kind(
-            name="lco",
-            title="Build a labelled archive (LCO)",
-            config=LcoRunConfig,
-            check=checks.lco,
-            queue="gpu",
-        ),
-        Kind(
-            name="synth_vs_real",
-            title="Synthetic-train, real-test",
-            config=SynthVsRealConfig,
-            check=checks.synth_vs_real,
-            queue="gpu",
-        ),
+        Kind(name="train_classifier", title="Train a classifier", config=TrainClassifierConfig, queue="gpu"),
+        Kind(name="lco", title="Build a labelled archive (LCO)", config=LcoRunConfig, queue="gpu"),
+        Kind(name="synth_vs_real", title="Synthetic-train, real-test", config=SynthVsRealConfig, queue="gpu"),
         Kind(
             name="evaluate",
             title="Evaluate a set (domain Fréchet distance)",
             config=EvaluateConfig,
-            check=checks.evaluate,
             queue="gpu",
         ),
-        Kind(name="audit", title="Memorisation audit", config=AuditConfig, check=checks.audit, queue="gpu"),
+        Kind(name="audit", title="Memorisation audit", config=AuditConfig, queue="gpu"),
         Kind(
             name="import_dicomweb",
             title="Import films from a PACS (DICOMweb)",
             config=ImportDicomwebConfig,
-            check=checks.import_dicomweb,
             queue="cpu",
         ),
     )
