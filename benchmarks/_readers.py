@@ -35,6 +35,9 @@ class Timings:
     # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
     cpu: dict[str, float] = field(default_factory=dict)
     app_cpu: list[float] = field(default_factory=list)  # each app process's share of one core
+    # How late a thread of the load generator woke from a 1 ms sleep, in ms (LagProbe): the delay any
+    # reader thread's timing may carry from the generator itself (its GIL, its share of the cores).
+    client_lag: list[float] = field(default_factory=list)
 
     def merge(self, other: Timings) -> None:
         """Add another reader's samples."""
@@ -113,6 +116,31 @@ def read_cases(
         except httpx.HTTPError as exc:
             out.errors.append(f"{type(exc).__name__}: {exc}")
             return
+
+
+class LagProbe:
+    """A thread that sleeps 1 ms every 20 ms and records how late it woke: the load generator's own
+    scheduling delay, which a reader thread's timing carries too (a response that arrived is not read
+    until its thread holds the interpreter lock again)."""
+
+    def __init__(self) -> None:
+        self.lag_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            t0 = time.perf_counter()
+            time.sleep(0.001)
+            self.lag_ms.append((time.perf_counter() - t0) * 1000 - 1.0)
+
+    def __enter__(self) -> LagProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _sign_in(client: httpx.Client, email: str, out: Timings) -> bool:
@@ -208,15 +236,17 @@ def run_crowd(
     if meter:
         meter.start()
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=think[1] + n * (think[1] + 3 * timeout_s))
+        with LagProbe() as probe:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=think[1] + n * (think[1] + 3 * timeout_s))
     finally:
         bar.close()
         for c in clients:
             c.close()
-    return Timings(wall_s=time.perf_counter() - start).close(per_reader, meter)
+    done = Timings(wall_s=time.perf_counter() - start, client_lag=probe.lag_ms)
+    return done.close(per_reader, meter)
 
 
 def run_static(

@@ -161,6 +161,7 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     w, think = args.workers, f"think {args.think_min:g}-{args.think_max:g} s"
     print(_row(f"page+image, {args.crowd} readers, {think}, {w} pr.", crowd.page_image, 2, crowd.rate))
     print(_row(f"answer POST, {args.crowd} readers, {think}, {w} pr.", crowd.post, 1))
+    print(_row("load generator's own wake-up lag, crowd", crowd.client_lag, 1))
 
     print(f"\n  saturation, {n} readers who never pause:")
     cols = f"{'processes':>9}{'cases/s':>9}{'x 1 process':>13}{'static p50 ms':>15}"

@@ -80,7 +80,7 @@ def import_segal(file: Path, name: str) -> None:
 def sample(model: str, n: int, seed: int, size: int | None, batch: int, name: str | None) -> None:
     """Sample a generator into a synthetic image set (through the same rendering path as real images)."""
     from app.cli.images import run_import
-    from app.jobs.tasks.sampling import sample_items
+    from app.jobs.tasks.sample import sample_items
 
     folder = resolve_model(model)
     config = json.loads((folder / "config.json").read_text())

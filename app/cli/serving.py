@@ -61,6 +61,7 @@ def run_server(
         workers=n,
         log_level="info",
         access_log=access_log,
+        timeout_keep_alive=settings.web_keep_alive_s,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit_trail
 from app.domain.errors import Invalid
 
 INCEPTION = "inception-v3-compat"  # torch-fidelity's name for its TF-compatible Inception-v3
@@ -253,7 +253,7 @@ def register(
         tmp.unlink(missing_ok=True)
         _remove_if_empty(target, base)
         raise
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="register",

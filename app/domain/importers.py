@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.domain import audit, identities
+from app.domain import audit_trail, identities
 from app.domain.errors import Conflict, Invalid
 from app.domain.rendering import ImageRejected, RenderedImage, render, render_array
 from app.persistence.blobs import BlobStore
 from app.persistence.models import Image, ImageSet
+from app.persistence.repositories import image_sets
 
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 2048
 MAX_REPORTED_ERRORS = 20
@@ -66,7 +67,7 @@ def validate_spec(session: Session, spec: ImportSpec) -> None:
         raise Invalid("An image set is either 'real' or 'synthetic'.")
     if not MIN_RESOLUTION <= spec.resolution <= MAX_RESOLUTION:
         raise Invalid(f"Resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} pixels.")
-    if session.scalar(select(ImageSet.id).where(ImageSet.name == spec.name.strip())) is not None:
+    if image_sets.by_name(session, spec.name.strip()) is not None:
         raise Conflict(f"An image set named '{spec.name.strip()}' already exists.")
 
 
@@ -108,7 +109,7 @@ def import_images(
         for row in rows:
             row.image_set_id = image_set.id
         session.add_all(rows)
-        audit.record(
+        audit_trail.record(
             session,
             actor_id=actor_id,
             action="import",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit_trail
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.persistence.models import Study, StudyCollaborator, User
 from app.persistence.repositories import studies as repo
@@ -42,7 +42,7 @@ def add_collaborator(session: Session, study: Study, user_id: int, *, actor: Use
     if user.id == study.created_by_id or repo.manages(session, study, user.id):
         raise Conflict(f"{user.name} already manages this study.")
     session.add(StudyCollaborator(study_id=study.id, user_id=user.id))
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor.id,
         action="add_collaborator",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit_trail
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.viewing import Viewing
 from app.persistence.models import Case, ReaderCase, Reading, Study
@@ -59,9 +58,8 @@ class Answer:
     viewing: Viewing = Viewing()
 
 
-def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
-    """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
-    study = study_repo.assigned_to(session, study_id, reader_id, share=share)
+def _check_open(study: Study | None) -> Study:
+    """NotFound unless the reader's study exists among theirs and has started."""
     if study is None:
         raise NotFound("No such study among yours.")
     if study.status == "draft":
@@ -69,11 +67,22 @@ def readable_study(session: Session, study_id: int, reader_id: int, *, share: bo
     return study
 
 
+def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
+    """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
+    return _check_open(study_repo.assigned_to(session, study_id, reader_id, share=share))
+
+
+def readable_progress(session: Session, study_id: int, reader_id: int) -> tuple[Study, int, int]:
+    """The readable study (as `readable_study`) with the reader's (answered, assigned), in one query."""
+    found = repo.assigned_study_progress(session, study_id, reader_id)
+    study, done, total = found if found is not None else (None, 0, 0)
+    return _check_open(study), done, total
+
+
 def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | None:
     """The reader's next unanswered case (setting its shown time once) with the one after it, or None when
     finished."""
-    study = readable_study(session, study_id, reader_id)
-    done, total = repo.progress(session, study_id, reader_id)
+    study, done, total = readable_progress(session, study_id, reader_id)
     if study.status == "closed" and done < total:
         raise Conflict("This study is closed; it no longer takes answers.")
     found = repo.upcoming(session, study_id, reader_id, n=2)
@@ -94,14 +103,13 @@ def served_id(rc: ReaderCase, case: Case) -> str:
 
 def revisable(session: Session, study_id: int, reader_id: int) -> tuple[CaseView, Reading] | None:
     """The reader's last answered case and its latest answer, where the study allows revising."""
-    study = readable_study(session, study_id, reader_id)
+    study, done, total = readable_progress(session, study_id, reader_id)
     if not study.allow_revision or study.status != "launched":
         raise Conflict("This study does not allow revising answers.")
     found = repo.last_answered(session, study_id, reader_id)
     if found is None:
         return None
     reading, case = found  # the newest reading of the reader, so the latest revision of its case
-    done, total = repo.progress(session, study_id, reader_id)
     rc = repo.order_entry(session, reader_id, case.id, reading.presentation)
     view = CaseView(study, served_id(rc, case), reading.position, total, done, case.is_practice)
     return view, reading
@@ -229,7 +237,7 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
     )
     if reading is None:  # a twin stored this answer (or this revision) first
         raise Conflict("You already answered this case; your first answer was kept.")
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=reader_id,
         action="submit" if previous is None else "revise",
@@ -246,32 +254,15 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
 
 def practice_feedback(session: Session, reading: Reading) -> str | None:
     """For a practice case only: the truth, so the reader can calibrate. None for study cases."""
-    if not reading.is_practice:
-        return None
-    return session.scalar(select(Case.truth).where(Case.id == reading.case_id))
+    return repo.case_truth(session, reading.case_id) if reading.is_practice else None
 
 
-def reader_may_see_image(session: Session, reader_id: int, opaque_id: str) -> Case | None:
-    """The case behind an image id if it is in this reader's order of a study that is not a draft."""
-    stmt = (
-        select(Case)
-        .join(ReaderCase, ReaderCase.case_id == Case.id)
-        .join(Study, Study.id == Case.study_id)
-        .where(
-            # The reader's own id; the case's study-level id only for orders drawn before ids were per reader.
-            or_(
-                ReaderCase.opaque_id == opaque_id,
-                and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id),
-            ),
-            ReaderCase.reader_id == reader_id,
-            Study.status != "draft",
-        )
-        .limit(1)
-    )
-    return session.scalar(stmt)
+def image_for_reader(session: Session, reader_id: int, opaque_id: str) -> str | None:
+    """The blob hash of the image behind an id if its case is in this reader's order of a study that is not
+    a draft; None otherwise."""
+    return repo.image_for_reader(session, reader_id, opaque_id)
 
 
 def case_by_opaque(session: Session, opaque_id: str) -> Case | None:
     """Any case by its study-level opaque id or a reader's (for researchers and admins)."""
-    repeat = select(ReaderCase.case_id).where(ReaderCase.opaque_id == opaque_id).scalar_subquery()
-    return session.scalar(select(Case).where(or_(Case.opaque_id == opaque_id, Case.id == repeat)))
+    return repo.case_by_opaque(session, opaque_id)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain import extractors
 from app.domain.errors import Invalid
 from app.persistence import patient_records
-from app.persistence.models import ImageSet, Run
+from app.persistence.models import ImageSet
+from app.persistence.repositories import image_sets
+from app.persistence.repositories import runs as runs_repo
 from app.persistence.snapshots import Snapshot, find_snapshot
 
 if TYPE_CHECKING:
@@ -42,14 +43,8 @@ class InvalidConfig(Invalid):
         self.fields = fields
 
 
-def _claimed(session: Session, key: str, value: str) -> bool:
-    """Whether a queued or running run will create something called `value` (config[key])."""
-    query = select(Run.id).where(Run.status.in_(("queued", "running")), Run.config[key].astext == value)
-    return session.scalar(query.limit(1)) is not None
-
-
 def _new_model(session: Session, name: str) -> None:
-    if find_snapshot(get_settings().models_dir, name, kind=None) is not None or _claimed(
+    if find_snapshot(get_settings().models_dir, name, kind=None) is not None or runs_repo.claimed(
         session, "model_name", name
     ):
         raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
@@ -60,7 +55,7 @@ def _new_set(session: Session, name: str) -> None:
     name = name.strip()
     if not name:  # blank: the task names the set after its run
         return
-    if session.scalar(select(ImageSet.id).where(ImageSet.name == name)) is not None or _claimed(
+    if image_sets.by_name(session, name) is not None or runs_repo.claimed(
         session, "set_name", name
     ):
         raise InvalidConfig({"set_name": "an image set of this name exists or is being made"})

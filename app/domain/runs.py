@@ -15,7 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.domain import audit
+from app.domain import audit_trail
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.run_checks import InvalidConfig
 from app.domain.run_kinds import KINDS, RunConfig
@@ -67,7 +67,7 @@ def create(
         assert earlier is not None
         return earlier, False
     run = get(session, run_id)
-    audit.record(
+    audit_trail.record(
         session, actor_id=actor_id, action="start", entity="run", entity_id=run_id, new={"kind": kind}
     )
     return run, True
@@ -90,7 +90,7 @@ def request_cancel(session: Session, run_id: int, *, actor_id: int) -> Run:
         run.cancel_requested = True
     else:
         raise Conflict(f"The run has already ended ({run.status}).")
-    audit.record(session, actor_id=actor_id, action="cancel", entity="run", entity_id=run_id)
+    audit_trail.record(session, actor_id=actor_id, action="cancel", entity="run", entity_id=run_id)
     return run
 
 
@@ -103,7 +103,7 @@ def retry(session: Session, run_id: int, *, actor_id: int) -> Run:
     run.status, run.error, run.cancel_requested = "queued", None, False
     run.progress, run.progress_note = 0.0, ""
     run.finished_at, run.heartbeat_at, run.worker = None, None, None
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="retry",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from app.domain import audit
+from app.domain import audit_trail
 from app.persistence.models import User
 from app.persistence.repositories import web_sessions as repo
 
@@ -95,7 +95,7 @@ def end_all(session: Session, user_id: int, *, reason: str, actor_id: int | None
     many ended. An admin's request is audited; the other reasons are audited by what caused them."""
     n = repo.end_open(session, at=datetime.now(UTC), reason=reason, user_id=user_id)
     if reason == "admin":
-        audit.record(
+        audit_trail.record(
             session,
             actor_id=actor_id,
             action="end_sessions",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.domain import audit, leakage
+from app.domain import audit_trail, leakage
 from app.domain.allocation import Candidate, draw_cases, reader_order, with_repeats
 from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.rendering import render
@@ -176,7 +176,7 @@ def create_study(session: Session, store: BlobStore, design: StudyDesign, *, act
     session.flush()
     _draw(session, store, study, design, sets)
     session.flush()
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="create",
@@ -202,7 +202,7 @@ def update_study(
     _apply(study, design, sets)
     session.flush()
     _draw(session, store, study, design, sets)
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="update",
@@ -263,7 +263,7 @@ def launch(session: Session, store: BlobStore, study_id: int, *, actor_id: int) 
         raise Invalid("Assign at least one reader before launching.")
     report = check_leakage(session, store, study)
     if not report.passed:
-        audit.record(
+        audit_trail.record(
             session,
             actor_id=actor_id,
             action="launch_blocked",
@@ -278,7 +278,7 @@ def launch(session: Session, store: BlobStore, study_id: int, *, actor_id: int) 
     # Launch is the freeze: readings never update the study row (a share lock held by every submit
     # would otherwise have to be upgraded, and two submits upgrading at once deadlock).
     study.launched_at = study.frozen_at = datetime.now(UTC)
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="launch",
@@ -303,7 +303,7 @@ def add_reader(session: Session, study_id: int, reader_id: int, *, actor_id: int
     session.flush()
     if study.status == "launched":
         _allocate(session, study, reader_id)
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="add_reader",
@@ -319,5 +319,5 @@ def close(session: Session, study_id: int, *, actor_id: int) -> Study:
     if study.status != "launched":
         raise Conflict("Only a launched study can be closed.")
     study.status = "closed"
-    audit.record(session, actor_id=actor_id, action="close", entity="study", entity_id=study.id)
+    audit_trail.record(session, actor_id=actor_id, action="close", entity="study", entity_id=study.id)
     return study

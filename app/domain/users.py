@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain import audit, passwords, sessions
+from app.domain import audit_trail, passwords, sessions
 from app.domain.errors import Conflict, Invalid, NotFound, TooMany
 from app.domain.security import (
     hash_password,
@@ -66,7 +66,7 @@ def create_user(
         session.flush()
     except IntegrityError as exc:  # a concurrent create with the same email
         raise Conflict(f"A user with email {email} already exists.") from exc
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="create",
@@ -89,7 +89,7 @@ def invite(session: Session, user: User, *, ttl_hours: int, actor_id: int | None
             expires_at=datetime.now(UTC) + timedelta(hours=ttl_hours),
         )
     )
-    audit.record(session, actor_id=actor_id, action="invite", entity="user", entity_id=user.id)
+    audit_trail.record(session, actor_id=actor_id, action="invite", entity="user", entity_id=user.id)
     return token
 
 
@@ -113,7 +113,7 @@ def accept_invite(session: Session, token: str, *, password: str) -> User:
     user.password_hash = hash_password(password)
     inv.used_at = datetime.now(UTC)
     sessions.end_all(session, user.id, reason="password")  # a reset password ends whoever held the old one
-    audit.record(session, actor_id=user.id, action="accept_invite", entity="user", entity_id=user.id)
+    audit_trail.record(session, actor_id=user.id, action="accept_invite", entity="user", entity_id=user.id)
     return user
 
 
@@ -186,7 +186,7 @@ def set_active(session: Session, user_id: int, *, active: bool, actor_id: int) -
     user.is_active = active
     if not active:
         sessions.end_all(session, user.id, reason="deactivated")
-    audit.record(
+    audit_trail.record(
         session,
         actor_id=actor_id,
         action="activate" if active else "deactivate",
@@ -221,4 +221,4 @@ def save_intake(
     user.specialty = specialty
     user.board_certified = board_certified
     user.intake_completed_at = datetime.now(UTC)
-    audit.record(session, actor_id=user.id, action="intake", entity="user", entity_id=user.id, new=new)
+    audit_trail.record(session, actor_id=user.id, action="intake", entity="user", entity_id=user.id, new=new)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
@@ -31,14 +32,21 @@ class IntakeRequired(Exception):
     """Raised when a reader opens a reading page before answering the intake."""
 
 
-def get_db() -> Iterator[Session]:
-    """One session per request; routes commit, anything uncommitted is rolled back."""
+async def get_db() -> AsyncIterator[Session]:
+    """One session per request; routes commit, anything uncommitted is rolled back.
+
+    Async, because making a Session does no I/O (it connects at its first query) and ending one whose
+    route committed does none either: a sync generator would cost two worker-thread hops per request
+    (about 0.2 ms each here). Only an open transaction is rolled back and closed in a worker thread.
+    """
     session = get_sessionmaker()()
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(session.close)  # rolls back what the route left uncommitted
+        else:
+            session.close()
 
 
 Db = Annotated[Session, Depends(get_db)]

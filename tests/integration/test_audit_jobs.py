@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.cli.images import phantom_items
 from app.domain import studies
 from app.domain.importers import ImportSpec, SourceImage, import_images
-from app.jobs.tasks.evaluate import seeded_subset
+from app.jobs.tasks.features import seeded_subset
 from app.ml import phantoms
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import Image, MemorisationCheck

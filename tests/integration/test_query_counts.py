@@ -16,7 +16,7 @@ from sqlalchemy import event
 from tests import factories
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
-LIMITS = {"page": 4, "image": 2, "submit": 10}
+LIMITS = {"page": 3, "image": 2, "submit": 9}
 
 
 @contextlib.contextmanager

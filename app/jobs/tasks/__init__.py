@@ -1,34 +1,25 @@
-"""Task functions, loaded only by the worker: one per kind in app.domain.run_kinds.KINDS, same name."""
+"""Task functions, loaded only by the worker: one per kind in app.domain.run_kinds.KINDS, same name, whose
+body is `<kind>_body` in the module `app/jobs/tasks/<kind>.py`."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from procrastinate import JobContext
 
-from app.jobs.tasks.audit import audit_body
-from app.jobs.tasks.classifier import train_classifier_body
-from app.jobs.tasks.dicomweb import import_dicomweb_body
-from app.jobs.tasks.evaluate import evaluate_body
-from app.jobs.tasks.experiments import synth_vs_real_body
-from app.jobs.tasks.gan import train_gan_body
-from app.jobs.tasks.lco import lco_body
+from app.domain.run_kinds import KINDS
 from app.jobs.tasks.runner import Body, execute
-from app.jobs.tasks.sampling import sample_body
-from app.jobs.tasks.segal import import_segal_body
 
-# Each kind's body; the task of the same name claims the run, runs the body and records the outcome.
-BODIES: dict[str, Body] = {
-    "train_gan": train_gan_body,
-    "sample": sample_body,
-    "import_segal": import_segal_body,
-    "train_classifier": train_classifier_body,
-    "lco": lco_body,
-    "synth_vs_real": synth_vs_real_body,
-    "evaluate": evaluate_body,
-    "audit": audit_body,
-    "import_dicomweb": import_dicomweb_body,
-}
+
+def _body(kind: str) -> Body:
+    """The body of a kind: `<kind>_body` in `app/jobs/tasks/<kind>.py` (one name from the run kind down)."""
+    return getattr(importlib.import_module(f"app.jobs.tasks.{kind}"), f"{kind}_body")
+
+
+# Each kind's body; the task of the same name claims the run, runs the body and records the outcome. A
+# kind without its module or body stops the worker at import, before it takes a job.
+BODIES: dict[str, Body] = {name: _body(name) for name in KINDS}
 
 
 def _task(name: str, body: Body) -> Callable[..., None]:

@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.run_kinds import AuditConfig
-from app.jobs.tasks.evaluate import Extractor, domain_extractor, seeded_subset
+from app.jobs.tasks.features import Extractor, domain_extractor, seeded_subset
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.feature_cache import CacheKey, FeatureCache, images_digest
-from app.persistence.models import Image, ImageSet, MemorisationCheck
+from app.persistence.models import MemorisationCheck
+from app.persistence.repositories import image_sets, memorisation
 
 HOLDOUT_FRACTION = 0.2
 CHUNK = 256  # films decoded at a time
@@ -46,12 +46,8 @@ class Films:
 
 def rows_of(session: Session, set_id: int, *, limit: int | None, seed: int) -> list[Any]:
     """(id, sha256, patient_id) of a set's images by id: all of them, or up to `limit` (a seeded subset)."""
-    rows = session.execute(
-        select(Image.id, Image.sha256, Image.patient_id)
-        .where(Image.image_set_id == set_id)
-        .order_by(Image.id)
-    ).all()
-    rows = list(rows) if limit is None else seeded_subset(list(rows), limit=limit, seed=seed)
+    rows = image_sets.image_columns(session, set_id, "id", "sha256", "patient_id")
+    rows = rows if limit is None else seeded_subset(list(rows), limit=limit, seed=seed)
     if not rows:
         raise ValueError(f"image set {set_id} has no images")
     return rows
@@ -156,46 +152,66 @@ def holdout_split(patients: list[str | None], *, seed: int) -> tuple[np.ndarray,
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
-    """Features of generated and held-out films; every training film searched; thresholds; a flag each."""
-    from app.ml.metrics.memorisation import NearestSearch, Thresholds, pair_ssim
+@dataclass(frozen=True)
+class _Sets:
+    """The rows an audit reads, in id order: generates (capped), every training film, the held-out films;
+    and, when the held-out films were split off the training set, where they sit in it."""
 
-    cfg: AuditConfig = ctx.config  # type: ignore[assignment]
-    generated_rows = rows_of(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
-    training_rows = rows_of(session, cfg.training_set_id, limit=None, seed=cfg.seed)  # never capped
-    searchable: np.ndarray | None = None  # (N_train,) bool: the films the calibration may search
+    generated: list[Any]
+    training: list[Any]
+    holdout: list[Any]
+    held_index: np.ndarray  # (H,) positions of held-out films among the training rows (empty: own set)
+    searchable: np.ndarray | None  # (N_train,) bool: the films the calibration may search (None: all)
+
+
+def _sets(session: Session, cfg: AuditConfig) -> _Sets:
+    """The generated, training and held-out rows; without a held-out set, patients split off the training."""
+    generated = rows_of(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
+    training = rows_of(session, cfg.training_set_id, limit=None, seed=cfg.seed)  # never capped
     if cfg.holdout_set_id is not None:
-        holdout_rows = rows_of(session, cfg.holdout_set_id, limit=cfg.max_images, seed=cfg.seed)
-        held_index = np.zeros(0, dtype=np.int64)
-    else:
-        rest, held = holdout_split([r[2] for r in training_rows], seed=cfg.seed)
-        if len(rest) == 0:
-            raise ValueError("the training set is too small to hold films out; choose a held-out set")
-        held_index = np.array(seeded_subset(held.tolist(), limit=cfg.max_images, seed=cfg.seed))
-        holdout_rows = [training_rows[i] for i in held_index]
-        searchable = np.ones(len(training_rows), dtype=bool)
-        searchable[held] = False
-    names = dict(session.execute(select(ImageSet.id, ImageSet.name)).all())
-    session.rollback()  # no transaction held open while the features are computed
+        holdout = rows_of(session, cfg.holdout_set_id, limit=cfg.max_images, seed=cfg.seed)
+        return _Sets(generated, training, holdout, np.zeros(0, dtype=np.int64), None)
+    rest, held = holdout_split([r[2] for r in training], seed=cfg.seed)
+    if len(rest) == 0:
+        raise ValueError("the training set is too small to hold films out; choose a held-out set")
+    held_index = np.array(seeded_subset(held.tolist(), limit=cfg.max_images, seed=cfg.seed))
+    searchable = np.ones(len(training), dtype=bool)
+    searchable[held] = False
+    return _Sets(generated, training, [training[i] for i in held_index], held_index, searchable)
 
-    ctx.progress(0.02, "loading the feature extractor")
-    extractor = domain_extractor(cfg.classifier)
-    side = cfg.ssim_size
-    generated = films_of(ctx, generated_rows, extractor, side=side, span=(0.05, 0.15), what="generated")
-    holdout = films_of(ctx, holdout_rows, extractor, side=side, span=(0.15, 0.25), what="held-out")
 
-    # Generates are searched among every training film. The held-out films are searched among the same
-    # films, less the held-out patients' own when they were split off this set (a film is its own nearest
-    # neighbour); a generate still meets those films, since a copy of a held-out patient leaks as much.
-    n_train = len(training_rows)
+@dataclass(frozen=True)
+class _Nearest:
+    """Each generate's and each held-out film's nearest training film: (index, distance) per film."""
+
+    g_idx: np.ndarray
+    g_dist: np.ndarray
+    h_idx: np.ndarray
+    h_dist: np.ndarray
+    calibration_searched: int  # training films the held-out films were searched among
+    cached_blocks: int
+
+
+def _nearest(
+    ctx: RunContext, cfg: AuditConfig, extractor: Extractor, sets: _Sets, generated: Films, holdout: Films
+) -> _Nearest:
+    """Search every training film, block by block, for the generates' and the held-out films' nearest.
+
+    Generates are searched among every training film. The held-out films are searched among the same
+    films, less the held-out patients' own when they were split off this set (a film is its own nearest
+    neighbour); a generate still meets those films, since a copy of a held-out patient leaks as much.
+    """
+    from app.ml.metrics.memorisation import NearestSearch
+
+    n_train = len(sets.training)
     g_search, h_search = NearestSearch(generated.features), NearestSearch(holdout.features)
-    known = {int(i): holdout.features[k] for k, i in enumerate(held_index)}
+    known = {int(i): holdout.features[k] for k, i in enumerate(sets.held_index)}
     cached = 0
     span = (0.25, 0.85)
-    blocks = training_blocks(ctx, extractor, cfg.training_set_id, training_rows, known=known, span=span)
+    blocks = training_blocks(ctx, extractor, cfg.training_set_id, sets.training, known=known, span=span)
     for offset, block, hit in blocks:
         g_search.update(block, offset=offset)
-        keep = None if searchable is None else searchable[offset : offset + len(block)]
+        keep = None if sets.searchable is None else sets.searchable[offset : offset + len(block)]
         h_search.update(block, offset=offset, keep=keep)
         cached += hit
         done = offset + len(block)
@@ -203,66 +219,98 @@ def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         ctx.progress(span[0] + (span[1] - span[0]) * done / n_train, note)
     g_idx, g_dist = g_search.result()
     h_idx, h_dist = h_search.result()
+    return _Nearest(g_idx, g_dist, h_idx, h_dist, h_search.searched, cached)
+
+
+def _summary(
+    cfg: AuditConfig,
+    names: dict[int, str],
+    extractor: Extractor,
+    sets: _Sets,
+    nearest: _Nearest,
+    limits: Any,
+    rows: list[MemorisationCheck],
+) -> dict[str, Any]:
+    """The run's outputs: what was searched, the calibrated thresholds, and the closest flagged generates."""
+    n_train = len(sets.training)
+    flagged = sorted((r for r in rows if r.flagged), key=lambda r: r.distance)
+    return {
+        "synthetic_set_id": cfg.synthetic_set_id,
+        "synthetic_set": names.get(cfg.synthetic_set_id),
+        "training_set_id": cfg.training_set_id,
+        "training_set": names.get(cfg.training_set_id),
+        "holdout": names.get(cfg.holdout_set_id)
+        if cfg.holdout_set_id is not None
+        else f"{len(sets.holdout)} films of the training set's held-out patients",
+        "n_generated": len(rows),
+        "n_training": n_train,  # every training film: the generates' search set
+        "n_holdout": len(sets.holdout),
+        "n_calibration_searched": nearest.calibration_searched,  # the same films, less held-out patients'
+        "max_images": cfg.max_images,
+        "feature_blocks": {"total": -(-n_train // SEARCH_BLOCK), "cached": nearest.cached_blocks},
+        "n_flagged": len(flagged),
+        "quantile": cfg.quantile,
+        "distance_threshold": round(limits.distance, 6),
+        "ssim_threshold": round(limits.ssim, 6),
+        "ssim_size": cfg.ssim_size,
+        "extractor": extractor.name,
+        "extractor_sha256": extractor.sha256,
+        "flagged": [
+            {
+                "image_id": r.image_id,
+                "nearest_image_id": r.nearest_image_id,
+                "distance": round(r.distance, 6),
+                "ssim": round(r.ssim, 4),
+            }
+            for r in flagged[:MAX_LISTED]
+        ],
+    }
+
+
+def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+    """Features of generated and held-out films; every training film searched; thresholds; a flag each."""
+    from app.ml.metrics.memorisation import Thresholds, pair_ssim
+
+    cfg: AuditConfig = ctx.config  # type: ignore[assignment]
+    sets = _sets(session, cfg)
+    names = image_sets.names(session)
+    session.rollback()  # no transaction held open while the features are computed
+
+    ctx.progress(0.02, "loading the feature extractor")
+    extractor = domain_extractor(cfg.classifier)
+    side = cfg.ssim_size
+    generated = films_of(ctx, sets.generated, extractor, side=side, span=(0.05, 0.15), what="generated")
+    holdout = films_of(ctx, sets.holdout, extractor, side=side, span=(0.15, 0.25), what="held-out")
+    nearest = _nearest(ctx, cfg, extractor, sets, generated, holdout)
+    g_idx, h_idx = nearest.g_idx, nearest.h_idx
 
     ctx.progress(0.86, f"SSIM with the nearest training films ({len(np.unique(np.r_[g_idx, h_idx])):,})")
-    near = small_copies(ctx, training_rows, np.r_[g_idx, h_idx], side=side)
+    near = small_copies(ctx, sets.training, np.r_[g_idx, h_idx], side=side)
     h_ssim = pair_ssim(holdout.small, np.stack([near[int(i)] for i in h_idx]))
     g_ssim = pair_ssim(generated.small, np.stack([near[int(i)] for i in g_idx]))
-    limits = Thresholds.calibrate(h_dist, h_ssim, quantile=cfg.quantile)
-    flags = limits.flags(g_dist, g_ssim)
+    limits = Thresholds.calibrate(nearest.h_dist, h_ssim, quantile=cfg.quantile)
+    flags = limits.flags(nearest.g_dist, g_ssim)
     ctx.check_abort()
     rows = [
         MemorisationCheck(
             run_id=ctx.run_id,
             image_id=image_id,
-            nearest_image_id=training_rows[int(g_idx[k])][0],
-            distance=float(g_dist[k]),
+            nearest_image_id=sets.training[int(g_idx[k])][0],
+            distance=float(nearest.g_dist[k]),
             ssim=float(g_ssim[k]),
             flagged=bool(flags[k]),
         )
         for k, image_id in enumerate(generated.ids)
     ]
-    session.add_all(rows)
-    flagged = sorted((r for r in rows if r.flagged), key=lambda r: r.distance)
+    memorisation.add_checks(session, rows)
+    summary = _summary(cfg, names, extractor, sets, nearest, limits, rows)
     log.info(
         "memorisation audit: %d of %d generates flagged; %d training films searched (%d of %d feature "
         "blocks cached)",
-        len(flagged),
+        summary["n_flagged"],
         len(rows),
-        n_train,
-        cached,
-        -(-n_train // SEARCH_BLOCK),
+        len(sets.training),
+        nearest.cached_blocks,
+        summary["feature_blocks"]["total"],
     )
-    return {
-        "audit": {
-            "synthetic_set_id": cfg.synthetic_set_id,
-            "synthetic_set": names.get(cfg.synthetic_set_id),
-            "training_set_id": cfg.training_set_id,
-            "training_set": names.get(cfg.training_set_id),
-            "holdout": names.get(cfg.holdout_set_id)
-            if cfg.holdout_set_id is not None
-            else f"{len(holdout.ids)} films of the training set's held-out patients",
-            "n_generated": len(rows),
-            "n_training": n_train,  # every training film: the generates' search set
-            "n_holdout": len(holdout.ids),
-            "n_calibration_searched": h_search.searched,  # the same films, less held-out patients' own
-            "max_images": cfg.max_images,
-            "feature_blocks": {"total": -(-n_train // SEARCH_BLOCK), "cached": cached},
-            "n_flagged": len(flagged),
-            "quantile": cfg.quantile,
-            "distance_threshold": round(limits.distance, 6),
-            "ssim_threshold": round(limits.ssim, 6),
-            "ssim_size": cfg.ssim_size,
-            "extractor": extractor.name,
-            "extractor_sha256": extractor.sha256,
-            "flagged": [
-                {
-                    "image_id": r.image_id,
-                    "nearest_image_id": r.nearest_image_id,
-                    "distance": round(r.distance, 6),
-                    "ssim": round(r.ssim, 4),
-                }
-                for r in flagged[:MAX_LISTED]
-            ],
-        }
-    }
+    return {"audit": summary}

@@ -21,23 +21,20 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
-from app.domain.importers import ImportSpec, SourceImage, import_images
+from app.domain.importers import ImportSpec, SourceImage
 from app.domain.rendering import render_array
 from app.domain.run_kinds import LcoRunConfig
+from app.jobs.tasks.generated import import_generated, snapshot
 from app.jobs.tasks.runner import RunContext, log
-from app.persistence.blobs import BlobStore
-from app.persistence.models import Image
 from app.persistence.patient_records import independence
-from app.persistence.snapshots import find_snapshot
+from app.persistence.repositories import image_sets
 
 
 def label_rows(session: Session, set_id: int, findings: list[str]) -> np.ndarray:
     """(N, F) 0/1 rows of a labelled set over `findings` (its joint label distribution)."""
-    labels = session.scalars(select(Image.labels).where(Image.image_set_id == set_id).order_by(Image.id))
+    labels = image_sets.label_lists(session, set_id)
     return np.array([[f in (row or []) for f in findings] for row in labels], dtype=np.float32)
 
 
@@ -151,40 +148,109 @@ def archive_items(
             )
 
 
-def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
-    """Targets, optimisation, then the archive as one all-or-nothing import."""
+@dataclass(frozen=True)
+class _Models:
+    """What an LCO run names, loaded: the generator G, the steerer C with its findings and thresholds, and
+    the judge when there is one, with the manifests whose hashes the archive records."""
+
+    G: Any
+    g_manifest: dict[str, Any]
+    g_resolution: int
+    C: Any
+    c_manifest: dict[str, Any]
+    findings: list[str]
+    thresholds: list[float]
+    judge: Verdict | None
+    j_manifest: dict[str, Any]
+    independence_note: str  # how the judge's training data relates to C's ("" without a judge)
+
+
+def _load_models(cfg: LcoRunConfig) -> _Models:
+    """G, C and the judge on the best device; refuses a judge that shares patients with C."""
     from app.ml.classifier.checkpoints import load_classifier, thresholds_of
     from app.ml.devices import best_device
     from app.ml.gan.checkpoints import load_snapshot
-    from app.ml.lco import targets as tg
-    from app.ml.lco.optimise import LcoConfig, optimise
 
-    cfg: LcoRunConfig = ctx.config  # type: ignore[assignment]
-    models_dir = get_settings().models_dir
-    g_snap, c_snap = (
-        find_snapshot(models_dir, cfg.model),
-        find_snapshot(models_dir, cfg.classifier, kind="classifier"),
-    )
-    j_snap = find_snapshot(models_dir, cfg.judge, kind="classifier") if cfg.judge else None
-    if g_snap is None or c_snap is None or (cfg.judge and j_snap is None):
-        raise ValueError("the generator or a classifier no longer exists")
+    g_snap, c_snap = snapshot(cfg.model), snapshot(cfg.classifier, kind="classifier")
+    j_snap = snapshot(cfg.judge, kind="classifier") if cfg.judge else None
     shared, independent = independence(c_snap, j_snap) if j_snap is not None else (None, "")
     if shared:  # checked when the run was made; the store may have changed since
         raise ValueError(f"the judge is not independent: {independent}")
     device = best_device()
     G, g_manifest = load_snapshot(g_snap.folder, device=device)
     C, c_manifest = load_classifier(c_snap.folder, device=device)
-    findings, thresholds = list(c_manifest["findings"]), thresholds_of(c_manifest)
+    findings = list(c_manifest["findings"])
     judge, j_manifest = None, {}
     if j_snap is not None:
         J, j_manifest = load_classifier(j_snap.folder, device=device)
         judge = Verdict.of(J, j_manifest, findings)
+    return _Models(
+        G, g_manifest, g_snap.resolution, C, c_manifest, findings, thresholds_of(c_manifest), judge,
+        j_manifest, independent,
+    )  # fmt: skip
+
+
+def _targets(session: Session, cfg: LcoRunConfig, findings: list[str]) -> np.ndarray:
+    """(n, F) 0/1 finding combinations to reach: drawn from a labelled set, balanced, or as listed."""
+    from app.ml.lco import targets as tg
+
     if cfg.target_mode == "empirical":
-        targets = tg.empirical(label_rows(session, cfg.label_set_id, findings), cfg.n, seed=cfg.seed)
-    elif cfg.target_mode == "balanced":
-        targets = tg.balanced(findings, cfg.n)
-    else:
-        targets = tg.explicit(cfg.combinations(), findings, cfg.n)
+        return tg.empirical(label_rows(session, cfg.label_set_id, findings), cfg.n, seed=cfg.seed)
+    if cfg.target_mode == "balanced":
+        return tg.balanced(findings, cfg.n)
+    return tg.explicit(cfg.combinations(), findings, cfg.n)
+
+
+def _provenance(ctx: RunContext, cfg: LcoRunConfig, models: _Models, lco: Any) -> dict[str, Any]:
+    """What every film of the archive records about how it was made."""
+    meta = {
+        "method": "lco",
+        "model": cfg.model,
+        "model_sha256": models.g_manifest.get("sha256", ""),
+        "classifier": cfg.classifier,
+        "classifier_sha256": models.c_manifest["sha256"],
+        "seed": cfg.seed,
+        "lco": lco.to_dict(),
+        "target_mode": cfg.target_mode,
+        "job": ctx.run_id,
+        "judged_by": cfg.judge or f"{cfg.classifier} (self-judged)",
+    }
+    if models.judge is not None:
+        meta |= {
+            "judge": cfg.judge,
+            "judge_sha256": models.j_manifest["sha256"],
+            "independence": models.independence_note,
+        }
+    return meta
+
+
+def _outputs(
+    image_set: Any, found: Any, tally: Counter[str], n: int, models: _Models, judged_by: str
+) -> dict[str, Any]:
+    """The run's outputs: the set, and success rates on the stored films (and on G's float output)."""
+    rates = {k: round(tally[k] / n, 4) for k in ("steerer", "judge")}
+    outputs = {
+        "image_set_id": image_set.id,
+        "image_set": image_set.name,
+        "images": image_set.image_count,
+        # The share of stored films whose success decides their labels: the judge's, else self-judged.
+        "success_rate": rates["judge"] if models.judge is not None else rates["steerer"],
+        "judged_by": judged_by,
+        "steerer_success_rate": rates["steerer"],
+        "optimiser_success_rate": round(float(found.success.mean()), 4),  # on G's float output
+    }
+    if models.judge is not None:
+        outputs |= {"judge_success_rate": rates["judge"], "independence": models.independence_note}
+    return outputs
+
+
+def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+    """Targets, optimisation, then the archive as one all-or-nothing import."""
+    from app.ml.lco.optimise import LcoConfig, optimise
+
+    cfg: LcoRunConfig = ctx.config  # type: ignore[assignment]
+    models = _load_models(cfg)
+    targets = _targets(session, cfg, models.findings)
     session.rollback()  # the label read is done; optimisation holds no transaction open
     lco = LcoConfig(
         steps=cfg.steps,
@@ -195,13 +261,13 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         screen=cfg.screen,
     )
     log.info("LCO: %d targets (%s) for %s with %s", cfg.n, cfg.target_mode, cfg.model, cfg.classifier)
-    if judge is not None:
-        log.info("judged by %s; independence %s", cfg.judge, independent)
+    if models.judge is not None:
+        log.info("judged by %s; independence %s", cfg.judge, models.independence_note)
     found = optimise(
-        G,
-        C,
+        models.G,
+        models.C,
         targets,
-        thresholds,
+        models.thresholds,
         lco,
         seed=cfg.seed,
         abort_fn=ctx.should_abort,
@@ -214,65 +280,33 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     ctx.check_abort()
     median_steps = int(np.median(found.steps))
     log.info("reached %d of %d targets; median steps %d", found.success.sum(), cfg.n, median_steps)
-    meta = {
-        "method": "lco",
-        "model": cfg.model,
-        "model_sha256": g_manifest.get("sha256", ""),
-        "classifier": cfg.classifier,
-        "classifier_sha256": c_manifest["sha256"],
-        "seed": cfg.seed,
-        "lco": lco.to_dict(),
-        "target_mode": cfg.target_mode,
-        "job": ctx.run_id,
-        "judged_by": cfg.judge or f"{cfg.classifier} (self-judged)",
-    }
-    if judge is not None:
-        meta |= {"judge": cfg.judge, "judge_sha256": j_manifest["sha256"], "independence": independent}
-    resolution = cfg.size or g_snap.resolution
+    meta = _provenance(ctx, cfg, models, lco)
+    resolution = cfg.size or models.g_resolution
     spec = ImportSpec(
         name=cfg.set_name.strip() or f"{cfg.model} LCO archive (run {ctx.run_id})",
         kind="synthetic",
-        label_schema=tuple(findings),
+        label_schema=tuple(models.findings),
         resolution=resolution,
         source="lco",
         description=f"{cfg.n} LCO films of {cfg.model} steered by {cfg.classifier}, "
         f"judged by {meta['judged_by']} ({cfg.target_mode} targets), run {ctx.run_id}",
     )
-
-    def progress(done: int) -> None:
-        ctx.progress(0.9 + 0.1 * done / cfg.n, f"rendering {done:,} / {cfg.n:,}")
-        ctx.check_abort()
-
     tally: Counter[str] = Counter()
     items = archive_items(
-        G,
-        C,
+        models.G,
+        models.C,
         found,
         targets,
-        thresholds,
-        findings,
+        models.thresholds,
+        models.findings,
         meta=meta,
         batch=cfg.batch,
         margin=cfg.margin,
         resolution=resolution,
-        judge=judge,
+        judge=models.judge,
         tally=tally,
     )
-    image_set = import_images(
-        session, BlobStore(get_settings().images_dir), spec, items, actor_id=None, progress=progress
-    )
-    rates = {k: round(tally[k] / cfg.n, 4) for k in ("steerer", "judge")}
-    outputs = {
-        "image_set_id": image_set.id,
-        "image_set": image_set.name,
-        "images": image_set.image_count,
-        # The share of stored films whose success decides their labels: the judge's, else self-judged.
-        "success_rate": rates["judge"] if judge is not None else rates["steerer"],
-        "judged_by": meta["judged_by"],
-        "steerer_success_rate": rates["steerer"],
-        "optimiser_success_rate": round(float(found.success.mean()), 4),  # on G's float output
-    }
-    if judge is not None:
-        outputs |= {"judge_success_rate": rates["judge"], "independence": independent}
+    image_set = import_generated(ctx, session, spec, items, cfg.n, span=(0.9, 1.0), verb="rendering")
+    outputs = _outputs(image_set, found, tally, cfg.n, models, meta["judged_by"])
     log.info("success on the stored films: %s", {k: v for k, v in outputs.items() if "success" in k})
     return outputs

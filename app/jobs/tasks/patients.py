@@ -8,25 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.run_kinds import TrainGanConfig
 from app.ml.classifier.config import ClassifierTrainConfig
 from app.ml.classifier.split import split_by_patient
-from app.persistence.models import Image
 from app.persistence.patient_records import classifier_test_patients, learnt_patients, patient_key
+from app.persistence.repositories import image_sets
 from app.persistence.snapshots import find_snapshot
 
 
 def set_patients(session: Session, set_id: int) -> tuple[list[str], list[str | None], list[str | None]]:
     """Per film of the set in id order (the order every task loads films in): its patient key, patient id
     and given split."""
-    rows = session.execute(
-        select(Image.sha256, Image.patient_id, Image.split)
-        .where(Image.image_set_id == set_id)
-        .order_by(Image.id)
-    ).all()
+    rows = image_sets.image_columns(session, set_id, "sha256", "patient_id", "split")
     return (
         [patient_key(r.patient_id, r.sha256) for r in rows],
         [r.patient_id for r in rows],

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from app.ml.jsonable import JsonConfig
 
 ARCHS = ("small", "densenet121")
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(JsonConfig):
     """The network: what it predicts and what it reads."""
 
     findings: tuple[str, ...]  # one sigmoid output per finding, in this order
@@ -25,20 +27,10 @@ class ClassifierConfig:
         if self.image_size < 16:
             raise ValueError("image_size must be at least 16")
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description."""
-        d = asdict(self)
-        d["findings"] = list(self.findings)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
-        """Inverse of `to_dict`."""
-        return cls(**{**data, "findings": tuple(data["findings"])})
 
 
 @dataclass(frozen=True)
-class ClassifierTrainConfig:
+class ClassifierTrainConfig(JsonConfig):
     """How to train it."""
 
     epochs: int = 10  # passes over the training split
@@ -57,7 +49,3 @@ class ClassifierTrainConfig:
     brightness: float = 0.1  # augmentation: intensity multiplied by 1 +- brightness
     seed: int = 0  # split, initialisation, batch order and augmentation
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the run
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description."""
-        return asdict(self)

@@ -27,18 +27,19 @@ fresh Adam at each resolution, as Karras et al.). The penalty runs in float32 un
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.gan_defaults import AUTHORS_GPUS, Preset
 from app.ml.gan.schedule import TrainConfig
+from app.ml.jsonable import JsonConfig
 
 # The authors' channel schedule (FACTS.md): feature maps at 4, 8, 16, 32, 64, 128, 256, 512, 1024 px.
 SEGAL_CHANNELS: tuple[int, ...] = (512, 512, 512, 512, 256, 128, 64, 32, 16)
 
 
 @dataclass(frozen=True)
-class GanConfig:
+class GanConfig(JsonConfig):
     """Architecture of a PGGAN generator/discriminator pair."""
 
     z_dim: int = 512  # latent size; z is pixel-normalised before the first layer
@@ -74,21 +75,6 @@ class GanConfig:
     def size_at(self, depth: int) -> int:
         """Side length produced at `depth` (0 = 4 px)."""
         return 4 * 2**depth
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description."""
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        d["pixel_range"] = list(self.pixel_range)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GanConfig:
-        """The config a snapshot stored; unknown keys are an error (a newer format)."""
-        data = dict(data)
-        data["channels"] = tuple(data["channels"])
-        data["pixel_range"] = tuple(data["pixel_range"])
-        return cls(**data)
 
     def to_json(self) -> str:
         """`to_dict` as JSON text."""

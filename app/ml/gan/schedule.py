@@ -10,14 +10,15 @@ shares (EMA decay, batch sizes) come from app.gan_defaults; presets are in app/m
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.gan_defaults import EMA_DECAY, SEGAL_BATCH_SIZES
+from app.ml.jsonable import JsonConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """How a PGGAN is trained; stored as JSON with the run."""
 
     resolution: int = 1024  # target side length; must equal the network's GanConfig.resolution
@@ -74,21 +75,6 @@ class TrainConfig:
         fade = 0 if depth == 0 else self.fade_images
         stable = self.final_stable_images if depth == self.depth_count - 1 else self.stable_images
         return fade, stable
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description."""
-        d = asdict(self)
-        d["batch_sizes"] = list(self.batch_sizes)
-        d["betas"] = list(self.betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of `to_dict`; unknown keys are an error."""
-        data = dict(data)
-        data["batch_sizes"] = tuple(data["batch_sizes"])
-        data["betas"] = tuple(data["betas"])
-        return cls(**data)
 
 
 class Phase(NamedTuple):

@@ -26,7 +26,7 @@ Everything runs on G's device (a GPU when the worker has one); results come back
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.ml.gan.sampling import latents
+from app.ml.jsonable import JsonConfig
 
 
 @dataclass(frozen=True)
-class LcoConfig:
+class LcoConfig(JsonConfig):
     """How latents are optimised."""
 
     steps: int = 200  # Adam steps per attempt (the step limit)
@@ -49,10 +50,6 @@ class LcoConfig:
     restarts: int = 2  # further attempts from new latents for samples that failed
     batch: int = 16  # latents optimised together
     screen: int = 1  # candidate latents drawn per target and attempt; the one closest to it starts
-
-    def to_dict(self) -> dict:
-        """A JSON-ready description."""
-        return asdict(self)
 
 
 @dataclass

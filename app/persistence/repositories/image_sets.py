@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Image, ImageSet
@@ -43,3 +44,37 @@ def label_histogram(session: Session, set_id: int) -> Counter[str]:
 def image(session: Session, set_id: int, image_id: int) -> Image | None:
     """An image of a set."""
     return session.scalar(select(Image).where(Image.id == image_id, Image.image_set_id == set_id))
+
+
+def names(session: Session) -> dict[int, str]:
+    """Every set's name by id."""
+    return dict(session.execute(select(ImageSet.id, ImageSet.name)).all())
+
+
+def image_columns(session: Session, set_id: int, *columns: str) -> list[Row]:
+    """Named columns of a set's images, in id order (the order every task loads films in); each row has
+    the columns as attributes, e.g. image_columns(s, 1, "sha256", "patient_id")[0].patient_id."""
+    stmt = select(*(getattr(Image, c) for c in columns)).where(Image.image_set_id == set_id)
+    return list(session.execute(stmt.order_by(Image.id)).all())
+
+
+def hashes(session: Session, set_id: int) -> list[str]:
+    """The content hashes of a set's images, in id order."""
+    return list(session.scalars(select(Image.sha256).where(Image.image_set_id == set_id).order_by(Image.id)))
+
+
+def label_lists(session: Session, set_id: int) -> list[list[str] | None]:
+    """Each image's findings, in id order."""
+    return list(session.scalars(select(Image.labels).where(Image.image_set_id == set_id).order_by(Image.id)))
+
+
+def first_provenance(session: Session, set_id: int) -> dict[str, Any] | None:
+    """The provenance of a set's first image (generated sets record their generator, classifier, ...)."""
+    stmt = select(Image.provenance).where(Image.image_set_id == set_id).order_by(Image.id).limit(1)
+    return session.scalar(stmt)
+
+
+def provenance_values(session: Session, set_id: int, key: str) -> list[str]:
+    """The distinct values of one provenance key over a set's images."""
+    stmt = select(Image.provenance[key].astext).where(Image.image_set_id == set_id).distinct()
+    return list(session.scalars(stmt))

@@ -88,3 +88,8 @@ def verdicts(
     if flagged_only:
         query = query.where(MemorisationCheck.flagged)
     return list(session.execute(query).all())
+
+
+def add_checks(session: Session, rows: list[MemorisationCheck]) -> None:
+    """Add one audit run's per-generate results."""
+    session.add_all(rows)

@@ -6,7 +6,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from app.persistence.models import Case, ReaderCase, Reading, StudyReader
+from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
 
 
 def upcoming(session: Session, study_id: int, reader_id: int, n: int = 2) -> list[tuple[ReaderCase, Case]]:
@@ -34,8 +34,8 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
     return found[0] if found else None
 
 
-def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]:
-    """(cases answered, cases assigned) for one reader, in one query (the reading room asks every case)."""
+def _progress_columns(study_id: int, reader_id: int):
+    """(cases answered, cases assigned) of one reader as two scalar subqueries."""
     total = (
         select(func.count())
         .select_from(ReaderCase)
@@ -48,8 +48,23 @@ def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]
         .where(Reading.study_id == study_id, Reading.reader_id == reader_id, Reading.revision == 0)
         .scalar_subquery()
     )
-    answered, assigned = session.execute(select(done, total)).one()
+    return done, total
+
+
+def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]:
+    """(cases answered, cases assigned) for one reader, in one query."""
+    answered, assigned = session.execute(select(*_progress_columns(study_id, reader_id))).one()
     return answered or 0, assigned or 0
+
+
+def assigned_study_progress(session: Session, study_id: int, reader_id: int) -> tuple[Study, int, int] | None:
+    """The study if this reader is assigned to it, with (answered, assigned), in one query: the reading
+    room asks for both on every case."""
+    assigned = select(StudyReader).where(StudyReader.study_id == Study.id, StudyReader.reader_id == reader_id)
+    done, total = _progress_columns(study_id, reader_id)
+    stmt = select(Study, done, total).where(Study.id == study_id, assigned.exists())
+    row = session.execute(stmt).first()
+    return (row[0], row[1] or 0, row[2] or 0) if row else None
 
 
 def progress_by_reader(session: Session, study_id: int) -> dict[int, tuple[int, int]]:
@@ -150,3 +165,35 @@ def mark_completed(session: Session, study_id: int, reader_id: int) -> None:
         )
         .values(completed_at=func.now())
     )
+
+
+def case_truth(session: Session, case_id: int) -> str | None:
+    """The truth of one case ("real" or "synthetic")."""
+    return session.scalar(select(Case.truth).where(Case.id == case_id))
+
+
+def image_for_reader(session: Session, reader_id: int, opaque_id: str) -> str | None:
+    """The blob hash behind an image id served to this reader, in a study that is not a draft; one column,
+    because the image route needs nothing else."""
+    stmt = (
+        select(Case.sha256)
+        .join(ReaderCase, ReaderCase.case_id == Case.id)
+        .join(Study, Study.id == Case.study_id)
+        .where(
+            # The reader's own id; the case's study-level id only for orders drawn before ids were per reader.
+            or_(
+                ReaderCase.opaque_id == opaque_id,
+                and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id),
+            ),
+            ReaderCase.reader_id == reader_id,
+            Study.status != "draft",
+        )
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def case_by_opaque(session: Session, opaque_id: str) -> Case | None:
+    """Any case by its study-level opaque id or a reader's."""
+    repeat = select(ReaderCase.case_id).where(ReaderCase.opaque_id == opaque_id).scalar_subquery()
+    return session.scalar(select(Case).where(or_(Case.opaque_id == opaque_id, Case.id == repeat)))

@@ -73,3 +73,9 @@ def mark_stalled(session: Session, lapse_s: float) -> list[int]:
         .returning(Run.id)
     )
     return list(session.scalars(stmt))
+
+
+def claimed(session: Session, key: str, value: str) -> bool:
+    """Whether a queued or running run's config names `value` under `key` (a set or model it will make)."""
+    query = select(Run.id).where(Run.status.in_(("queued", "running")), Run.config[key].astext == value)
+    return session.scalar(query.limit(1)) is not None

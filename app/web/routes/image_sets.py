@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from collections import Counter
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -11,8 +10,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from app.core.config import get_settings
-from app.domain import importers, labels, sources
-from app.domain.errors import DomainError, Invalid, NotFound
+from app.domain import importers, labels, uploads
+from app.domain.errors import DomainError, NotFound
 from app.persistence.repositories import image_sets as repo
 from app.persistence.repositories import memorisation
 from app.web.deps import Admin, AppSettings, Db, Staff, Store
@@ -77,12 +76,8 @@ def preview_image(db: Db, store: Store, user: Staff, set_id: DbId, image_id: DbI
     return png_response(store.get(image.sha256))
 
 
-def _read_limited(upload: UploadFile, budget: list[int]) -> bytes:
-    data = upload.file.read()
-    budget[0] -= len(data)
-    if budget[0] < 0:
-        raise Invalid("The uploaded files are larger than the upload limit.")
-    return data
+def _uploaded(upload: UploadFile) -> uploads.UploadedFile:
+    return uploads.UploadedFile(upload.filename or "", upload.file)
 
 
 @router.post("")
@@ -113,35 +108,23 @@ def upload(
         "description": description,
     }
     try:
-        finding_schema = labels.parse_schema(label_schema)
-        budget = [settings.max_upload_bytes]
-        labels_data = _read_limited(labels_csv, budget) if labels_csv and labels_csv.filename else None
-        real_files = [f for f in files if f.filename]
-        if not real_files:
-            raise Invalid("Choose a zip file or image files to upload.")
-        if len(real_files) == 1 and real_files[0].filename.lower().endswith(".zip"):
-            try:
-                archive = zipfile.ZipFile(real_files[0].file)
-            except zipfile.BadZipFile as exc:
-                raise Invalid("The zip file is damaged or not a zip file.") from exc
-            items = sources.zip_images(
-                archive, labels_data=labels_data, schema=finding_schema, max_bytes=settings.max_upload_bytes
-            )
-        else:
-            loose = [(f.filename, _read_limited(f, budget)) for f in real_files]
-            items = sources.uploaded_images(loose, labels_data=labels_data, schema=finding_schema)
         spec = importers.ImportSpec(
             name=name,
             kind=kind,
-            label_schema=finding_schema,
+            label_schema=labels.parse_schema(label_schema),
             resolution=resolution,
             source="upload",
             description=description,
         )
-        try:
-            image_set = importers.import_images(db, store, spec, items, actor_id=admin.id)
-        except zipfile.BadZipFile as exc:
-            raise Invalid(f"The zip file is damaged: {exc}.") from exc
+        image_set = uploads.import_upload(
+            db,
+            store,
+            spec,
+            [_uploaded(f) for f in files],
+            labels_csv=_uploaded(labels_csv) if labels_csv else None,
+            max_bytes=settings.max_upload_bytes,
+            actor_id=admin.id,
+        )
     except DomainError as exc:
         db.rollback()
         return render(

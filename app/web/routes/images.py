@@ -17,9 +17,13 @@ router = APIRouter()
 def case_image(db: Db, store: Store, user: CurrentUser, opaque_id: str) -> Response:
     """A reader gets images of their own launched studies only; staff get any case image."""
     if user.role == "reader":
-        case = readings_domain.reader_may_see_image(db, user.id, opaque_id)
+        sha256 = readings_domain.image_for_reader(db, user.id, opaque_id)
     else:
         case = readings_domain.case_by_opaque(db, opaque_id)
-    if case is None:
+        sha256 = case.sha256 if case is not None else None
+    # Read-only: end the transaction here, in the route's worker thread, rather than in one more thread
+    # hop after the response (app.web.deps.get_db); this route is half of every case a reader reads.
+    db.close()
+    if sha256 is None:
         raise NotFound("No such image.")
-    return png_response(store.get(case.sha256))
+    return png_response(store.get(sha256))

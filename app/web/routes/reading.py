@@ -39,8 +39,7 @@ def my_studies(request: Request, db: Db, user: Reader) -> Response:
 @router.get("/{study_id}")
 def instructions(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """The study's instructions and a start (or continue) button."""
-    study = readings_domain.readable_study(db, study_id, user.id)
-    done, total = repo.progress(db, study_id, user.id)
+    study, done, total = readings_domain.readable_progress(db, study_id, user.id)
     return render(
         request,
         "pages/reading/instructions.html",
@@ -205,10 +204,10 @@ def submit(
     truth = readings_domain.practice_feedback(db, reading)
     db.commit()
     if truth is not None:
-        done, total = repo.progress(db, study_id, user.id)
+        study, done, total = readings_domain.readable_progress(db, study_id, user.id)
         ctx = {
             "user": user,
-            "study": study_repo.get(db, study_id),
+            "study": study,
             "study_id": study_id,
             "truth": truth,
             "verdict": reading.verdict,
@@ -225,8 +224,7 @@ def submit(
 @router.get("/{study_id}/done")
 def done(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     """The end page: thanks, and no score."""
-    study = readings_domain.readable_study(db, study_id, user.id)
-    answered, total = repo.progress(db, study_id, user.id)
+    study, answered, total = readings_domain.readable_progress(db, study_id, user.id)
     if answered < total:
         return RedirectResponse(f"/read/{study_id}/case", status_code=303)
     return render(request, "pages/reading/done.html", {"user": user, "study": study, "total": total})

@@ -8,16 +8,15 @@ import io
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.domain.run_kinds import SynthVsRealConfig
-from app.jobs.tasks.classifier import load_labelled
 from app.jobs.tasks.patients import generators_note, patient_split
 from app.jobs.tasks.runner import Aborted, RunContext, log
+from app.jobs.tasks.train_classifier import load_labelled
 from app.ml.files import atomic_write
-from app.persistence.models import Image
+from app.persistence.repositories import image_sets
 from app.persistence.snapshots import find_snapshot
 
 TABLE_FILE = "synth_vs_real.csv"
@@ -48,9 +47,7 @@ def labelling_split(session: Session, cfg: SynthVsRealConfig) -> tuple[dict[str,
     Its test patients are then the only real films that neither it nor (through LCO) the archive has
     learnt from; splitting afresh could put its training patients into the test split.
     """
-    first = session.scalar(
-        select(Image.provenance).where(Image.image_set_id == cfg.archive_set_id).order_by(Image.id).limit(1)
-    )
+    first = image_sets.first_provenance(session, cfg.archive_set_id)
     name = (first or {}).get("classifier")
     snap = find_snapshot(get_settings().models_dir, name, kind="classifier") if name else None
     if snap is None:
@@ -84,9 +81,7 @@ def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         test_fraction=tcfg.test_fraction,
         seed=tcfg.seed,
     )
-    generators = session.scalars(
-        select(Image.provenance["model"].astext).where(Image.image_set_id == cfg.archive_set_id).distinct()
-    ).all()
+    generators = image_sets.provenance_values(session, cfg.archive_set_id, "model")
     generator_note = generators_note(get_settings().models_dir, generators, {keys[i] for i in parts["test"]})
     real_name, findings, r_img, r_lab, patients, given = load_labelled(
         session, cfg.real_set_id, cfg.image_size

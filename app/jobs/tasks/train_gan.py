@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
@@ -21,8 +20,9 @@ from app.domain.run_kinds import TrainGanConfig
 from app.jobs.tasks.patients import held_out, set_patients
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
-from app.persistence.models import Image, ImageSet
+from app.persistence.models import ImageSet
 from app.persistence.patient_records import write_patients
+from app.persistence.repositories import image_sets
 
 if TYPE_CHECKING:
     from app.ml.gan.monitor import MeasureFn
@@ -33,8 +33,7 @@ def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
     image_set = session.get(ImageSet, set_id)
     if image_set is None:
         raise ValueError(f"image set {set_id} no longer exists")
-    hashes = session.scalars(select(Image.sha256).where(Image.image_set_id == set_id).order_by(Image.id))
-    return image_set.name, [store.path(h) for h in hashes]
+    return image_set.name, [store.path(h) for h in image_sets.hashes(session, set_id)]
 
 
 def _publish(
@@ -93,7 +92,7 @@ def attempt_dir(run_dir: Path, attempt: int) -> Path:
 
 def _fd_hook(ctx: RunContext, cfg: TrainGanConfig) -> tuple[MeasureFn, dict[str, Any]]:
     """The measuring hook (with progress notes and log lines) and the extractor's description."""
-    from app.jobs.tasks.evaluate import domain_extractor, inception_extractor
+    from app.jobs.tasks.features import domain_extractor, inception_extractor
     from app.ml.gan.monitor import Checkpoint, FrechetMonitor
 
     extractor = inception_extractor() if cfg.fd_inception else domain_extractor(cfg.fd_classifier)

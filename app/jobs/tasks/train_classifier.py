@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
@@ -16,8 +15,9 @@ from app.domain.run_kinds import TrainClassifierConfig
 from app.jobs.tasks.patients import set_patients
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.persistence.blobs import BlobStore
-from app.persistence.models import Image, ImageSet
+from app.persistence.models import ImageSet
 from app.persistence.patient_records import half_of, write_patients
+from app.persistence.repositories import image_sets
 
 
 def load_labelled(session: Session, set_id: int, size: int, findings: list[str] | None = None):
@@ -27,11 +27,7 @@ def load_labelled(session: Session, set_id: int, size: int, findings: list[str] 
     if image_set is None:
         raise ValueError(f"image set {set_id} no longer exists")
     findings = findings or list(image_set.label_schema)
-    rows = session.execute(
-        select(Image.sha256, Image.labels, Image.patient_id, Image.split)
-        .where(Image.image_set_id == set_id)
-        .order_by(Image.id)
-    ).all()
+    rows = image_sets.image_columns(session, set_id, "sha256", "labels", "patient_id", "split")
     images = np.zeros((len(rows), size, size), dtype=np.uint8)
     for i, row in enumerate(rows):
         with PILImage.open(io.BytesIO(store.get(row.sha256))) as img:

@@ -10,13 +10,11 @@ import numpy as np
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
-from app.domain.importers import ImportSpec, SourceImage, import_images
+from app.domain.importers import ImportSpec, SourceImage
 from app.domain.run_kinds import SampleConfig
+from app.jobs.tasks.generated import import_generated, snapshot
 from app.jobs.tasks.runner import RunContext, log
-from app.persistence.blobs import BlobStore
 from app.persistence.run_files import LATEST_GRID
-from app.persistence.snapshots import find_snapshot
 
 GRID_COUNT = 16  # films in the run page's grid, as training shows
 
@@ -66,26 +64,17 @@ def with_grid(items: Iterable[SourceImage], path: Path, count: int) -> Iterator[
 def sample_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Sample into one new set; a cancel or an error leaves no set and no stray blobs behind."""
     cfg: SampleConfig = ctx.config  # type: ignore[assignment]
-    snapshot = find_snapshot(get_settings().models_dir, cfg.model)
-    if snapshot is None:
-        raise ValueError(f"model '{cfg.model}' no longer exists")
+    snap = snapshot(cfg.model)
     spec = ImportSpec(
         name=cfg.set_name.strip() or f"{cfg.model} samples (seed {cfg.seed}, run {ctx.run_id})",
         kind="synthetic",
         label_schema=(),
-        resolution=cfg.size or snapshot.resolution,
+        resolution=cfg.size or snap.resolution,
         source="sampling",
         description=f"{cfg.n} samples of {cfg.model}, seed {cfg.seed}, run {ctx.run_id}",
     )
     log.info("sampling %d images of %s (seed %d) into '%s'", cfg.n, cfg.model, cfg.seed, spec.name)
-
-    def progress(done: int) -> None:
-        ctx.progress(done / cfg.n, f"{done:,} / {cfg.n:,} images")
-        ctx.check_abort()  # raising inside the import discards what it rendered so far
-
-    items = sample_items(cfg.model, snapshot.folder, cfg.n, seed=cfg.seed, batch=cfg.batch, job=ctx.run_id)
+    items = sample_items(cfg.model, snap.folder, cfg.n, seed=cfg.seed, batch=cfg.batch, job=ctx.run_id)
     items = with_grid(items, ctx.run_dir / LATEST_GRID, min(GRID_COUNT, cfg.n))
-    image_set = import_images(
-        session, BlobStore(get_settings().images_dir), spec, items, actor_id=None, progress=progress
-    )
+    image_set = import_generated(ctx, session, spec, items, cfg.n, verb="sampling")
     return {"image_set_id": image_set.id, "image_set": image_set.name, "images": image_set.image_count}
