@@ -12,6 +12,7 @@ with reader accounts of its own (an account reads a case once):
   concurrency (what serving the bytes costs without the app's work).
 - crowd: --crowd readers who think 2-8 s (uniform) between receiving a case and answering, arriving
   spread over the first think interval, on --workers processes; the latency a clinic's readers feel.
+  A probe thread measures how late the load generator itself wakes, to tell its delay from the server's.
 - query count: the SQL statements of one case's three requests, counted in-process.
 
 The issue's aims are printed beside the figures to compare; none is asserted (timings vary with the

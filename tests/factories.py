@@ -73,6 +73,22 @@ def launched_study(
     return study
 
 
+def app_with_env(monkeypatch, **env: str):
+    """A fresh app built with these settings added to the environment (monkeypatch restores it after the
+    test); the settings cache is reset around the build."""
+    from app.core.config import get_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        from app.web.main import create_app
+
+        return create_app()
+    finally:
+        get_settings.cache_clear()
+
+
 def csrf_of(html: str) -> str:
     """The CSRF token of a page's forms; every form field must carry it (an empty one is a bug)."""
     assert 'name="csrf_token" value=""' not in html, "a form renders an empty CSRF token"

@@ -94,21 +94,7 @@ def import_images(
     try:
         rows, duplicates = _render_all(store, spec, items, schema, created, progress)
         note = duplicate_note(duplicates)
-        image_set = ImageSet(
-            name=spec.name.strip(),
-            kind=spec.kind,
-            label_schema=list(spec.label_schema),
-            resolution=spec.resolution,
-            source=spec.source,
-            description="; ".join(filter(None, [spec.description, note])),
-            image_count=len(rows),
-            created_by_id=actor_id,
-        )
-        session.add(image_set)
-        session.flush()
-        for row in rows:
-            row.image_set_id = image_set.id
-        session.add_all(rows)
+        image_set = _add_set(session, spec, rows, note=note, actor_id=actor_id)
         audit_trail.record(
             session,
             actor_id=actor_id,
@@ -130,6 +116,28 @@ def import_images(
         raise
     if note and notes is not None:
         notes.append(note)
+    return image_set
+
+
+def _add_set(
+    session: Session, spec: ImportSpec, rows: list[Image], *, note: str, actor_id: int | None
+) -> ImageSet:
+    """The new set's row with its images' rows (flushed, so the set has its id)."""
+    image_set = ImageSet(
+        name=spec.name.strip(),
+        kind=spec.kind,
+        label_schema=list(spec.label_schema),
+        resolution=spec.resolution,
+        source=spec.source,
+        description="; ".join(filter(None, [spec.description, note])),
+        image_count=len(rows),
+        created_by_id=actor_id,
+    )
+    session.add(image_set)
+    session.flush()
+    for row in rows:
+        row.image_set_id = image_set.id
+    session.add_all(rows)
     return image_set
 
 

@@ -106,22 +106,14 @@ def test_no_inline_script_in_the_pages(study, signed_in, make_client):
 
 
 def test_hsts_only_with_secure_cookies(db_url, monkeypatch):
-    from app.core.config import get_settings
-    from app.web.main import create_app
-
-    monkeypatch.setenv("SECURE_COOKIES", "true")
-    get_settings.cache_clear()
-    try:
-        secure = create_app()
-    finally:
-        get_settings.cache_clear()
+    secure = factories.app_with_env(monkeypatch, SECURE_COOKIES="true")
     with TestClient(secure, base_url="https://testserver") as client:
         for path in ("/login", "/static/css/app.css"):
             r = client.get(path)
             assert r.headers["strict-transport-security"] == "max-age=31536000", path
             assert r.headers["x-content-type-options"] == "nosniff"
     monkeypatch.delenv("SECURE_COOKIES")
-    with TestClient(create_app()) as client:
+    with TestClient(factories.app_with_env(monkeypatch)) as client:
         assert "strict-transport-security" not in client.get("/login").headers
 
 

@@ -4,10 +4,13 @@ TCP_NODELAY (without it uvicorn's process manager added ~40 ms to every keep-ali
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from app.cli.serving import TcpConfig
+from tests import factories
 
 
 def test_the_shared_socket_is_tcp_and_its_connections_get_nodelay():
@@ -69,18 +72,38 @@ def test_the_app_freezes_what_it_built_before_serving(monkeypatch):
 
     from starlette.testclient import TestClient
 
-    from app.core.config import get_settings
-
-    monkeypatch.setenv("CXRLAB_ENV", "development")
-    get_settings.cache_clear()
-    try:
-        from app.web.main import create_app
-
-        app = create_app()
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    app = factories.app_with_env(monkeypatch, CXRLAB_ENV="development")
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
     with TestClient(app):
         assert gc.get_freeze_count() > 50_000
+
+
+def test_each_worker_gets_a_socket_of_its_own_and_connections_spread_over_them():
+    """One socket shared by the workers let the first to wake take every waiting connection."""
+    from multiprocessing.reduction import ForkingPickler
+
+    holder = TcpConfig("app.web.main:app", host="127.0.0.1", port=0, workers=2).bind_socket()
+    # What each worker process receives: multiprocessing pickles the sockets uvicorn passes to it.
+    workers = [ForkingPickler.loads(ForkingPickler.dumps(holder)) for _ in range(2)]
+    clients = []
+    try:
+        assert all(w.getsockname() == holder.getsockname() and w.fileno() != holder.fileno() for w in workers)
+        assert all(w.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for w in workers)
+        for w in workers:
+            w.listen()
+            w.setblocking(False)
+        clients = [socket.create_connection(holder.getsockname()[:2]) for _ in range(20)]
+        time.sleep(0.2)  # every handshake finished and queued on its socket
+        taken = []
+        for w in workers:
+            n = 0
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    w.accept()[0].close()
+                    n += 1
+            taken.append(n)
+        assert sum(taken) == 20 and min(taken) > 0, taken  # the holder, never listening, took none
+    finally:
+        for s in (*clients, *workers, holder):
+            s.close()
