@@ -75,15 +75,11 @@ def import_demo_archive(name: str, index: dict, n: int) -> None:
     run_import(spec, da.import_items(index, da.ARCHIVE, n=n), total=n)
 
 
-def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
-    """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
+def _seed_sets(n_images: int, size: int) -> tuple[str, str]:
+    """The demo's real and synthetic image sets, made unless they exist; returns their names."""
     from app.cli.images import import_phantoms
-    from app.core.config import get_settings
-    from app.domain import studies, users
-    from app.persistence.blobs import BlobStore
     from app.persistence.db import session_scope
     from app.persistence.repositories import image_sets
-    from app.persistence.repositories import users as users_repo
 
     (real_set, real_res), (synthetic_set, syn_res) = demo_sets(size)
     with session_scope() as session:
@@ -109,58 +105,85 @@ def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> lis
     elif archive is not None:
         step("image sets", f"importing {n_images} films of the shipped LCO archive: the synthetic set")
         import_demo_archive(synthetic_set, archive, n_images)
+    return real_set, synthetic_set
+
+
+def _seed_accounts() -> None:
+    """The demo accounts, made unless they exist."""
+    from app.domain import users
+    from app.persistence.db import session_scope
+    from app.persistence.repositories import users as users_repo
+
     with session_scope() as session:
         exist = [e for e, _, _ in DEMO_ACCOUNTS if users_repo.by_email(session, e) is not None]
         new = [(e, n, r) for e, n, r in DEMO_ACCOUNTS if e not in exist]
         step("accounts", f"creating {len(new)} demo accounts" if new else "the demo accounts exist already")
         for email, name, role in new:
             users.create_user(session, email=email, name=name, role=role, password=DEMO_PASSWORD)
+
+
+def _instructions(synthetic_set: str) -> str:
+    """What the demo study tells its readers, naming where its synthetic films come from."""
+    origin = (
+        f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms, and steered "
+        "to carry findings (latent class optimisation). "
+        if synthetic_set != STAND_IN_SET
+        else "are a second set of phantoms (a stand-in: torch is not installed). "
+    )
+    return (
+        "Some of these chest films are real and some synthetic. In this demo the real ones are "
+        "procedural phantoms, and the synthetic ones " + origin + "Judge each film, say how sure you are, "
+        "and tick the findings you see."
+    )
+
+
+def _seed_study(real_set: str, synthetic_set: str, *, n_cases: int, study_size: int) -> None:
+    """The demo study over the two sets, created and launched unless it exists."""
+    from app.core.config import get_settings
+    from app.domain import studies
+    from app.persistence.blobs import BlobStore
+    from app.persistence.db import session_scope
+    from app.persistence.repositories import image_sets
+    from app.persistence.repositories import studies as study_repo
+    from app.persistence.repositories import users as users_repo
+
     with session_scope() as session:
-        from sqlalchemy import select
-
-        from app.persistence.models import Study
-
-        if session.scalar(select(Study.id).where(Study.title == STUDY_TITLE)) is not None:
+        if study_repo.by_title(session, STUDY_TITLE) is not None:
             step("study", f"'{STUDY_TITLE}' exists already")
-        else:
-            step(
-                "study",
-                f"creating '{STUDY_TITLE}' ({n_cases} cases + 2 practice, 3 readers) and launching it "
-                "(the leakage gate checks its files first)",
-            )
-            admin = users_repo.by_email(session, "admin@demo.local")
-            readers = [users_repo.by_email(session, e) for e, _, r in DEMO_ACCOUNTS if r == "reader"]
-            sets = [image_sets.by_name(session, real_set), image_sets.by_name(session, synthetic_set)]
-            design = studies.StudyDesign(
-                title=STUDY_TITLE,
-                image_set_ids=[s.id for s in sets],
-                n_cases=n_cases,
-                practice_cases=2,
-                resolution=study_size,
-                ask_findings=True,
-                ask_free_text=True,
-                ask_click=True,
-                seed=2021,
-                reader_ids=[r.id for r in readers],
-                instructions=(
-                    "Some of these chest films are real and some synthetic. In this demo the real ones are "
-                    "procedural phantoms, and the synthetic ones "
-                    + (
-                        f"were sampled from {DEMO_MODEL}, a small GAN trained on phantoms, and steered "
-                        "to carry findings (latent class optimisation). "
-                        if synthetic_set != STAND_IN_SET
-                        else "are a second set of phantoms (a stand-in: torch is not installed). "
-                    )
-                    + "Judge each film, say how sure you are, and tick the findings you see."
-                ),
-            )
-            store = BlobStore(get_settings().images_dir)
-            study = studies.create_study(session, store, design, actor_id=admin.id)
-            studies.launch(session, store, study.id, actor_id=admin.id)
-            if study.status != "launched":  # kept as a draft, so its page shows why
-                click.echo(
-                    "The leakage gate kept the demo study a draft: " + " ".join(study.leakage["reasons"])
-                )
+            return
+        step(
+            "study",
+            f"creating '{STUDY_TITLE}' ({n_cases} cases + 2 practice, 3 readers) and launching it "
+            "(the leakage gate checks its files first)",
+        )
+        admin = users_repo.by_email(session, "admin@demo.local")
+        readers = [users_repo.by_email(session, e) for e, _, r in DEMO_ACCOUNTS if r == "reader"]
+        sets = [image_sets.by_name(session, real_set), image_sets.by_name(session, synthetic_set)]
+        design = studies.StudyDesign(
+            title=STUDY_TITLE,
+            image_set_ids=[s.id for s in sets],
+            n_cases=n_cases,
+            practice_cases=2,
+            resolution=study_size,
+            ask_findings=True,
+            ask_free_text=True,
+            ask_click=True,
+            seed=2021,
+            reader_ids=[r.id for r in readers],
+            instructions=_instructions(synthetic_set),
+        )
+        store = BlobStore(get_settings().images_dir)
+        study = studies.create_study(session, store, design, actor_id=admin.id)
+        studies.launch(session, store, study.id, actor_id=admin.id)
+        if study.status != "launched":  # kept as a draft, so its page shows why
+            click.echo("The leakage gate kept the demo study a draft: " + " ".join(study.leakage["reasons"]))
+
+
+def seed_demo(*, n_images: int, size: int, n_cases: int, study_size: int) -> list[tuple[str, str]]:
+    """Create the demo data unless it exists; returns (email, role) of the demo accounts."""
+    real_set, synthetic_set = _seed_sets(n_images, size)
+    _seed_accounts()
+    _seed_study(real_set, synthetic_set, n_cases=n_cases, study_size=study_size)
     return [(e, r) for e, _, r in DEMO_ACCOUNTS]
 
 

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     web_workers: int = Field(default=0, ge=0, validation_alias="WEB_WORKERS")
     # How long an idle keep-alive connection stays open. Readers look at a film for seconds to minutes
     # between requests; at uvicorn's default of 5 s the server closed most readers' connections between
-    # cases, and a request sent just as it closed one was reset (bench_reading's crowd, 2026-12-07). 75 s is
+    # cases, so each case opened a new one, and a request that meets a closing connection is reset. 75 s is
     # nginx's default, so a proxy in front closes first.
     web_keep_alive_s: int = Field(default=75, ge=1, le=3600, validation_alias="WEB_KEEP_ALIVE_S")
     # Cookies carry the Secure flag when the app is served over HTTPS.

@@ -202,6 +202,34 @@ def _order_entry(
     return rc, case, previous
 
 
+def _columns(
+    study_id: int, reader_id: int, answer: Answer, rc: ReaderCase, case: Case, previous: Reading | None
+) -> dict:
+    """The reading row of an answer: a first answer, or a revision of `previous`."""
+    return {
+        "study_id": study_id,
+        "case_id": case.id,
+        "reader_id": reader_id,
+        "client_token": answer.client_token,
+        "presentation": rc.presentation,
+        "revision": 0 if previous is None else previous.revision + 1,
+        "supersedes_id": previous.id if previous is not None else None,
+        "verdict": answer.verdict,
+        "confidence": answer.confidence,
+        "findings": list(answer.findings),
+        "free_text": answer.free_text or None,
+        "click_x": answer.click[0] if answer.click else None,
+        "click_y": answer.click[1] if answer.click else None,
+        "position": rc.position,
+        "is_practice": case.is_practice,
+        # A revision has no "shown" time of its own here; its duration stays blank in the export.
+        "shown_at": rc.shown_at if previous is None else None,
+        "client_active_ms": answer.active_ms,
+        "unreadable_reason": answer.unreadable_reason,
+        **answer.viewing.columns(),
+    }
+
+
 def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> Reading:
     """Check the answer against the study and the reader's order, and insert it; Conflict on a clash."""
     # Held in share mode until commit, so a concurrent close cannot slip in between check and insert.
@@ -210,31 +238,7 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
         raise Conflict("This study is closed; it no longer takes answers.")
     _validate(study, answer)
     rc, case, previous = _order_entry(session, study, reader_id, answer)
-    reading = repo.insert_once(
-        session,
-        {
-            "study_id": study_id,
-            "case_id": case.id,
-            "reader_id": reader_id,
-            "client_token": answer.client_token,
-            "presentation": rc.presentation,
-            "revision": 0 if previous is None else previous.revision + 1,
-            "supersedes_id": previous.id if previous is not None else None,
-            "verdict": answer.verdict,
-            "confidence": answer.confidence,
-            "findings": list(answer.findings),
-            "free_text": answer.free_text or None,
-            "click_x": answer.click[0] if answer.click else None,
-            "click_y": answer.click[1] if answer.click else None,
-            "position": rc.position,
-            "is_practice": case.is_practice,
-            # A revision has no "shown" time of its own here; its duration stays blank in the export.
-            "shown_at": rc.shown_at if previous is None else None,
-            "client_active_ms": answer.active_ms,
-            "unreadable_reason": answer.unreadable_reason,
-            **answer.viewing.columns(),
-        },
-    )
+    reading = repo.insert_once(session, _columns(study_id, reader_id, answer, rc, case, previous))
     if reading is None:  # a twin stored this answer (or this revision) first
         raise Conflict("You already answered this case; your first answer was kept.")
     audit_trail.record(

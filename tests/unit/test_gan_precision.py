@@ -9,22 +9,16 @@ exactly 1) and compare gradients under CPU bf16 autocast, which stands in for th
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
-from app.ml.gan.config import GanConfig  # noqa: E402
 from app.ml.gan.inference import bf16_supported  # noqa: E402
 from app.ml.gan.loss import d_loss, gradient_penalty  # noqa: E402
-from app.ml.gan.networks import Discriminator, Generator  # noqa: E402
-from app.ml.phantoms import generate  # noqa: E402
+from tests import gan_cases  # noqa: E402
+from tests.gan_cases import ALPHA, DEPTH, cosine, input_grad_norms, weight_grad  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not bf16_supported("cpu"), reason="no bf16 convolutions on this CPU")
-
-CFG = GanConfig(z_dim=32, resolution=16, channels=(32, 32, 16))
-DEPTH, ALPHA, N = 2, 0.5, 8  # 16 px while the last block fades in: both fromRGB paths are live
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,55 +29,15 @@ def one_thread() -> object:
     torch.set_num_threads(threads)
 
 
-def _input_grad_norms(D: Discriminator, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor):
-    x_hat = torch.lerp(fake, real, eps.view(-1, 1, 1, 1)).requires_grad_(True)  # (N, 1, 16, 16)
-    (grad,) = torch.autograd.grad(D(x_hat, DEPTH, ALPHA).sum(), x_hat)
-    return grad.flatten(1).norm(dim=1)  # (N,)
-
-
-def _unit_norm(D: Discriminator, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> None:
-    mean = _input_grad_norms(D, real, fake, eps).mean()
-    with torch.no_grad():
-        D.score.weight /= mean  # the scores, hence their input gradients, scale with the last layer
-
-
 @pytest.fixture(scope="module")
-def near_lipschitz() -> tuple[Discriminator, torch.Tensor, torch.Tensor, torch.Tensor]:
+def near_lipschitz() -> tuple:
     """A critic whose input-gradient norm is within a few per cent of 1 on every interpolate."""
-    torch.manual_seed(0)
-    G, D = Generator(CFG), Discriminator(CFG)
-    films = np.stack([p.image for p in generate(N, size=16, seed=3)])  # (N, 16, 16) uint8
-    real = torch.from_numpy(films).float().div(127.5).sub(1).unsqueeze(1)  # (N, 1, 16, 16) in [-1, 1]
-    g = torch.Generator().manual_seed(1)
-    z, eps = torch.randn(N, CFG.z_dim, generator=g), torch.rand(N, generator=g)
-    with torch.no_grad():
-        fake = G(z, DEPTH, ALPHA).bfloat16().float()  # values G's bf16 output can hold: same input both ways
-    opt = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.0, 0.99))
-    for _ in range(20):  # float32, penalty only
-        _unit_norm(D, real, fake, eps)
-        opt.zero_grad()
-        gradient_penalty(D, real, fake, depth=DEPTH, alpha=ALPHA, eps=eps).backward()
-        opt.step()
-    _unit_norm(D, real, fake, eps)
-    return D, real, fake, eps
-
-
-def _weight_grad(D: Discriminator, loss_fn, bf16: bool) -> torch.Tensor:
-    D.zero_grad(set_to_none=True)
-    device = next(D.parameters()).device.type
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-        loss = loss_fn()
-    loss.backward()
-    return torch.cat([p.grad.flatten() for p in D.parameters() if p.grad is not None])
-
-
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(F.cosine_similarity(a.double(), b.double(), dim=0))
+    return gan_cases.near_lipschitz_critic()
 
 
 def test_the_critic_is_near_one_lipschitz(near_lipschitz: tuple) -> None:
     D, real, fake, eps = near_lipschitz
-    norms = _input_grad_norms(D, real, fake, eps)
+    norms = input_grad_norms(D, real, fake, eps)
     assert float(norms.min()) > 0.95 and float(norms.max()) < 1.05, norms
 
 
@@ -94,8 +48,8 @@ def test_bf16_penalty_gradient_matches_float32(near_lipschitz: tuple) -> None:
     def penalty() -> torch.Tensor:
         return gradient_penalty(D, real, fake, depth=DEPTH, alpha=ALPHA, eps=eps)
 
-    fp32, bf16 = _weight_grad(D, penalty, False), _weight_grad(D, penalty, True)
-    assert _cosine(fp32, bf16) >= 0.99
+    fp32, bf16 = weight_grad(D, penalty, False), weight_grad(D, penalty, True)
+    assert cosine(fp32, bf16) >= 0.99
     assert float((bf16 - fp32).norm() / fp32.norm()) < 0.05
 
 
@@ -105,31 +59,9 @@ def test_bf16_critic_loss_gradient_matches_float32(near_lipschitz: tuple) -> Non
     def critic_loss() -> torch.Tensor:
         return d_loss(D, real, fake, depth=DEPTH, alpha=ALPHA, eps=eps)[0]
 
-    fp32, bf16 = _weight_grad(D, critic_loss, False), _weight_grad(D, critic_loss, True)
+    fp32, bf16 = weight_grad(D, critic_loss, False), weight_grad(D, critic_loss, True)
     assert torch.isfinite(bf16).all()
-    assert _cosine(fp32, bf16) >= 0.99
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_bf16_penalty_gradient_matches_float32_on_cuda(near_lipschitz: tuple) -> None:
-    # CUDA's float32 convolutions may use TF32 (cudnn.allow_tf32 is on by default): still far finer than bf16
-    import copy
-
-    D, real, fake, eps = near_lipschitz
-    D = copy.deepcopy(D).cuda()
-    real, fake, eps = real.cuda(), fake.cuda(), eps.cuda()
-
-    def penalty() -> torch.Tensor:
-        return gradient_penalty(D, real, fake, depth=DEPTH, alpha=ALPHA, eps=eps)
-
-    tf32 = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        fp32 = _weight_grad(D, penalty, False)  # the reference in true float32
-    finally:
-        torch.backends.cudnn.allow_tf32 = tf32
-    assert _cosine(fp32, _weight_grad(D, penalty, True)) >= 0.99
+    assert cosine(fp32, bf16) >= 0.99
 
 
 def test_the_penalty_runs_in_float32_under_autocast(near_lipschitz: tuple) -> None:

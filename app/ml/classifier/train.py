@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,60 @@ def predict(model: Classifier, images: Tensor, *, batch: int = 128) -> np.ndarra
     return torch.cat(out).numpy() if out else np.zeros((0, len(model.cfg.findings)))
 
 
+def _epoch(
+    model: Classifier,
+    opt: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    order: np.ndarray,
+    tcfg: ClassifierTrainConfig,
+    gen: torch.Generator,
+    *,
+    device: str | torch.device,
+    pos_weight: Tensor | None,
+    abort_fn: Callable[[], bool] | None,
+    on_step: Callable[[int], None],
+) -> tuple[list[float], bool]:
+    """One pass over the training films in `order`, a batch at a time: (the batch losses, aborted).
+    `on_step` hears the number of steps taken in this epoch after each."""
+    model.train()
+    losses: list[float] = []
+    for start in range(0, len(order), tcfg.batch):
+        if abort_fn is not None and abort_fn():
+            return losses, True
+        idx = order[start : start + tcfg.batch]
+        xb = augment(as_unit(x[idx]), tcfg, gen).to(device)  # (B, 1, s, s) augmented in [0, 1]
+        loss = F.binary_cross_entropy_with_logits(model(xb), y[idx].to(device), pos_weight=pos_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        on_step(len(losses))
+    return losses, False
+
+
+def _val_auroc(
+    model: Classifier, x: Tensor, y: Tensor, val_idx: np.ndarray, findings: tuple[str, ...]
+) -> float | None:
+    """Macro AUROC on the validation films, or None without any."""
+    if not len(val_idx):
+        return None
+    return macro_mean(auroc_table(y[val_idx].numpy(), predict(model, x[val_idx]), findings))
+
+
+def _result(
+    model: Classifier, x: Tensor, y: Tensor, parts: dict[str, np.ndarray], findings: tuple[str, ...]
+) -> tuple[np.ndarray, dict[str, Auroc], dict[str, Auroc]]:
+    """Youden thresholds picked on validation (0.5 without it), and the validation and test AUROC tables."""
+    model.eval()
+    val_probs = predict(model, x[parts["val"]])
+    val_y = y[parts["val"]].numpy()
+    thresholds = youden_thresholds(val_y, val_probs) if len(val_probs) else np.full(len(findings), 0.5)
+    test_probs = predict(model, x[parts["test"]])
+    val = auroc_table(val_y, val_probs, findings)
+    return thresholds, val, auroc_table(y[parts["test"]].numpy(), test_probs, findings)
+
+
 def train_classifier(
     cfg: ClassifierConfig,
     tcfg: ClassifierTrainConfig,
@@ -93,7 +148,8 @@ def train_classifier(
     """Train on (N, s, s) uint8 `images` with (N, F) 0/1 `labels`; see the module docstring.
 
     `parts` ("train", "val", "test" index arrays) replaces the patient-wise split, e.g. to train on
-    synthetic films and validate and test on real ones.
+    synthetic films and validate and test on real ones. The epoch with the best validation macro AUROC
+    (the lowest loss without validation films) is kept.
     """
     torch.manual_seed(tcfg.seed)
     gen = torch.Generator().manual_seed(tcfg.seed)
@@ -117,43 +173,31 @@ def train_classifier(
         pos = y[train_idx].sum(0)
         pos_weight = ((len(train_idx) - pos) / pos.clamp(min=1)).clamp(1, 100).to(device)
     steps_per_epoch = max(1, math.ceil(len(train_idx) / tcfg.batch))
-    total, done = tcfg.epochs * steps_per_epoch, 0
+    total = tcfg.epochs * steps_per_epoch
+
+    def report(epoch: int, step: int) -> None:
+        if progress_fn is not None:
+            progress_fn((epoch * steps_per_epoch + step) / total, {"epoch": epoch + 1, "epochs": tcfg.epochs})
+
     best: tuple[float, dict[str, Tensor]] | None = None
     history: list[dict[str, Any]] = []
     aborted = False
     t0 = time.monotonic()
     for epoch in range(tcfg.epochs):
-        model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-        losses = []
-        for start in range(0, len(order), tcfg.batch):
-            if abort_fn is not None and abort_fn():
-                aborted = True
-                break
-            idx = order[start : start + tcfg.batch]
-            xb = augment(as_unit(x[idx]), tcfg, gen).to(device)
-            loss = F.binary_cross_entropy_with_logits(model(xb), y[idx].to(device), pos_weight=pos_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            done += 1
-            if progress_fn is not None:
-                progress_fn(done / total, {"epoch": epoch + 1, "epochs": tcfg.epochs})
+        losses, aborted = _epoch(
+            model, opt, x, y, order, tcfg, gen,
+            device=device, pos_weight=pos_weight, abort_fn=abort_fn, on_step=partial(report, epoch),
+        )  # fmt: skip
         if aborted:
             break
-        val_probs = predict(model, x[parts["val"]]) if len(parts["val"]) else None
-        val_auc = (
-            macro_mean(auroc_table(y[parts["val"]].numpy(), val_probs, cfg.findings))
-            if val_probs is not None
-            else None
-        )
+        val_auc = _val_auroc(model, x, y, parts["val"], cfg.findings)
         line = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)) if losses else None,
             "val_macro_auroc": val_auc,
+            "wall_s": time.monotonic() - t0,
         }
-        line["wall_s"] = time.monotonic() - t0
         history.append(line)
         if run_dir is not None:
             with (Path(run_dir) / "metrics.jsonl").open("a") as f:
@@ -163,20 +207,7 @@ def train_classifier(
             best = (score, copy.deepcopy(model.state_dict()))
     if best is not None:
         model.load_state_dict(best[1])
-    model.eval()
-    val_probs = predict(model, x[parts["val"]])
-    thresholds = (
-        youden_thresholds(y[parts["val"]].numpy(), val_probs)
-        if len(val_probs)
-        else np.full(len(cfg.findings), 0.5)
-    )
-    test_probs = predict(model, x[parts["test"]])
+    thresholds, val, test = _result(model, x, y, parts, cfg.findings)
     return ClassifierResult(
-        model=model,
-        thresholds=thresholds,
-        val=auroc_table(y[parts["val"]].numpy(), val_probs, cfg.findings),
-        test=auroc_table(y[parts["test"]].numpy(), test_probs, cfg.findings),
-        splits=parts,
-        history=history,
-        aborted=aborted,
+        model=model, thresholds=thresholds, val=val, test=test, splits=parts, history=history, aborted=aborted
     )

@@ -25,6 +25,11 @@ def get(session: Session, study_id: int, *, lock: bool = False, share: bool = Fa
     return session.scalar(stmt)
 
 
+def by_title(session: Session, title: str) -> Study | None:
+    """The first study with this title."""
+    return session.scalar(select(Study).where(Study.title == title).order_by(Study.id).limit(1))
+
+
 def assigned_to(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study | None:
     """The study if this reader is assigned to it (one query); `share` holds it against a concurrent close."""
     assigned = select(StudyReader).where(StudyReader.study_id == Study.id, StudyReader.reader_id == reader_id)
