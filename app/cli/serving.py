@@ -39,6 +39,10 @@ class PortHolder(socket.socket):
     loop accepted up to the backlog in one go, so whichever process woke first took every waiting
     connection; a keep-alive connection then stays with it. bench_reading's 20 readers, signed in at
     once, ran on one process at 83 % of a core while the other idled at 9 %.
+
+    The price: connections still waiting in a worker's queue when that worker stops (a restart, a crash)
+    are reset instead of going to another worker, unless the kernel migrates them
+    (net.ipv4.tcp_migrate_req = 1); and the kernel spreads connections by address, not by load.
     """
 
     def __reduce__(self) -> tuple:
@@ -60,18 +64,26 @@ class TcpConfig(uvicorn.Config):
             return super().bind_socket()
         family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
         # Only Linux spreads connections over sockets sharing a port; elsewhere the workers share this one.
-        kind = PortHolder if sys.platform.startswith("linux") else socket.socket
-        sock = kind(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if kind is PortHolder:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reuse_port = sys.platform.startswith("linux")
         log = logging.getLogger("uvicorn.error")
         try:
-            sock.bind((self.host, self.port))
+            # First without SO_REUSEPORT: a port another server holds is refused ("address already in
+            # use") rather than shared with it, which SO_REUSEPORT alone would allow.
+            with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((self.host, self.port))
+                address = probe.getsockname()  # the port chosen when 0 was asked for
+            kind = PortHolder if reuse_port else socket.socket
+            sock = kind(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
         except OSError as exc:
             log.error(exc)
             sys.exit(STARTUP_FAILURE)
-        log.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", *sock.getsockname()[:2])
+        host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        log.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", host, address[1])
         sock.set_inheritable(True)
         return sock
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
@@ -44,7 +44,10 @@ async def get_db() -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)  # rolls back what the route left uncommitted
+            # Rolls back what the route left uncommitted, on a limiter of its own (as FastAPI closes a sync
+            # dependency): waiting for a thread of the shared pool, whose threads may all be waiting for a
+            # connection this close would return, could deadlock.
+            await to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
         else:
             session.close()
 

@@ -9,6 +9,8 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from app.cli.serving import TcpConfig
 from tests import factories
 
@@ -107,3 +109,17 @@ def test_each_worker_gets_a_socket_of_its_own_and_connections_spread_over_them()
     finally:
         for s in (*clients, *workers, holder):
             s.close()
+
+
+def test_a_port_another_server_listens_on_is_refused_not_shared():
+    """SO_REUSEPORT alone would let a second `cxrlab serve` join the first one's port."""
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+    try:
+        config = TcpConfig("app.web.main:app", host="127.0.0.1", port=other.getsockname()[1], workers=2)
+        with pytest.raises(SystemExit):
+            config.bind_socket()
+    finally:
+        other.close()
