@@ -50,12 +50,12 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from app.ml.classifier.checkpoints import load_classifier, thresholds_of
     from app.ml.classifier.train import predict
-    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.checkpoints import load_model
     from app.ml.gan.sampling import latents, to_uint8
     from app.ml.lco import targets
     from app.ml.lco.optimise import LcoConfig, classify, optimise, reached, threshold_logits
+    from app.persistence.model_store import find_model
     from app.persistence.patient_records import independence
-    from app.persistence.snapshots import find_snapshot
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-combo", type=int, default=8, help="LCO targets per combination.")
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    G, _ = load_snapshot(ROOT / "model_store" / "phantom-pggan-64")
+    G, _ = load_model(ROOT / "model_store" / "phantom-pggan-64")
     C, manifest = load_classifier(ROOT / "model_store" / "phantom-classifier-64")
     findings, thr = list(manifest["findings"]), thresholds_of(manifest)
     J = None
@@ -77,8 +77,8 @@ def main() -> None:
         J, j_manifest = load_classifier(args.judge)
         cols = [list(j_manifest["findings"]).index(f) for f in findings]  # the judge's output per finding
         j_thr = threshold_logits(torch.tensor([j_manifest["thresholds"][f] for f in findings]))
-        steerer_snap = find_snapshot(ROOT / "model_store", "phantom-classifier-64", kind="classifier")
-        judge_snap = find_snapshot(args.judge.parent, args.judge.name, kind="classifier")
+        steerer_snap = find_model(ROOT / "model_store", "phantom-classifier-64", kind="classifier")
+        judge_snap = find_model(args.judge.parent, args.judge.name, kind="classifier")
         independent = independence(steerer_snap, judge_snap)[1] if judge_snap else "not verifiable"
 
     def judged_films(films: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ import numpy as np
 
 from app.ml.metrics.memorisation import NearestSearch
 
-BLOCK = 2048  # as app.jobs.tasks.audit.SEARCH_BLOCK: training rows per cached feature block
+BLOCK = 2048  # as app.jobs.tasks.memorisation.SEARCH_BLOCK: training rows per cached feature block
 OLD_CAP = 5000  # the audit's default max_images, which used to cap the training films searched too
 COPIES = 50  # planted copies among the generates
 

@@ -25,7 +25,7 @@ STAND_IN_SET = "Demo synthetic (stand-in: phantoms, seed 1)"
 
 def gan_available() -> bool:
     """Whether the demo can sample its synthetic set from the bundled generator (needs the ml extra)."""
-    from app.persistence.snapshots import BUNDLED
+    from app.persistence.model_store import BUNDLED
 
     try:
         import torch  # noqa: F401
@@ -37,7 +37,7 @@ def gan_available() -> bool:
 def demo_sets(size: int) -> tuple[tuple[str, int], tuple[str, int]]:
     """(name, resolution) of the demo's real and synthetic sets; both share one resolution."""
     if gan_available():
-        from app.persistence.snapshots import BUNDLED
+        from app.persistence.model_store import BUNDLED
 
         res = json.loads((BUNDLED / DEMO_MODEL / "config.json").read_text())["resolution"]
         return (f"Demo real (phantoms, seed 0, {res} px)", res), (

@@ -23,12 +23,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.domain.importers import ImportSpec, SourceImage
-from app.persistence.snapshots import BUNDLED
+from app.persistence.model_store import BUNDLED
+
+if TYPE_CHECKING:
+    from app.ml.lco.optimise import LcoProgress
 
 ARCHIVE = BUNDLED / "demo-archive"
 INDEX = "archive.json"
@@ -131,13 +134,13 @@ def build(dest: Path, *, model: str, classifier: str, n: int, settings: dict[str
     from app.domain.rendering import render_array
     from app.jobs.tasks.lco import archive_items
     from app.ml.classifier.checkpoints import load_classifier, thresholds_of
-    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.checkpoints import load_model
     from app.ml.lco import targets
     from app.ml.lco.optimise import LcoConfig, optimise
 
     started = time.monotonic()
     click.echo(f"    loading {model} and {classifier} from {display_path(BUNDLED)}")
-    G, g_manifest = load_snapshot(BUNDLED / model)
+    G, g_manifest = load_model(BUNDLED / model)
     C, c_manifest = load_classifier(BUNDLED / classifier)
     findings, thresholds = list(c_manifest["findings"]), thresholds_of(c_manifest)
     size = int(g_manifest["resolution"])
@@ -260,10 +263,10 @@ class _LcoBar:
             self.bar.set_postfix_str(f"reached {self.reached} of {self.n}", refresh=True)
         self.bar.close()
 
-    def show(self, p) -> None:
-        """Take one of `optimise`'s LcoProgress reports."""
+    def show(self, p: LcoProgress) -> None:
+        """Take one of `optimise`'s reports."""
         self.reached = p.reached
-        self.bar.update(p.settled - self.bar.n)
+        self.bar.update(int(p.done) - self.bar.n)
         self.bar.set_postfix_str(
             f"pass {p.attempt + 1}/{p.passes}, batch {p.batch}/{p.batches}, step {p.step}/{p.steps}, "
             f"reached {p.reached}",

@@ -1,4 +1,4 @@
-"""`cxrlab models …` and `cxrlab sample`: generator snapshots, the published weights, synthetic sets.
+"""`cxrlab models …` and `cxrlab sample`: stored generators, the published weights, synthetic sets.
 
 Snapshots live in STORE_DIR/models/<name>/ (imported or trained here) or in the repository's
 model_store/<name>/ (bundled demo weights); each is generator.safetensors + config.json + manifest.json.
@@ -13,32 +13,32 @@ import click
 
 from app.core.config import get_settings
 from app.domain.importers import ImportSpec
-from app.persistence.snapshots import find_snapshot, list_snapshots
+from app.persistence.model_store import find_model, list_models
 
 
 def models_dir() -> Path:
-    """Where imported and trained snapshots are kept."""
+    """Where imported and trained models are kept."""
     return get_settings().models_dir
 
 
 def resolve_model(name: str) -> Path:
-    """The snapshot folder called `name`: the store's first, then the bundled ones."""
-    found = find_snapshot(models_dir(), name)
+    """The model folder called `name`: the store's first, then the bundled ones."""
+    found = find_model(models_dir(), name)
     if found is None:
-        known = ", ".join(s.name for s in list_snapshots(models_dir())) or "none"
+        known = ", ".join(s.name for s in list_models(models_dir())) or "none"
         raise click.UsageError(f"no model called '{name}' (known: {known})")
     return found.folder
 
 
 @click.group()
 def models() -> None:
-    """Generator snapshots."""
+    """Stored generators."""
 
 
 @models.command("list")
 def models_list() -> None:
-    """Every snapshot with its resolution and provenance."""
-    for snap in list_snapshots(models_dir()):
+    """Every stored generator with its resolution and provenance."""
+    for snap in list_models(models_dir()):
         source = snap.manifest.get("source") or snap.manifest.get("data") or ""
         click.echo(
             f"{snap.name:<24} {snap.resolution:>5} px  {snap.config['image_channels']} ch  {source}  "
@@ -48,10 +48,10 @@ def models_list() -> None:
 
 @models.command("import-segal")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", default="segal-2021", show_default=True, help="Name of the stored snapshot.")
+@click.option("--name", default="segal-2021", show_default=True, help="Name of the stored model.")
 def import_segal(file: Path, name: str) -> None:
     """Convert the authors' published generator (Final_Full_Model.pth), loading tensors only."""
-    from app.ml.gan.checkpoints import save_snapshot
+    from app.ml.gan.checkpoints import save_model
     from app.ml.gan.segal import UnsafeCheckpoint, load_segal_checkpoint
 
     target = models_dir() / name
@@ -61,7 +61,7 @@ def import_segal(file: Path, name: str) -> None:
         generator, manifest = load_segal_checkpoint(file)
     except (UnsafeCheckpoint, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    save_snapshot(generator, target, manifest={**manifest, "name": name, "source_file": file.name})
+    save_model(generator, target, manifest={**manifest, "name": name, "source_file": file.name})
     click.echo(
         f"stored '{name}': {manifest['resolution']} px, {manifest['image_channels']} channels, "
         f"source sha256 {manifest['source_sha256'][:12]}… in {target}"
@@ -69,7 +69,7 @@ def import_segal(file: Path, name: str) -> None:
 
 
 @click.command()
-@click.option("--model", "model", required=True, help="Snapshot name (see `cxrlab models list`).")
+@click.option("--model", "model", required=True, help="StoredModel name (see `cxrlab models list`).")
 @click.option("--n", "n", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

@@ -1,6 +1,5 @@
-"""Evaluation results as CSV: an evaluate run's result as one row, with every number's n, resolution,
-preprocessing and extractor (name, sha256, official or not), so rows from several runs stack; and an audit
-run's verdict per generate."""
+"""Evaluation results as CSV: an evaluation run's result as one row, with every number's n, resolution,
+preprocessing and extractor (name, sha256, official or not), so rows from several runs stack."""
 
 from __future__ import annotations
 
@@ -9,11 +8,8 @@ import io
 import json
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from app.domain.errors import NotFound
 from app.persistence.models import Run
-from app.persistence.repositories import memorisation
 
 COLUMNS = (
     "run_id",
@@ -94,40 +90,10 @@ def row(run_id: int, e: dict[str, Any]) -> dict[str, Any]:
 def evaluation_csv(run: Run) -> str:
     """The run's evaluation as CSV text (a header and one row); NotFound when it has none."""
     e = (run.outputs or {}).get("evaluation")
-    if run.kind != "evaluate" or not e:
+    if run.kind != "evaluation" or not e:
         raise NotFound("This run has no evaluation.")
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerow({k: "" if v is None else v for k, v in row(run.id, e).items()})
-    return out.getvalue()
-
-
-AUDIT_COLUMNS = (
-    "image_id",
-    "source_name",
-    "nearest_training_image_id",
-    "nearest_training_source_name",
-    "feature_distance",
-    "ssim",
-    "flagged",
-    "distance_threshold",
-    "ssim_threshold",
-)
-
-
-def audit_csv(session: Session, run: Run) -> str:
-    """An audit run's verdict per generate, nearest first, with the thresholds on every row."""
-    a = (run.outputs or {}).get("audit")
-    if run.kind != "audit" or not a:
-        raise NotFound("This run has no audit.")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(AUDIT_COLUMNS)
-    for v in memorisation.verdicts(session, run.id):
-        flagged = "true" if v.flagged else "false"
-        writer.writerow(
-            [v.image_id, v.source_name, v.nearest_id or "", v.nearest_name or "", f"{v.distance:.6g}"]
-            + [f"{v.ssim:.6g}", flagged, a["distance_threshold"], a["ssim_threshold"]]
-        )
     return out.getvalue()

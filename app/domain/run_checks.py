@@ -16,18 +16,18 @@ from app.core.config import get_settings
 from app.domain import extractors
 from app.domain.errors import Invalid
 from app.persistence import patient_records
+from app.persistence.model_store import StoredModel, find_model
 from app.persistence.models import ImageSet
 from app.persistence.repositories import image_sets
 from app.persistence.repositories import runs as runs_repo
-from app.persistence.snapshots import Snapshot, find_snapshot
 
 if TYPE_CHECKING:
     from app.domain.dicomweb_query import ImportDicomwebConfig
     from app.domain.run_kinds import (
-        AuditConfig,
-        EvaluateConfig,
+        EvaluationConfig,
         ImportSegalConfig,
         LcoRunConfig,
+        MemorisationConfig,
         SampleConfig,
         SynthVsRealConfig,
         TrainClassifierConfig,
@@ -44,7 +44,7 @@ class InvalidConfig(Invalid):
 
 
 def _new_model(session: Session, name: str) -> None:
-    if find_snapshot(get_settings().models_dir, name, kind=None) is not None or runs_repo.claimed(
+    if find_model(get_settings().models_dir, name, kind=None) is not None or runs_repo.claimed(
         session, "model_name", name
     ):
         raise InvalidConfig({"model_name": "a model of this name exists or is being made"})
@@ -55,22 +55,20 @@ def _new_set(session: Session, name: str) -> None:
     name = name.strip()
     if not name:  # blank: the task names the set after its run
         return
-    if image_sets.by_name(session, name) is not None or runs_repo.claimed(
-        session, "set_name", name
-    ):
+    if image_sets.by_name(session, name) is not None or runs_repo.claimed(session, "set_name", name):
         raise InvalidConfig({"set_name": "an image set of this name exists or is being made"})
 
 
 def lco(session: Session, config: LcoRunConfig) -> None:
     """The generator and classifiers exist, the judge is independent, the targets are readable."""
     models_dir = get_settings().models_dir
-    if find_snapshot(models_dir, config.model) is None:
+    if find_model(models_dir, config.model) is None:
         raise InvalidConfig({"model": "no such generator"})
-    classifier = find_snapshot(models_dir, config.classifier, kind="classifier")
+    classifier = find_model(models_dir, config.classifier, kind="classifier")
     if classifier is None:
         raise InvalidConfig({"classifier": "no such classifier"})
     if config.judge:
-        _judge(classifier, find_snapshot(models_dir, config.judge, kind="classifier"))
+        _judge(classifier, find_model(models_dir, config.judge, kind="classifier"))
     if config.target_mode == "empirical":
         labelled = session.get(ImageSet, config.label_set_id)
         # A finding the set never annotated would become an "absent" target in every row.
@@ -85,7 +83,7 @@ def lco(session: Session, config: LcoRunConfig) -> None:
     _new_set(session, config.set_name)
 
 
-def _judge(steerer: Snapshot, judge: Snapshot | None) -> None:
+def _judge(steerer: StoredModel, judge: StoredModel | None) -> None:
     """An LCO judge reads every finding of the steerer, is another network, and learnt from none of the
     steerer's patients where both record them (the run notes when that cannot be verified)."""
     if judge is None:
@@ -107,12 +105,12 @@ def train_gan(session: Session, config: TrainGanConfig) -> None:
     if session.get(ImageSet, config.image_set_id) is None:
         raise InvalidConfig({"image_set_id": "no such image set"})
     fd_extractor = config.fd_classifier
-    if fd_extractor and find_snapshot(models_dir, fd_extractor, kind="classifier") is None:
+    if fd_extractor and find_model(models_dir, fd_extractor, kind="classifier") is None:
         raise InvalidConfig({"fd_classifier": "no such classifier"})
     if config.fd_inception and extractors.registered(models_dir) is None:
         raise InvalidConfig({"fd_inception": extractors.MISSING_HELP})
     if config.exclude_test_of:
-        held = find_snapshot(models_dir, config.exclude_test_of, kind="classifier")
+        held = find_model(models_dir, config.exclude_test_of, kind="classifier")
         if held is None or patient_records.classifier_test_patients(held) is None:
             raise InvalidConfig(
                 {"exclude_test_of": "this classifier records no test patients (trained before records)"}
@@ -122,7 +120,7 @@ def train_gan(session: Session, config: TrainGanConfig) -> None:
 
 def sample(session: Session, config: SampleConfig) -> None:
     """The generator exists and the new set's name is free."""
-    if find_snapshot(get_settings().models_dir, config.model) is None:
+    if find_model(get_settings().models_dir, config.model) is None:
         raise InvalidConfig({"model": "no such model"})
     _new_set(session, config.set_name)
 
@@ -140,7 +138,7 @@ def train_classifier(session: Session, config: TrainClassifierConfig) -> None:
     _new_model(session, config.model_name)
 
 
-def evaluate(session: Session, config: EvaluateConfig) -> None:
+def evaluation(session: Session, config: EvaluationConfig) -> None:
     """A real and a synthetic set, and the feature extractor the config names."""
     models_dir = get_settings().models_dir
     real = session.get(ImageSet, config.real_set_id)
@@ -152,7 +150,7 @@ def evaluate(session: Session, config: EvaluateConfig) -> None:
     if config.extractor == "inception" and extractors.registered(models_dir) is None:
         raise InvalidConfig({"extractor": extractors.MISSING_HELP})
     if config.extractor == "domain" and (
-        not config.classifier or find_snapshot(models_dir, config.classifier, kind="classifier") is None
+        not config.classifier or find_model(models_dir, config.classifier, kind="classifier") is None
     ):
         raise InvalidConfig({"classifier": "choose a classifier: the domain extractor uses its features"})
 
@@ -176,7 +174,7 @@ def import_dicomweb(session: Session, config: ImportDicomwebConfig) -> None:
     _new_set(session, config.set_name)
 
 
-def audit(session: Session, config: AuditConfig) -> None:
+def memorisation(session: Session, config: MemorisationConfig) -> None:
     """A synthetic set, real training and held-out sets (not the same), and the classifier."""
     synthetic = session.get(ImageSet, config.synthetic_set_id)
     if synthetic is None or synthetic.kind != "synthetic":
@@ -190,5 +188,5 @@ def audit(session: Session, config: AuditConfig) -> None:
             raise InvalidConfig({field: "choose a real set"})
     if config.holdout_set_id == config.training_set_id:
         raise InvalidConfig({"holdout_set_id": "the held-out set must not be the training set"})
-    if find_snapshot(get_settings().models_dir, config.classifier, kind="classifier") is None:
+    if find_model(get_settings().models_dir, config.classifier, kind="classifier") is None:
         raise InvalidConfig({"classifier": "no such classifier"})

@@ -283,7 +283,7 @@ class SynthVsRealConfig(ClassifierTraining):
     )
 
 
-class EvaluateConfig(RunConfig):
+class EvaluationConfig(RunConfig):
     """Fréchet distance of a synthetic set to a real set, in the features of the project's own classifier
     (no outside weights) or of the registered Inception-v3 (FID), beside a real-versus-real baseline at the
     same n; optionally FID∞, KID and precision/recall."""
@@ -329,7 +329,7 @@ class EvaluateConfig(RunConfig):
     seed: int = Field(0, ge=0, title="Seed")
 
 
-class AuditConfig(RunConfig):
+class MemorisationConfig(RunConfig):
     """Memorisation audit: is any generate a near-copy of a film the generator was trained on? Thresholds are
     calibrated on real held-out films (their nearest training film is as close as a new patient gets)."""
 
@@ -396,12 +396,12 @@ KINDS: dict[str, Kind] = {
         Kind(name="lco", title="Build a labelled archive (LCO)", config=LcoRunConfig, queue="gpu"),
         Kind(name="synth_vs_real", title="Synthetic-train, real-test", config=SynthVsRealConfig, queue="gpu"),
         Kind(
-            name="evaluate",
+            name="evaluation",
             title="Evaluate a set (domain Fréchet distance)",
-            config=EvaluateConfig,
+            config=EvaluationConfig,
             queue="gpu",
         ),
-        Kind(name="audit", title="Memorisation audit", config=AuditConfig, queue="gpu"),
+        Kind(name="memorisation", title="Memorisation audit", config=MemorisationConfig, queue="gpu"),
         Kind(
             name="import_dicomweb",
             title="Import films from a PACS (DICOMweb)",

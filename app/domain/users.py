@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain import audit_trail, passwords, sessions
+from app.domain import audit_trail, passwords, web_sessions
 from app.domain.errors import Conflict, Invalid, NotFound, TooMany
 from app.domain.security import (
     hash_password,
@@ -112,7 +112,9 @@ def accept_invite(session: Session, token: str, *, password: str) -> User:
     _check_password(password, hints=(user.email, user.name))
     user.password_hash = hash_password(password)
     inv.used_at = datetime.now(UTC)
-    sessions.end_all(session, user.id, reason="password")  # a reset password ends whoever held the old one
+    web_sessions.end_all(
+        session, user.id, reason="password"
+    )  # a reset password ends whoever held the old one
     audit_trail.record(session, actor_id=user.id, action="accept_invite", entity="user", entity_id=user.id)
     return user
 
@@ -185,7 +187,7 @@ def set_active(session: Session, user_id: int, *, active: bool, actor_id: int) -
     old = user.is_active
     user.is_active = active
     if not active:
-        sessions.end_all(session, user.id, reason="deactivated")
+        web_sessions.end_all(session, user.id, reason="deactivated")
     audit_trail.record(
         session,
         actor_id=actor_id,

@@ -2,7 +2,7 @@
 
 A reader who judges a 1024 px film in a 900 px window never sees its pixels; a realism figure is read
 differently when half the readings were made on a laptop at fit. The browser reports what it knows at
-submit (app/web/routes/reading.py reads the form fields, static/js/conditions.js fills them); the server
+submit (app/web/routes/readings.py reads the form fields, static/js/conditions.js fills them); the server
 adds the browser from the request. Sizes are CSS pixels; the zoom is device pixels per image pixel, so 1.0
 is the film's own resolution on the screen ("1:1") whatever the device pixel ratio.
 """

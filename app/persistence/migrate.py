@@ -18,6 +18,11 @@ from app.persistence.db import migration_url, with_role
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def app_role() -> str:
+    """The role the migrations create and grant to: DB_APP_ROLE, or `cxrlab_app` if the app acts as none."""
+    return get_settings().db_app_role or "cxrlab_app"
+
+
 def alembic_config() -> Config:
     """Alembic's config for this repository."""
     cfg = Config(str(ROOT / "alembic.ini"))

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from app.persistence.snapshots import Snapshot
+from app.persistence.model_store import StoredModel
 
 PATIENTS_FILE = "patients.json"
 FORMAT = "cxrlab-patients/1"
@@ -51,7 +51,7 @@ def write_patients(
     return {"file": PATIENTS_FILE, "learnt": len(learnt_keys), "test": len(test_keys), **about}
 
 
-def _record(snapshot: Snapshot) -> dict[str, Any] | None:
+def _record(snapshot: StoredModel) -> dict[str, Any] | None:
     entry = snapshot.manifest.get("patients")
     path = snapshot.folder / PATIENTS_FILE
     if not isinstance(entry, dict) or not path.is_file():
@@ -60,26 +60,26 @@ def _record(snapshot: Snapshot) -> dict[str, Any] | None:
     return record if record.get("format") == FORMAT else None
 
 
-def learnt_patients(snapshot: Snapshot) -> frozenset[str] | None:
+def learnt_patients(snapshot: StoredModel) -> frozenset[str] | None:
     """The keys of the patients the model learnt from; None when it records none (e.g. bundled or
     imported models, or ones trained before records were kept)."""
     record = _record(snapshot)
     return None if record is None else frozenset(record["learnt"])
 
 
-def classifier_test_patients(snapshot: Snapshot) -> frozenset[str] | None:
+def classifier_test_patients(snapshot: StoredModel) -> frozenset[str] | None:
     """The keys of a classifier's test patients; None when it records none."""
     record = _record(snapshot)
     return None if record is None or not record["test"] else frozenset(record["test"])
 
 
-def shared_patients(a: Snapshot, b: Snapshot) -> int | None:
+def shared_patients(a: StoredModel, b: StoredModel) -> int | None:
     """How many patients both models learnt from; None when either records none (not verifiable)."""
     pa, pb = learnt_patients(a), learnt_patients(b)
     return None if pa is None or pb is None else len(pa & pb)
 
 
-def independence(steerer: Snapshot, judge: Snapshot) -> tuple[int | None, str]:
+def independence(steerer: StoredModel, judge: StoredModel) -> tuple[int | None, str]:
     """(shared patients or None, a note for the run's outputs) for an LCO steerer and its judge."""
     shared = shared_patients(steerer, judge)
     if shared is None:

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.domain import ownership, sessions
+from app.domain import ownership, web_sessions
 from app.domain.ids import DbId
 from app.persistence.blobs import BlobStore
 from app.persistence.db import get_sessionmaker
@@ -73,9 +73,9 @@ async def get_store(settings: AppSettings) -> BlobStore:
 Store = Annotated[BlobStore, Depends(get_store)]
 
 
-def session_policy(settings: Settings) -> sessions.SessionPolicy:
+def session_policy(settings: Settings) -> web_sessions.SessionPolicy:
     """The lifetime and idle timeout of sessions, from the settings."""
-    return sessions.SessionPolicy(lifetime_s=settings.session_lifetime_s, idle_s=settings.session_idle_s)
+    return web_sessions.SessionPolicy(lifetime_s=settings.session_lifetime_s, idle_s=settings.session_idle_s)
 
 
 def optional_user(request: Request, db: Db, settings: AppSettings) -> User | None:
@@ -83,7 +83,7 @@ def optional_user(request: Request, db: Db, settings: AppSettings) -> User | Non
     token = request.session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None
-    found = sessions.resolve(db, token, session_policy(settings))
+    found = web_sessions.resolve(db, token, session_policy(settings))
     if db.dirty:
         db.commit()  # only the session row: a touch at most once a minute, or the ending of the session
     if found.user is None:

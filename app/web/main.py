@@ -28,7 +28,7 @@ from app.web.routes import (
     images,
     models,
     planning,
-    reading,
+    readings,
     results,
     runs,
     studies,
@@ -132,7 +132,17 @@ def create_app() -> FastAPI:
     # The reading room's routes first: a request is matched against the routes in order, and the case page,
     # its image and the answer are most of the traffic (no two routers share a path).
     for module in (
-        reading, images, auth, users, image_sets, studies, planning, results, runs, models, extractors
+        readings,
+        images,
+        auth,
+        users,
+        image_sets,
+        studies,
+        planning,
+        results,
+        runs,
+        models,
+        extractors,
     ):
         app.include_router(module.router)
 

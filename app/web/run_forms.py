@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.domain import preferences
 from app.domain.run_kinds import Kind
+from app.persistence.model_store import list_models
 from app.persistence.repositories import image_sets as sets_repo
-from app.persistence.snapshots import list_snapshots
 
 
 @dataclass
@@ -48,12 +48,12 @@ def _choices(session: Session, source: str) -> list[tuple[str, str]]:
                 f"{s.name} · {len(s.manifest.get('findings', []))} findings"
                 + (" · bundled" if s.bundled else ""),
             )
-            for s in list_snapshots(get_settings().models_dir, kind="classifier")
+            for s in list_models(get_settings().models_dir, kind="classifier")
         ]
     if source == "models":
         return [
             (s.name, f"{s.name} · {s.resolution} px" + (" · bundled" if s.bundled else ""))
-            for s in list_snapshots(get_settings().models_dir)
+            for s in list_models(get_settings().models_dir)
         ]
     raise ValueError(f"unknown choices source {source}")
 

@@ -42,12 +42,14 @@ Create Date: 2026-12-10 10:00:00
 
 from alembic import op
 
+from app.persistence.migrate import app_role
+
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "cxrlab_app"
+APP_ROLE = app_role()  # DB_APP_ROLE, read when the revision is loaded
 APPEND_ONLY = ("readings", "audit_events")
 FROZEN = "USING ERRCODE = 'insufficient_privilege'"
 

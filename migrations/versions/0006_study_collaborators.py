@@ -12,12 +12,14 @@ Create Date: 2026-12-06 20:30:00
 from alembic import op
 import sqlalchemy as sa
 
+from app.persistence.migrate import app_role
+
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "cxrlab_app"
+APP_ROLE = app_role()  # DB_APP_ROLE, read when the revision is loaded
 
 
 def upgrade() -> None:

@@ -11,12 +11,14 @@ Create Date: 2026-12-06 22:00:00
 from alembic import op
 import sqlalchemy as sa
 
+from app.persistence.migrate import app_role
+
 revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
 
-APP_ROLE = "cxrlab_app"
+APP_ROLE = app_role()  # DB_APP_ROLE, read when the revision is loaded
 REASONS = ("logout", "deactivated", "password", "admin", "expired", "idle")
 
 

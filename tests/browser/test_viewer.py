@@ -1,4 +1,4 @@
-"""Browser tests of the reading page's viewer (viewer.js) and keyboard answering (reading.js)."""
+"""Browser tests of the reading page's viewer (viewer.js) and keyboard answering (readings.js)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
-HARNESS = "/tests/browser/fixtures/reading.html"
+HARNESS = "/tests/browser/fixtures/readings.html"
 SERVER_LIFETIME_S = 900  # the test server shuts itself down after this even if teardown never runs
 
 # The case that the intercepted POST returns: no findings, no free text, no giveaway click.
@@ -520,7 +520,7 @@ def test_help_lists_every_key_once_from_the_one_table(reading: Reading) -> None:
     assert page.evaluate("() => document.querySelector('[value=Hernia]').checked") is True
     assert reading.state()["loupe"] is False
     # The server prints no key rows of its own: the dialog's rows all come from the table and the form.
-    template = (REPO / "templates/partials/reading/case.html").read_text()
+    template = (REPO / "templates/partials/readings/case.html").read_text()
     dialog = template[template.index('<dialog id="help-dialog"') : template.index("</dialog>")]
     assert "<kbd>" not in dialog and "<tr>" not in dialog
 

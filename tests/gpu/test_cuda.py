@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from app.ml.gan.checkpoints import load_snapshot  # noqa: E402
+from app.ml.gan.checkpoints import load_model  # noqa: E402
 from app.ml.gan.config import GanConfig  # noqa: E402
 from app.ml.gan.inference import prepare_for_inference  # noqa: E402
 from app.ml.gan.loss import gradient_penalty  # noqa: E402
@@ -61,5 +61,5 @@ def test_bf16_training_on_cuda(tmp_path: Path) -> None:
     result = train(gan_cases.TRAINING_CFG, tcfg, data, tmp_path, device="cuda")
     lines = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert not result.aborted and all(np.isfinite(ln["d_loss"]) for ln in lines)
-    G, _ = load_snapshot(tmp_path / "snapshot")  # written from CUDA, loads on CPU
+    G, _ = load_model(tmp_path / "snapshot")  # written from CUDA, loads on CPU
     assert next(G.parameters()).device.type == "cpu"

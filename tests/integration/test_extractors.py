@@ -69,7 +69,7 @@ def test_upload_registers_the_file_with_its_sha256(signed_in, session, store_dir
     page = admin.get("/extractors").text
     assert sha in page and "not the official file" in page and extractors.OFFICIAL_FILE not in page
     # The evaluate form no longer explains how to obtain the file.
-    assert "inception-how-to" not in admin.get("/runs/new?kind=evaluate").text
+    assert "inception-how-to" not in admin.get("/runs/new?kind=evaluation").text
 
 
 @pytest.mark.parametrize(

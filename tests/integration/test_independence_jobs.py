@@ -19,9 +19,9 @@ from app.ml.classifier.networks import Classifier
 from app.ml.classifier.split import split_by_patient
 from app.ml.classifier.train import predict
 from app.persistence.db import get_sessionmaker
+from app.persistence.model_store import BUNDLED, find_model
 from app.persistence.models import Image, ImageSet
 from app.persistence.patient_records import half_of, learnt_patients, patient_key, write_patients
-from app.persistence.snapshots import BUNDLED, find_snapshot
 from tests import factories
 from tests.factories import TINY_GAN, start_run, wait_for
 
@@ -96,7 +96,7 @@ def test_the_judge_decides_success_where_the_steerer_was_attacked(signed_in, wor
 
 
 def test_a_judge_must_be_independent_of_the_steerer(signed_in, session, store, store_dir):
-    bundled = learnt_patients(find_snapshot(store_dir / "models", CLASSIFIER, kind="classifier"))
+    bundled = learnt_patients(find_model(store_dir / "models", CLASSIFIER, kind="classifier"))
     tiny_classifier(store_dir, "overlapping", learnt=sorted(bundled)[:7] + keys_of("new-1", "new-2"))
     tiny_classifier(store_dir, "unrecorded", learnt=None)
     clone = store_dir / "models" / "clone"
@@ -229,9 +229,7 @@ def test_a_gan_records_its_patients_holds_out_a_split_and_synth_vs_real_checks_t
         in refused.error
     )
     # The split it was held out from is clean.
-    clean = wait_for(
-        synth_vs_real("0"), lambda r: r.status not in ("queued", "running"), workers
-    )
+    clean = wait_for(synth_vs_real("0"), lambda r: r.status not in ("queued", "running"), workers)
     assert clean.status == "succeeded", clean.error
     note = clean.outputs["synth_vs_real"]["generator_patients"]
     assert note == "held-8: none of its 20 training patients is a test patient"

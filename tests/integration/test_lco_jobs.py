@@ -141,7 +141,7 @@ def test_evaluate_job_reports_the_domain_distance_beside_its_baseline(signed_in,
     admin = signed_in("admin")
     run_id = start_run(
         admin,
-        "evaluate",
+        "evaluation",
         real_set_id=str(real.id),
         synthetic_set_id=str(twin.id),
         classifier=CLASSIFIER,
@@ -158,10 +158,10 @@ def test_evaluate_job_reports_the_domain_distance_beside_its_baseline(signed_in,
     assert "256 images on each side" in e["fid_infinity_refused"]  # 40 films, 128 feature dimensions
     page = admin.get(f"/runs/{run_id}").text
     assert "Domain Fréchet distance" in page and "real half B against real half A" in page
-    bad = admin.get("/runs/new?kind=evaluate")
+    bad = admin.get("/runs/new?kind=evaluation")
     r = admin.post(
         "/runs",
-        data={"csrf_token": factories.csrf_of(bad.text), "kind": "evaluate", "request_key": "e2"}
+        data={"csrf_token": factories.csrf_of(bad.text), "kind": "evaluation", "request_key": "e2"}
         | {"real_set_id": str(twin.id), "synthetic_set_id": str(twin.id), "classifier": CLASSIFIER},
     )
     assert r.status_code == 422 and "choose a real set" in r.text

@@ -9,8 +9,8 @@ import re
 from sqlalchemy import func, select
 
 from app.persistence.db import get_sessionmaker
+from app.persistence.model_store import BUNDLED
 from app.persistence.models import Run
-from app.persistence.snapshots import BUNDLED
 from tests import factories
 from tests.factories import TINY_GAN, start_tiny_training, wait_for
 

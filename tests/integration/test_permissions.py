@@ -82,7 +82,7 @@ GET_MATRIX = [
     ("/runs/new?kind=train_classifier", ADMIN_ONLY),
     ("/runs/new?kind=lco", ADMIN_ONLY),
     ("/runs/new?kind=synth_vs_real", ADMIN_ONLY),
-    ("/runs/new?kind=evaluate", ADMIN_ONLY),
+    ("/runs/new?kind=evaluation", ADMIN_ONLY),
     (
         "/runs/{run}/synth_vs_real.csv",  # this run has no table: staff learn that, readers nothing
         {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
@@ -93,9 +93,9 @@ GET_MATRIX = [
     ("/models/{model}/samples.png", STAFF_ONLY),
     ("/models/{model}", STAFF_ONLY),
     ("/extractors", ADMIN_ONLY),
-    ("/runs/new?kind=audit", ADMIN_ONLY),
+    ("/runs/new?kind=memorisation", ADMIN_ONLY),
     (
-        "/runs/{run}/audit.csv",  # not an audit run: staff learn that, readers nothing
+        "/runs/{run}/memorisation.csv",  # not an audit run: staff learn that, readers nothing
         {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
     ),
     (
@@ -212,7 +212,7 @@ def test_a_study_belongs_to_its_owner_its_collaborators_and_admins(world, sessio
         data = {"csrf_token": token, "reader_id": "1", "user_id": "1"}
         r = outsider.post(f"/studies/{study}/{action}", data=data)
         assert r.status_code == NOT_FOUND, action
-    assert f"/studies/{study}\"" not in outsider.get("/studies").text  # not listed either
+    assert f'/studies/{study}"' not in outsider.get("/studies").text  # not listed either
 
     owner = signed_in("researcher")
     page = owner.get(f"/studies/{study}").text
@@ -222,10 +222,8 @@ def test_a_study_belongs_to_its_owner_its_collaborators_and_admins(world, sessio
     assert r.status_code == OK
     assert outsider.get(f"/studies/{study}").status_code == OK
     assert outsider.get(f"/studies/{study}/results").status_code == OK
-    assert f"/studies/{study}\"" in outsider.get("/studies").text
+    assert f'/studies/{study}"' in outsider.get("/studies").text
     # A collaborator manages the study but cannot hand it on; an admin sees every study.
-    r = outsider.post(
-        f"/studies/{study}/collaborators", data={"csrf_token": token, "user_id": str(other.id)}
-    )
+    r = outsider.post(f"/studies/{study}/collaborators", data={"csrf_token": token, "user_id": str(other.id)})
     assert r.status_code == CONFLICT
     assert signed_in("admin").get(f"/studies/{study}").status_code == OK

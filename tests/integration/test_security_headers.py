@@ -84,7 +84,7 @@ def test_only_the_figure_pages_may_eval(study, signed_in):
         for p in templates.rglob("*.html")
         if "figure_scripts()" in p.read_text()
     }
-    assert loaders == {"components/stats.html", "pages/studies/results.html", "pages/studies/report.html"}
+    assert loaders == {"components/stats.html", "pages/results/results.html", "pages/results/report.html"}
 
 
 def test_no_inline_script_in_the_pages(study, signed_in, make_client):

@@ -79,11 +79,10 @@ def test_tiny_training_learns_and_the_snapshot_round_trips(tmp_path):
     cfg = ClassifierConfig(findings=("A", "B"), arch="small", image_size=32, width=8)
     tcfg = ClassifierTrainConfig(epochs=4, batch=32, lr=3e-3, seed=0)
     seen = []
-    res = train_classifier(
-        cfg, tcfg, images, labels, run_dir=tmp_path, progress_fn=lambda f, _: seen.append(f)
-    )
+    res = train_classifier(cfg, tcfg, images, labels, run_dir=tmp_path, progress_fn=seen.append)
     assert all(a.value > 0.95 for a in res.test.values()), res.test
-    assert seen[-1] == 1.0 and len(res.history) == 4 and (tmp_path / "metrics.jsonl").exists()
+    assert seen[-1].fraction == 1.0 and (seen[-1].epoch, seen[-1].note) == (4, "epoch 4 / 4")
+    assert len(res.history) == 4 and (tmp_path / "metrics.jsonl").exists()
     folder = save_classifier(
         res.model, tmp_path / "snap", thresholds=res.thresholds, manifest={"data": "squares"}
     )

@@ -17,11 +17,11 @@ from app.ml.gan import checkpoints  # noqa: E402
 from app.ml.gan.checkpoints import (  # noqa: E402
     atomic_write,
     capture_rng,
+    load_model,
     load_resume,
-    load_snapshot,
     restore_rng,
+    save_model,
     save_resume,
-    save_snapshot,
 )
 from app.ml.gan.config import GanConfig  # noqa: E402
 from app.ml.gan.data import ImageData  # noqa: E402
@@ -138,9 +138,9 @@ def test_snapshot_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     with torch.no_grad():
         for p in G.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # non-zero biases too, not just a fresh init
-    path = save_snapshot(G, tmp_path / "snap", manifest={"note": "test"}, images_seen=1234)
+    path = save_model(G, tmp_path / "snap", manifest={"note": "test"}, images_seen=1234)
     rng_before = torch.get_rng_state()
-    G2, manifest = load_snapshot(path)
+    G2, manifest = load_model(path)
     assert torch.equal(torch.get_rng_state(), rng_before)  # loading leaves the caller's RNG alone
     assert G2.cfg == CFG and not G2.training
     assert manifest["note"] == "test" and manifest["images_seen"] == 1234 and manifest["resolution"] == 8
@@ -153,7 +153,7 @@ def test_snapshot_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
 
 def test_load_snapshot_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(8)
-    path = save_snapshot(Generator(CFG), tmp_path / "snap", manifest={})
+    path = save_model(Generator(CFG), tmp_path / "snap", manifest={})
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("unpickling attempted")
@@ -162,18 +162,18 @@ def test_load_snapshot_never_unpickles(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(pickle, "Unpickler", refuse)
-    G, _ = load_snapshot(path)
+    G, _ = load_model(path)
     assert isinstance(G, Generator)
 
 
 def test_snapshot_with_altered_weights_is_refused(tmp_path: Path) -> None:
     torch.manual_seed(9)
-    path = save_snapshot(Generator(CFG), tmp_path / "snap", manifest={})
+    path = save_model(Generator(CFG), tmp_path / "snap", manifest={})
     blob = bytearray((path / "generator.safetensors").read_bytes())
     blob[-1] ^= 1
     (path / "generator.safetensors").write_bytes(bytes(blob))
     with pytest.raises(ValueError, match="sha256"):
-        load_snapshot(path)
+        load_model(path)
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -182,8 +182,8 @@ def _leftovers(directory: Path) -> list[str]:
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path: Path) -> None:
     torch.manual_seed(10)
-    save_snapshot(Generator(CFG), tmp_path / "snap", manifest={})
-    save_snapshot(Generator(CFG), tmp_path / "snap", manifest={})  # overwrite in place
+    save_model(Generator(CFG), tmp_path / "snap", manifest={})
+    save_model(Generator(CFG), tmp_path / "snap", manifest={})  # overwrite in place
     for step in range(3):
         save_resume(tmp_path, {"counters": {"step": step}})
     assert _leftovers(tmp_path / "snap") == [] and _leftovers(tmp_path) == []

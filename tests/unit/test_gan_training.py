@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app.ml.gan.checkpoints import load_snapshot  # noqa: E402
+from app.ml.gan.checkpoints import load_model  # noqa: E402
 from app.ml.gan.data import EpochSampler, ImageData  # noqa: E402
 from app.ml.gan.loss import d_loss, g_loss, gradient_penalty  # noqa: E402
 from app.ml.gan.networks import Discriminator, Generator  # noqa: E402
@@ -195,15 +195,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, lis
         checkpoint_every=960,
     )
     run_dir = tmp_path_factory.mktemp("run")
-    calls: list[tuple[int, int, dict]] = []
-    result = train(CFG, tcfg, data, run_dir, progress_fn=lambda s, t, m: calls.append((s, t, m)))
+    calls: list = []  # TrainingProgress reports
+    result = train(CFG, tcfg, data, run_dir, progress_fn=calls.append)
     return run_dir, result, calls, imgs
 
 
 def test_training_moves_samples_towards_the_data(trained: tuple) -> None:
     run_dir, result, _, imgs = trained
     assert not result.aborted and result.images_seen == RUN_TOTAL
-    G, manifest = load_snapshot(run_dir / "snapshot")
+    G, manifest = load_model(run_dir / "snapshot")
     assert manifest["images_seen"] == result.images_seen and manifest["resolution"] == 16
     torch.manual_seed(0)
     untrained = Generator(CFG)
@@ -229,8 +229,9 @@ def test_training_writes_metrics_grids_and_reports_progress(trained: tuple) -> N
     assert (run_dir / "grid-latest.png").exists() and (run_dir / "grid-000003.png").exists()
     with Image.open(run_dir / "grid-latest.png") as grid:
         assert grid.mode == "L" and grid.size == (4 * 64, 4 * 64)  # 16 tiles of 16 px shown at 64 px
-    assert calls and calls[-1][0] == calls[-1][1] == result.images_seen
-    assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:], strict=False))
+    assert calls and calls[-1].done == calls[-1].total == result.images_seen and calls[-1].fraction == 1
+    assert all(b.done >= a.done for a, b in zip(calls, calls[1:], strict=False))
+    assert calls[-1].note.startswith(f"{result.images_seen:,} / {result.images_seen:,} images · 16 px")
     assert (run_dir / "resume.pt").exists()
 
 

@@ -51,7 +51,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     b = write_folder(root / "b", films(seed=5))
     net = load_inception(weights.read_bytes())
     seen: list[int] = []
-    feats_a = inception_features(net, read_folder(a), batch=6, progress=lambda done, total: seen.append(done))
+    feats_a = inception_features(net, read_folder(a), batch=6, progress_fn=lambda p: seen.append(p.done))
     feats_b = inception_features(net, read_folder(b), batch=6)
     # Another distribution (the same anatomy with inverted grey levels): KID must see it.
     feats_inverted = inception_features(net, [255 - f for f in films(seed=5)], batch=8)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from app.domain.run_kinds import LcoRunConfig, TrainGanConfig
 from app.jobs.tasks.patients import generators_note
+from app.persistence.model_store import find_model
 from app.persistence.patient_records import (
     classifier_test_patients,
     half_of,
@@ -19,7 +20,6 @@ from app.persistence.patient_records import (
     patient_key,
     write_patients,
 )
-from app.persistence.snapshots import find_snapshot
 
 
 def _snapshot(models: Path, name: str, *, kind: str, learnt=None, test=()):
@@ -31,7 +31,7 @@ def _snapshot(models: Path, name: str, *, kind: str, learnt=None, test=()):
     if learnt is not None:
         manifest["patients"] = write_patients(folder, learnt=learnt, test=test, image_set_id=1)
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    return find_snapshot(models, name, kind=kind)
+    return find_model(models, name, kind=kind)
 
 
 def keys(*ids: str) -> list[str]:

@@ -171,11 +171,11 @@ def test_progress_counts_films_settled_and_ends_at_every_target(tiny):
     goal = np.array([[1, 1]] * 3 + [[0, 0]] * 5, dtype=np.float32)
     cfg = LcoConfig(steps=3, batch=4, restarts=1)
     res = optimise(G, C, goal, THRESHOLDS, cfg, seed=3, progress_fn=reports.append)
-    settled = [r.settled for r in reports]
+    settled = [r.done for r in reports]
     # Settled never goes back, and ends at every target, reached or given up on; reached is reported apart.
     assert settled == sorted(settled) and settled[-1] == len(goal)
     assert reports[-1].reached == int(res.success.sum()) < len(goal)
-    assert all(r.reached <= r.settled for r in reports)
+    assert all(r.reached <= r.done for r in reports)
     # A report per step of each batch, so a bar moves before the first batch ends.
     first_batch = [r.step for r in reports if (r.attempt, r.batch) == (0, 1)]
     assert first_batch[:2] == [0, 1] and {r.attempt for r in reports} == {0, 1}

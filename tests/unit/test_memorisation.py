@@ -75,7 +75,7 @@ def test_a_copy_of_a_film_held_out_for_calibration_is_still_found():
 
 def test_holdout_split_keeps_patients_together():
     pytest.importorskip("procrastinate")
-    from app.jobs.tasks.audit import holdout_split
+    from app.jobs.tasks.memorisation import holdout_split
 
     patients = [f"p{i // 2}" for i in range(20)] + [None] * 5  # 10 patients with two films, 5 without an id
     rest, held = holdout_split(patients, seed=0)

@@ -19,7 +19,7 @@ REQUIRED = ("sha256", "resolution", "images_seen", "data", "command", "train_con
 
 @pytest.mark.parametrize("folder", MODELS, ids=[p.name for p in MODELS])
 def test_bundled_model_loads_and_samples(folder: Path):
-    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.checkpoints import load_model
     from app.ml.gan.sampling import sample
 
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -27,7 +27,7 @@ def test_bundled_model_loads_and_samples(folder: Path):
         assert key in manifest, key
     size = sum(f.stat().st_size for f in folder.iterdir())
     assert size < 20 * 1024 * 1024
-    generator, loaded = load_snapshot(folder)  # checks the weights' sha256 against the manifest
+    generator, loaded = load_model(folder)  # checks the weights' sha256 against the manifest
     assert loaded["sha256"] == manifest["sha256"]
     images = list(sample(generator, 2, seed=0, batch=2))
     side = manifest["resolution"]

@@ -19,9 +19,9 @@ from app.domain import extractors
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
 from app.persistence.feature_cache import CacheKey, FeatureCache, images_digest
+from app.persistence.model_store import find_model
 from app.persistence.models import ImageSet
 from app.persistence.repositories import image_sets
-from app.persistence.snapshots import find_snapshot
 
 CHUNK = 256  # films decoded at a time: memory stays bounded for large sets at 1024 px
 
@@ -79,7 +79,7 @@ def domain_extractor(classifier: str | None) -> Extractor:
     from app.ml.devices import best_device
     from app.ml.metrics.domain import classifier_features
 
-    snap = find_snapshot(get_settings().models_dir, classifier or "", kind="classifier")
+    snap = find_model(get_settings().models_dir, classifier or "", kind="classifier")
     if snap is None:
         raise ValueError(f"classifier '{classifier}' no longer exists; choose another")
     model, manifest = load_classifier(snap.folder, device=best_device())

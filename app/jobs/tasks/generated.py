@@ -1,4 +1,4 @@
-"""What the tasks that make films share (`sample`, `lco`): finding the snapshots a run names, and storing
+"""What the tasks that make films share (`sample`, `lco`): finding the models a run names, and storing
 the films they make as one new synthetic set, all or nothing, with the run's bar moving as films are
 stored and a cancel honoured between films.
 """
@@ -13,13 +13,13 @@ from app.core.config import get_settings
 from app.domain.importers import ImportSpec, SourceImage, import_images
 from app.jobs.tasks.runner import RunContext
 from app.persistence.blobs import BlobStore
+from app.persistence.model_store import StoredModel, find_model
 from app.persistence.models import ImageSet
-from app.persistence.snapshots import Snapshot, find_snapshot
 
 
-def snapshot(name: str, *, kind: str = "generator") -> Snapshot:
-    """The snapshot a run names; the run fails with a plain message when it was deleted since."""
-    found = find_snapshot(get_settings().models_dir, name, kind=kind)
+def named_model(name: str, *, kind: str = "generator") -> StoredModel:
+    """The stored model a run names; the run fails with a plain message when it was deleted since."""
+    found = find_model(get_settings().models_dir, name, kind=kind)
     if found is None:
         what = "model" if kind == "generator" else kind
         raise ValueError(f"{what} '{name}' no longer exists")

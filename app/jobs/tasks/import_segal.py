@@ -15,7 +15,7 @@ from app.jobs.tasks.runner import RunContext, log, worker_name
 
 def import_segal_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Load the file on this worker, refuse anything but tensors, store the converted generator."""
-    from app.ml.gan.checkpoints import save_snapshot
+    from app.ml.gan.checkpoints import save_model
     from app.ml.gan.segal import load_segal_checkpoint
 
     cfg: ImportSegalConfig = ctx.config  # type: ignore[assignment]
@@ -31,9 +31,7 @@ def import_segal_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     ctx.progress(0.8, "writing the snapshot")
     staging = target.parent / f".{cfg.model_name}.partial"
     shutil.rmtree(staging, ignore_errors=True)  # left by a crashed attempt
-    save_snapshot(
-        generator, staging, manifest={**manifest, "name": cfg.model_name, "source_file": source.name}
-    )
+    save_model(generator, staging, manifest={**manifest, "name": cfg.model_name, "source_file": source.name})
     ctx.check_still_mine()
     staging.rename(target)
     log.info("stored %s: %s px, sha256 %s", cfg.model_name, manifest["resolution"], manifest["source_sha256"])

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.domain.importers import ImportSpec, SourceImage
 from app.domain.rendering import render_array
 from app.domain.run_kinds import LcoRunConfig
-from app.jobs.tasks.generated import import_generated, snapshot
+from app.jobs.tasks.generated import import_generated, named_model
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.patient_records import independence
 from app.persistence.repositories import image_sets
@@ -169,15 +169,15 @@ def _load_models(cfg: LcoRunConfig) -> _Models:
     """G, C and the judge on the best device; refuses a judge that shares patients with C."""
     from app.ml.classifier.checkpoints import load_classifier, thresholds_of
     from app.ml.devices import best_device
-    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.checkpoints import load_model
 
-    g_snap, c_snap = snapshot(cfg.model), snapshot(cfg.classifier, kind="classifier")
-    j_snap = snapshot(cfg.judge, kind="classifier") if cfg.judge else None
+    g_snap, c_snap = named_model(cfg.model), named_model(cfg.classifier, kind="classifier")
+    j_snap = named_model(cfg.judge, kind="classifier") if cfg.judge else None
     shared, independent = independence(c_snap, j_snap) if j_snap is not None else (None, "")
     if shared:  # checked when the run was made; the store may have changed since
         raise ValueError(f"the judge is not independent: {independent}")
     device = best_device()
-    G, g_manifest = load_snapshot(g_snap.folder, device=device)
+    G, g_manifest = load_model(g_snap.folder, device=device)
     C, c_manifest = load_classifier(c_snap.folder, device=device)
     findings = list(c_manifest["findings"])
     judge, j_manifest = None, {}
@@ -271,11 +271,7 @@ def lco_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         lco,
         seed=cfg.seed,
         abort_fn=ctx.should_abort,
-        progress_fn=lambda p: ctx.progress(
-            0.9 * p.settled / p.total,
-            f"{p.settled:,} / {p.total:,} films settled ({p.reached:,} targets reached), "
-            f"pass {p.attempt + 1}/{p.passes}, batch {p.batch}/{p.batches}",
-        ),
+        progress_fn=lambda p: ctx.report(p.within(0.0, 0.9)),  # the last tenth stores the films
     )
     ctx.check_abort()
     median_steps = int(np.median(found.steps))

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from app.domain.run_kinds import TrainGanConfig
 from app.ml.classifier.config import ClassifierTrainConfig
 from app.ml.classifier.split import split_by_patient
+from app.persistence.model_store import find_model
 from app.persistence.patient_records import classifier_test_patients, learnt_patients, patient_key
 from app.persistence.repositories import image_sets
-from app.persistence.snapshots import find_snapshot
 
 
 def set_patients(session: Session, set_id: int) -> tuple[list[str], list[str | None], list[str | None]]:
@@ -59,7 +59,7 @@ def split_test_keys(session: Session, set_id: int, *, seed: int) -> set[str]:
 def held_out(session: Session, models_dir: Path, cfg: TrainGanConfig) -> tuple[set[str], dict[str, Any]]:
     """The patients a train_gan run must not see, and how they were chosen (for its manifest)."""
     if cfg.exclude_test_of:
-        snap = find_snapshot(models_dir, cfg.exclude_test_of, kind="classifier")
+        snap = find_model(models_dir, cfg.exclude_test_of, kind="classifier")
         test = classifier_test_patients(snap) if snap is not None else None
         if snap is None or test is None:
             raise ValueError(f"classifier {cfg.exclude_test_of} is gone or records no test patients")
@@ -83,7 +83,7 @@ def generators_note(models_dir: Path, names: Sequence[str | None], test_keys: se
         return "training patients unknown: the archive names no generator"
     notes = []
     for name in named:
-        snap = find_snapshot(models_dir, name)
+        snap = find_model(models_dir, name)
         learnt = learnt_patients(snap) if snap is not None else None
         if learnt is None:
             why = "is no longer in the model store" if snap is None else "records none"

@@ -1,6 +1,7 @@
 """What every task does around its body: claim the run, heartbeat, log to the run's folder, finish it.
 
-A body is `body(ctx, session) -> outputs`. It reports progress with `ctx.progress(...)` and stops when
+A body is `body(ctx, session) -> outputs`. It reports progress with `ctx.progress(fraction, note)`, or
+hands `ctx.report` to a computation of app.ml as its ProgressFn, and stops when
 `ctx.should_abort()` turns true (an admin's Cancel, or the run no longer being this attempt's). What it
 writes through `session` commits together with the run's final status, once.
 """
@@ -15,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procrastinate import JobContext
 from procrastinate.exceptions import JobAborted
@@ -26,6 +27,9 @@ from app.core.config import get_settings
 from app.domain import runs
 from app.domain.run_kinds import KINDS, RunConfig
 from app.persistence.db import get_sessionmaker, session_scope
+
+if TYPE_CHECKING:
+    from app.ml.progress import Progress
 
 log = logging.getLogger("cxrlab.run")
 LOG_FILE = "log.txt"
@@ -53,6 +57,10 @@ class RunContext:
     def progress(self, fraction: float, note: str = "") -> None:
         """Remember progress; the heartbeat thread writes the latest value to the run row."""
         self._fraction, self._note = fraction, note
+
+    def report(self, p: Progress) -> None:
+        """Take a computation's report (app.ml.progress) as the run's progress: any ProgressFn can be this."""
+        self.progress(p.fraction, p.note)
 
     def should_abort(self) -> bool:
         """True once the admin cancelled, the worker is shutting down, or the run moved on."""

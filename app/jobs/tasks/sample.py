@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.importers import ImportSpec, SourceImage
 from app.domain.run_kinds import SampleConfig
-from app.jobs.tasks.generated import import_generated, snapshot
+from app.jobs.tasks.generated import import_generated, named_model
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.run_files import LATEST_GRID
 
@@ -23,11 +23,11 @@ def sample_items(
     model: str, folder: Path, n: int, *, seed: int, batch: int, job: int | None = None
 ) -> Iterable[SourceImage]:
     """Generated films as import items, each recording the model, its hash, the seed and the latent index."""
-    from app.ml.gan.checkpoints import load_snapshot
+    from app.ml.gan.checkpoints import load_model
     from app.ml.gan.inference import prepare_for_inference
     from app.ml.gan.sampling import sample
 
-    generator, manifest = load_snapshot(folder)
+    generator, manifest = load_model(folder)
     # Scales folded into the weights once, upsample+conv fused: ~2x the plain network on CPU, same images.
     generator = prepare_for_inference(generator, precision="fp32")
     model_sha = manifest.get("sha256", "")
@@ -64,7 +64,7 @@ def with_grid(items: Iterable[SourceImage], path: Path, count: int) -> Iterator[
 def sample_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Sample into one new set; a cancel or an error leaves no set and no stray blobs behind."""
     cfg: SampleConfig = ctx.config  # type: ignore[assignment]
-    snap = snapshot(cfg.model)
+    snap = named_model(cfg.model)
     spec = ImportSpec(
         name=cfg.set_name.strip() or f"{cfg.model} samples (seed {cfg.seed}, run {ctx.run_id})",
         kind="synthetic",

@@ -16,8 +16,8 @@ from app.jobs.tasks.patients import generators_note, patient_split
 from app.jobs.tasks.runner import Aborted, RunContext, log
 from app.jobs.tasks.train_classifier import load_labelled
 from app.ml.files import atomic_write
+from app.persistence.model_store import find_model
 from app.persistence.repositories import image_sets
-from app.persistence.snapshots import find_snapshot
 
 TABLE_FILE = "synth_vs_real.csv"
 
@@ -49,7 +49,7 @@ def labelling_split(session: Session, cfg: SynthVsRealConfig) -> tuple[dict[str,
     """
     first = image_sets.first_provenance(session, cfg.archive_set_id)
     name = (first or {}).get("classifier")
-    snap = find_snapshot(get_settings().models_dir, name, kind="classifier") if name else None
+    snap = find_model(get_settings().models_dir, name, kind="classifier") if name else None
     if snap is None:
         return None, f"own patient split (seed {cfg.seed}): the archive names no known classifier"
     split = snap.manifest.get("split") or {}
@@ -101,7 +101,7 @@ def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         (r_img, r_lab, patients, given),
         (s_img, s_lab),
         parts=parts,
-        progress_fn=ctx.progress,
+        progress_fn=ctx.report,
         abort_fn=ctx.should_abort,
         device=best_device(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -18,6 +18,9 @@ from app.persistence.blobs import BlobStore
 from app.persistence.models import ImageSet
 from app.persistence.patient_records import half_of, write_patients
 from app.persistence.repositories import image_sets
+
+if TYPE_CHECKING:
+    from app.ml.classifier.train import EpochProgress
 
 
 def load_labelled(session: Session, set_id: int, size: int, findings: list[str] | None = None):
@@ -71,11 +74,11 @@ def train_classifier_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     )
     last_epoch = [0]
 
-    def progress(fraction: float, info: dict[str, Any]) -> None:
-        ctx.progress(fraction, f"epoch {info['epoch']} / {info['epochs']}")
-        if info["epoch"] != last_epoch[0]:
-            last_epoch[0] = info["epoch"]
-            log.info("epoch %d / %d", info["epoch"], info["epochs"])
+    def progress(p: EpochProgress) -> None:
+        ctx.report(p)
+        if p.epoch != last_epoch[0]:
+            last_epoch[0] = p.epoch
+            log.info("epoch %d / %d", p.epoch, p.epochs)
 
     result = train_classifier(
         net,

@@ -26,6 +26,7 @@ from app.persistence.repositories import image_sets
 
 if TYPE_CHECKING:
     from app.ml.gan.monitor import MeasureFn
+    from app.ml.gan.train import TrainingProgress
 
 
 def _image_paths(session: Session, set_id: int) -> tuple[str, list[Path]]:
@@ -171,14 +172,12 @@ def train_gan_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     measure, extractor = _fd_hook(ctx, cfg) if measuring else (None, None)
     last_logged = [-1]
 
-    def progress(seen: int, total: int, metrics: dict[str, Any]) -> None:
-        note = f"{seen:,} / {total:,} images · {metrics.get('resolution', '?')} px"
-        if "alpha" in metrics and metrics["alpha"] < 1:
-            note += f" (fade-in {metrics['alpha']:.0%})"
-        ctx.progress(seen / total, note)
+    def progress(p: TrainingProgress) -> None:
+        ctx.report(p)
+        metrics = p.metrics
         if "d_loss" in metrics and metrics.get("images_seen") != last_logged[0]:
             last_logged[0] = metrics.get("images_seen", -1)
-            log.info("%s · d %.4g · g %.4g", note, metrics["d_loss"], metrics["g_loss"])
+            log.info("%s · d %.4g · g %.4g", p.note, metrics["d_loss"], metrics["g_loss"])
 
     result = train(
         gan,

@@ -13,6 +13,7 @@ from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig
 from app.ml.classifier.metrics import Auroc, macro_mean
 from app.ml.classifier.split import split_by_patient
 from app.ml.classifier.train import train_classifier
+from app.ml.progress import Progress, ProgressFn
 
 SOURCES = ("real", "synthetic", "real+synthetic")
 
@@ -23,7 +24,7 @@ def synth_vs_real(
     real: tuple[np.ndarray, np.ndarray, Sequence[str | None], Sequence[str | None]],
     synthetic: tuple[np.ndarray, np.ndarray],
     *,
-    progress_fn: Callable[[float, str], None] | None = None,
+    progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
     device: Any = "cpu",
     parts: dict[str, np.ndarray] | None = None,
@@ -51,9 +52,9 @@ def synth_vs_real(
     for k, source in enumerate(SOURCES):
         split = {"train": train_sets[source], "val": parts["val"], "test": parts["test"]}
 
-        def report(f: float, info: dict[str, Any], k: int = k, source: str = source) -> None:
+        def report(p: Progress, k: int = k, source: str = source) -> None:
             if progress_fn is not None:
-                progress_fn((k + f) / len(SOURCES), f"{source}: epoch {info['epoch']} / {info['epochs']}")
+                progress_fn(p.within(k / len(SOURCES), (k + 1) / len(SOURCES), f"{source}: {p.note}"))
 
         res = train_classifier(
             cfg, tcfg, images, labels, parts=split, progress_fn=report, abort_fn=abort_fn, device=device

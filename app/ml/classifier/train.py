@@ -26,8 +26,15 @@ from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig
 from app.ml.classifier.metrics import Auroc, auroc_table, macro_mean, youden_thresholds
 from app.ml.classifier.networks import Classifier
 from app.ml.classifier.split import split_by_patient
+from app.ml.progress import Progress, ProgressFn
 
-ProgressFn = Callable[[float, dict[str, Any]], None]
+
+@dataclass(frozen=True, kw_only=True)
+class EpochProgress(Progress):
+    """Optimiser steps of all epochs', and the epoch (from 1) they are in."""
+
+    epoch: int
+    epochs: int
 
 
 @dataclass
@@ -177,7 +184,9 @@ def train_classifier(
 
     def report(epoch: int, step: int) -> None:
         if progress_fn is not None:
-            progress_fn((epoch * steps_per_epoch + step) / total, {"epoch": epoch + 1, "epochs": tcfg.epochs})
+            note = f"epoch {epoch + 1} / {tcfg.epochs}"
+            done = epoch * steps_per_epoch + step
+            progress_fn(EpochProgress(done, total, note, epoch=epoch + 1, epochs=tcfg.epochs))
 
     best: tuple[float, dict[str, Tensor]] | None = None
     history: list[dict[str, Any]] = []

@@ -1,8 +1,9 @@
-"""PGGAN checkpoints: inference snapshots (safetensors + JSON) and exact resume state.
+"""PGGAN checkpoints: a model's files (safetensors + JSON) and exact resume state.
 
-A snapshot is the EMA generator only: `generator.safetensors`, `config.json` (GanConfig.to_dict()) and
-`manifest.json` (the caller's fields plus the weights' sha256, images seen and resolution). It loads with
-safetensors and json alone, so opening a snapshot never unpickles anything.
+A model (its files' format is still called a snapshot) is the EMA generator only: `generator.safetensors`,
+`config.json` (GanConfig.to_dict()) and `manifest.json` (the caller's fields plus the weights' sha256, images
+seen and resolution). It loads with safetensors and json alone, so opening a snapshot never unpickles
+anything.
 
 Resume state is everything an uninterrupted run would still hold: G, D, EMA G, both Adam states, counters,
 the sampler position and every RNG (torch CPU and CUDA, numpy, python `random`, the loop's noise
@@ -36,7 +37,7 @@ RESUME_FILE = "resume.pt"
 PREVIOUS_RESUME_FILE = "resume-prev.pt"
 
 
-def save_snapshot(G: nn.Module, directory: Path, *, manifest: dict[str, Any], images_seen: int = 0) -> Path:
+def save_model(G: nn.Module, directory: Path, *, manifest: dict[str, Any], images_seen: int = 0) -> Path:
     """Write the (EMA) generator as a snapshot folder and return the folder."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,7 @@ def save_snapshot(G: nn.Module, directory: Path, *, manifest: dict[str, Any], im
     return directory
 
 
-def load_snapshot(directory: Path, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any]]:
+def load_model(directory: Path, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any]]:
     """(generator in eval mode without gradients, manifest) from a snapshot folder; no unpickling."""
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text())

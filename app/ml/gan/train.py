@@ -54,9 +54,24 @@ from app.ml.gan.loss import CriticLoss, g_loss
 from app.ml.gan.monitor import MeasureFn, checkpoint_at, measure_line
 from app.ml.gan.networks import Discriminator, Generator
 from app.ml.gan.schedule import Phase, TrainConfig, phase_at, total_images
+from app.ml.progress import Progress, ProgressFn
 
-ProgressFn = Callable[[int, int, dict[str, Any]], None]
 PROGRESS_SECONDS = 1.0  # progress_fn is called at least this often (and at every metrics line)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingProgress(Progress):
+    """Images seen of the schedule's total, with the last metrics line and the phase's depth,
+    resolution and fade-in alpha (`metrics`)."""
+
+    metrics: dict[str, Any]
+
+
+def _progress(seen: int, total: int, metrics: dict[str, Any]) -> TrainingProgress:
+    note = f"{seen:,} / {total:,} images · {metrics['resolution']} px"
+    if metrics["alpha"] < 1:
+        note += f" (fade-in {metrics['alpha']:.0%})"
+    return TrainingProgress(seen, total, note, metrics=metrics)
 
 
 @dataclass
@@ -363,7 +378,7 @@ def _train(
         if progress_fn is not None and proc.main and due:
             phase = phase_at(run.images_seen, train_cfg)
             live = {"depth": phase.depth, "resolution": cfg.size_at(phase.depth), "alpha": phase.alpha}
-            progress_fn(run.images_seen, total, {**run.last_metrics, **live})
+            progress_fn(_progress(run.images_seen, total, {**run.last_metrics, **live}))
             t_progress = time.monotonic()
 
     while run.images_seen < total:
@@ -400,7 +415,7 @@ def _train(
             _measure(run, measure_fn, final=True)
             manifest = {"kind": "pggan-ema-generator", "steps": run.step, "world_size": proc.world}
             manifest |= {"train_config": train_cfg.to_dict()}
-            snapshot = checkpoints.save_snapshot(
+            snapshot = checkpoints.save_model(
                 run.G_ema, run_dir / "snapshot", manifest=manifest, images_seen=run.images_seen
             )
         report(force=True)

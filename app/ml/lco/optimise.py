@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from app.ml.gan.sampling import latents
 from app.ml.jsonable import JsonConfig
+from app.ml.progress import Progress, ProgressFn
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,12 @@ def _project(z: Tensor) -> Tensor:
     return z * (z.shape[1] ** 0.5 / z.norm(dim=1, keepdim=True).clamp(min=1e-8))
 
 
-@dataclass(frozen=True)
-class LcoProgress:
-    """Where `optimise` is, reported at every step: a bar counts films settled, which ends at total."""
+@dataclass(frozen=True, kw_only=True)
+class LcoProgress(Progress):
+    """Where `optimise` is, reported at every step. `done` counts films settled (targets reached, plus
+    those given up on in the last pass), so a bar ends at `total`."""
 
-    settled: int  # targets reached, plus those given up on in the last pass
     reached: int
-    total: int
     attempt: int  # the pass, from 0; pass k > 0 retries the failures of pass k - 1
     passes: int
     batch: int  # within the pass, from 1
@@ -200,7 +200,7 @@ def optimise(
     cfg: LcoConfig,
     *,
     seed: int,
-    progress_fn: Callable[[LcoProgress], None] | None = None,
+    progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
 ) -> LcoResult:
     """Optimise one latent per row of (N, F) 0/1 `targets`; see the module docstring."""
@@ -221,7 +221,25 @@ def optimise(
         if progress_fn is not None:
             reached = int(success.sum())
             done = reached if settled is None else settled
-            progress_fn(LcoProgress(done, reached, n, *where, step, cfg.steps))
+            attempt, passes, batch, batches = where
+            note = (
+                f"{done:,} / {n:,} films settled ({reached:,} targets reached), "
+                f"pass {attempt + 1}/{passes}, batch {batch}/{batches}"
+            )
+            progress_fn(
+                LcoProgress(
+                    done,
+                    n,
+                    note,
+                    reached=reached,
+                    attempt=attempt,
+                    passes=passes,
+                    batch=batch,
+                    batches=batches,
+                    step=step,
+                    steps=cfg.steps,
+                )
+            )
 
     for attempt in range(passes):
         batches = -(-len(todo) // cfg.batch)

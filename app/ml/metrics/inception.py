@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+from app.ml.progress import Progress, ProgressFn
 
 NAME = "inception-v3-compat"
 FEATURE_LAYER = "2048"  # pool3, the layer FID, KID and precision/recall use
@@ -92,9 +94,9 @@ def inception_features(
     films: Sequence[np.ndarray],
     *,
     batch: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress_fn: ProgressFn | None = None,
 ) -> np.ndarray:
-    """(N, 2048) float32 pool features of (H, W) uint8 films of one size; progress(done, total)."""
+    """(N, 2048) float32 pool features of (H, W) uint8 films of one size, reporting films done."""
     device = next(net.parameters()).device
     out: list[np.ndarray] = []
     for start in range(0, len(films), batch):
@@ -102,6 +104,7 @@ def inception_features(
         x = torch.from_numpy(chunk).to(device).unsqueeze(1).expand(-1, 3, -1, -1)  # (B, 3, H, W) uint8
         (features,) = net(x.contiguous())  # (B, 2048) float32
         out.append(features.cpu().numpy())
-        if progress is not None:
-            progress(min(start + batch, len(films)), len(films))
+        if progress_fn is not None:
+            done = min(start + batch, len(films))
+            progress_fn(Progress(done, len(films), f"{done:,} / {len(films):,} films"))
     return np.concatenate(out) if out else np.zeros((0, 2048), dtype=np.float32)

@@ -1,8 +1,9 @@
 """Every mapped class, imported so Alembic and the app see the whole schema."""
 
+from app.persistence.models.audit_event import AuditEvent
 from app.persistence.models.image_set import Image, ImageSet
 from app.persistence.models.memorisation import MemorisationCheck
-from app.persistence.models.reading import AuditEvent, Reading
+from app.persistence.models.reading import Reading
 from app.persistence.models.run import FINISHED, RUN_STATUSES, Preference, Run
 from app.persistence.models.study import (
     Case,

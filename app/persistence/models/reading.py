@@ -1,12 +1,10 @@
-"""Readings (append-only) and the audit trail."""
+"""Readings: append-only, a revision is a new row."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -91,18 +89,3 @@ class Reading(Base):
     one_to_one_reached: Mapped[bool | None] = mapped_column(Boolean)
     one_to_one_ms: Mapped[int | None] = mapped_column(Integer)
     browser: Mapped[str | None] = mapped_column(String(200))
-
-
-class AuditEvent(Base):
-    """An append-only record of a write: who, what, when, old and new value."""
-
-    __tablename__ = "audit_events"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    action: Mapped[str] = mapped_column(String(60))
-    entity: Mapped[str] = mapped_column(String(60))
-    entity_id: Mapped[str] = mapped_column(String(64))
-    old: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    new: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from app.domain import sessions
 from app.domain import users as users_domain
+from app.domain import web_sessions
 from app.domain.errors import DomainError, TooMany
 from app.persistence.models import User
 from app.web.deps import SESSION_KEY, AppSettings, CurrentUser, Db, optional_user
@@ -41,7 +41,7 @@ def _start_session(request: Request, db: Db, user) -> None:
     """A fresh server-side session for the signed-in user, in a fresh cookie (no fixation: the anonymous
     cookie's CSRF token is dropped too). The caller commits."""
     client = request.client.host if request.client else "unknown"
-    token = sessions.start(db, user, client=client, user_agent=request.headers.get("user-agent", ""))
+    token = web_sessions.start(db, user, client=client, user_agent=request.headers.get("user-agent", ""))
     request.session.clear()
     request.session[SESSION_KEY] = token
 
@@ -102,7 +102,7 @@ def logout(request: Request, db: Db) -> Response:
     """End the session on the server (a copy of the cookie stops working too) and in the browser."""
     token = request.session.get(SESSION_KEY)
     if isinstance(token, str):
-        sessions.end(db, token)
+        web_sessions.end(db, token)
         db.commit()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -1,4 +1,4 @@
-"""Models: every generator snapshot with its manifest and samples, its own page with the Fréchet distance
+"""Models: every stored generator with its manifest and samples, its own page with the Fréchet distance
 measured over its training, and the default for sampling."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.domain import preferences
 from app.domain.errors import NotFound
-from app.persistence.snapshots import NAME_PATTERN, find_snapshot, list_snapshots
+from app.persistence import model_store
 from app.web.charts import fd_chart, fd_points
 from app.web.deps import Admin, AppSettings, Db, Staff
 from app.web.images import png_response
@@ -20,15 +20,15 @@ router = APIRouter(prefix="/models")
 
 
 @router.get("")
-def list_models(request: Request, db: Db, user: Staff, settings: AppSettings) -> Response:
+def models_page(request: Request, db: Db, user: Staff, settings: AppSettings) -> Response:
     """Generators and classifiers (the store's and the bundled ones)."""
     return render(
         request,
         "pages/models/list.html",
         {
             "user": user,
-            "snapshots": list_snapshots(settings.models_dir),
-            "classifiers": list_snapshots(settings.models_dir, kind="classifier"),
+            "generators": model_store.list_models(settings.models_dir),
+            "classifiers": model_store.list_models(settings.models_dir, kind="classifier"),
             "default": preferences.get(db, preferences.DEFAULT_MODEL),
         },
     )
@@ -39,10 +39,10 @@ def set_default(
     db: Db,
     admin: Admin,
     settings: AppSettings,
-    name: Annotated[str, Form(pattern=NAME_PATTERN.pattern)],
+    name: Annotated[str, Form(pattern=model_store.NAME_PATTERN.pattern)],
 ) -> Response:
-    """Make a snapshot the one the sampling form proposes."""
-    if find_snapshot(settings.models_dir, name) is None:
+    """Make a model the one the sampling form proposes."""
+    if model_store.find_model(settings.models_dir, name) is None:
         raise NotFound("No such model.")
     preferences.put(db, preferences.DEFAULT_MODEL, name, actor_id=admin.id)
     db.commit()
@@ -51,21 +51,21 @@ def set_default(
 
 @router.get("/{name}/samples.png")
 def samples(user: Staff, settings: AppSettings, name: str) -> Response:
-    """The sample grid saved beside a snapshot."""
-    snapshot = find_snapshot(settings.models_dir, name)
-    if snapshot is None or snapshot.grid is None:
+    """The sample grid saved beside a model."""
+    model = model_store.find_model(settings.models_dir, name)
+    if model is None or model.grid is None:
         raise NotFound("No sample grid for this model.")
-    return png_response(snapshot.grid.read_bytes())
+    return png_response(model.grid.read_bytes())
 
 
 @router.get("/{name}")
 def detail(request: Request, db: Db, user: Staff, settings: AppSettings, name: str) -> Response:
     """A generator's manifest, sample grid and Fréchet distance per checkpoint over its training."""
-    snapshot = find_snapshot(settings.models_dir, name)
-    if snapshot is None:
+    model = model_store.find_model(settings.models_dir, name)
+    if model is None:
         raise NotFound("No such model.")
-    history = snapshot.manifest.get("fd_history")
-    points = [  # with the ratio to the baseline, as the evaluate job reports it
+    history = model.manifest.get("fd_history")
+    points = [  # with the ratio to the baseline, as the evaluation job reports it
         {**p, "ratio": p["fd"] / p["baseline"] if p.get("baseline") else None}
         for p in (fd_points(history) if isinstance(history, list) else [])
     ]
@@ -74,10 +74,10 @@ def detail(request: Request, db: Db, user: Staff, settings: AppSettings, name: s
         "pages/models/detail.html",
         {
             "user": user,
-            "s": snapshot,
+            "s": model,
             "default": preferences.get(db, preferences.DEFAULT_MODEL),
             "points": points,
             "chart": fd_chart(points) if points else None,
-            "extractor": snapshot.manifest.get("fd_extractor") or {},
+            "extractor": model.manifest.get("fd_extractor") or {},
         },
     )

@@ -18,4 +18,4 @@ def plan_fragment(request: Request, db: Db, user: Staff) -> Response:
     q = request.query_params
     fields = ("plan_auc", "plan_pilot", "n_cases", "ratio_real", "ratio_synthetic")
     context = plan_context(db, {f: q.get(f) for f in fields}, len(q.getlist("reader_ids")))
-    return render(request, "partials/studies/plan.html", context)
+    return render(request, "partials/planning/plan.html", context)

@@ -33,7 +33,7 @@ def results_page(request: Request, db: Db, user: Staff, study_id: ManagedStudyId
     outcome = results.study_results(db, study)
     return render(
         request,
-        "pages/studies/results.html",
+        "pages/results/results.html",
         {
             "user": user,
             "study": study,
@@ -50,7 +50,7 @@ def progress_fragment(request: Request, db: Db, user: Staff, study_id: ManagedSt
     study = get_study(db, study_id)
     return render(
         request,
-        "partials/studies/progress.html",
+        "partials/results/progress.html",
         {
             "study": study,
             "progress": readings_repo.progress_by_reader(db, study_id),
@@ -141,7 +141,7 @@ def _report_context(db: Db, user, study) -> dict:
 @router.get("/report")
 def report(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """A printable report: design, n, the analysis's tables and figures, and a methods paragraph."""
-    return render(request, "pages/studies/report.html", _report_context(db, user, get_study(db, study_id)))
+    return render(request, "pages/results/report.html", _report_context(db, user, get_study(db, study_id)))
 
 
 @router.get("/report.pdf")
@@ -152,7 +152,7 @@ def report_pdf(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) 
     study = get_study(db, study_id)
     context = _report_context(db, user, study)
     context["svgs"] = {name: vl_convert.vegalite_to_svg(spec) for name, spec in context["figs"].items()}
-    html = render(request, "pages/studies/report.html", context).body.decode()
+    html = render(request, "pages/results/report.html", context).body.decode()
     try:
         body = html_to_pdf(html)
     except PdfUnavailable as exc:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from app.core.config import get_settings
-from app.domain import evaluations, extractors
+from app.domain import evaluations, extractors, memorisation
 from app.domain import runs as runs_domain
 from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.run_kinds import KINDS
@@ -79,9 +79,9 @@ def _form(request: Request, db: Db, user, kind: str, values: dict, errors=None, 
             # One token per rendered form: a second submit of the same form finds the first run.
             "request_key": secrets.token_urlsafe(24),
             "error": _form_error(KINDS[kind], errors),
-            # The evaluate form says how to obtain the Inception weights while none are registered.
+            # The evaluation form says how to obtain the Inception weights while none are registered.
             "how": extractors.how_to_obtain()
-            if kind == "evaluate" and extractors.registered(get_settings().models_dir) is None
+            if kind == "evaluation" and extractors.registered(get_settings().models_dir) is None
             else None,
         },
         status_code=status_code,
@@ -179,17 +179,17 @@ def synth_vs_real_csv(db: Db, user: Staff, settings: AppSettings, run_id: DbId) 
 
 @router.get("/{run_id}/evaluation.csv")
 def evaluation_csv(db: Db, user: Staff, run_id: DbId) -> Response:
-    """An evaluate run's result as one CSV row with its n, resolution, preprocessing and extractor."""
+    """An evaluation run's result as one CSV row with its n, resolution, preprocessing and extractor."""
     text = evaluations.evaluation_csv(runs_domain.get(db, run_id))
     headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-evaluation.csv"'}
     return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/{run_id}/audit.csv")
-def audit_csv(db: Db, user: Staff, run_id: DbId) -> Response:
-    """An audit run's verdict for every generate it judged."""
-    text = evaluations.audit_csv(db, runs_domain.get(db, run_id))
-    headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-memorisation-audit.csv"'}
+@router.get("/{run_id}/memorisation.csv")
+def memorisation_csv(db: Db, user: Staff, run_id: DbId) -> Response:
+    """A memorisation run's verdict for every generate it judged."""
+    text = memorisation.verdicts_csv(db, runs_domain.get(db, run_id))
+    headers = {"Content-Disposition": f'attachment; filename="run-{run_id}-memorisation.csv"'}
     return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

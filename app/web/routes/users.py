@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from app.core.config import get_settings
-from app.domain import sessions
 from app.domain import users as users_domain
+from app.domain import web_sessions
 from app.domain.errors import DomainError
 from app.persistence.repositories import users as users_repo
 from app.web.deps import Admin, AppSettings, Db, session_policy
@@ -31,11 +31,11 @@ def _page(
     context = {
         "user": admin,
         "users": users_repo.list_all(db),
-        "open_sessions": sessions.open_counts(db, session_policy(get_settings())),
+        "open_sessions": web_sessions.open_counts(db, session_policy(get_settings())),
         "invite_link": invite_link,
         "error": error,
     }
-    return render(request, "pages/admin/users.html", context, status_code=status_code)
+    return render(request, "pages/users/list.html", context, status_code=status_code)
 
 
 @router.get("")
@@ -97,6 +97,6 @@ def end_sessions(request: Request, db: Db, admin: Admin, user_id: DbId) -> Respo
     """Sign an account out everywhere (a lost laptop, a shared workstation left signed in)."""
     if users_repo.by_id(db, user_id) is None:
         return _page(request, db, admin, error="No such user.", status_code=404)
-    sessions.end_all(db, user_id, reason="admin", actor_id=admin.id)
+    web_sessions.end_all(db, user_id, reason="admin", actor_id=admin.id)
     db.commit()
     return _page(request, db, admin)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
-from app.domain import sessions
+from app.domain import web_sessions
 from app.persistence.models import AuditEvent, WebSession
 from tests import factories
 
@@ -97,20 +97,21 @@ def test_the_last_request_is_written_at_most_once_a_minute(session, people, sign
 
 def test_the_clocks_come_from_the_policy(session, people):
     user = people["reader"]
-    policy = sessions.SessionPolicy(lifetime_s=3600, idle_s=600)
-    token = sessions.start(session, user, client="1.2.3.4", user_agent="test")
+    policy = web_sessions.SessionPolicy(lifetime_s=3600, idle_s=600)
+    token = web_sessions.start(session, user, client="1.2.3.4", user_agent="test")
     session.commit()
     row = _rows(session, user.id)[0]
     t0 = row.created_at
     for minutes in (9, 18, 27, 36, 45, 54):  # active every 9 minutes: the idle clock never runs out
-        assert sessions.resolve(session, token, policy, now=t0 + timedelta(minutes=minutes)).user == user
-    assert sessions.resolve(session, token, policy, now=t0 + timedelta(minutes=61)).ended == "expired"
-    other = sessions.start(session, user, client="1.2.3.4", user_agent="test")
+        assert web_sessions.resolve(session, token, policy, now=t0 + timedelta(minutes=minutes)).user == user
+    assert web_sessions.resolve(session, token, policy, now=t0 + timedelta(minutes=61)).ended == "expired"
+    other = web_sessions.start(session, user, client="1.2.3.4", user_agent="test")
     start = _rows(session, user.id)[1].created_at
-    assert sessions.resolve(session, other, policy, now=start + timedelta(seconds=599)).user == user
-    assert sessions.resolve(session, other, policy, now=start + timedelta(seconds=599 + 601)).ended == "idle"
-    assert sessions.resolve(session, other, policy, now=start).user is None  # ended stays ended
-    assert sessions.resolve(session, "no-such-token", policy).user is None
+    assert web_sessions.resolve(session, other, policy, now=start + timedelta(seconds=599)).user == user
+    idle_at = start + timedelta(seconds=599 + 601)
+    assert web_sessions.resolve(session, other, policy, now=idle_at).ended == "idle"
+    assert web_sessions.resolve(session, other, policy, now=start).user is None  # ended stays ended
+    assert web_sessions.resolve(session, "no-such-token", policy).user is None
 
 
 def test_deactivation_and_a_new_password_end_sessions(session, people, signed_in, make_client):

@@ -43,9 +43,9 @@ def sets(session, store):
 def test_inception_is_refused_at_creation_until_weights_are_registered(signed_in, sets):
     real, synthetic = sets
     admin = signed_in("admin")
-    form = admin.get("/runs/new?kind=evaluate").text
+    form = admin.get("/runs/new?kind=evaluation").text
     assert "inception-how-to" in form and extractors.OFFICIAL_FILE in form
-    data = {"csrf_token": factories.csrf_of(form), "kind": "evaluate", "request_key": "k1"}
+    data = {"csrf_token": factories.csrf_of(form), "kind": "evaluation", "request_key": "k1"}
     data |= {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
     r = admin.post("/runs", data=data)
     assert r.status_code == 422 and "no Inception weights are registered" in r.text
@@ -61,7 +61,7 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
     admin = signed_in("admin")
     assert upload_inception(admin, "random-inception.pth", weights.read_bytes()).status_code == 303
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
-    run_id = start_run(admin, "evaluate", **fields, kid="true", precision_recall="true", extrapolate="true")
+    run_id = start_run(admin, "evaluation", **fields, kid="true", precision_recall="true", extrapolate="true")
     workers.start()
     run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
@@ -87,7 +87,7 @@ def test_fid_run_shows_baseline_and_ratio_and_reuses_cached_features(
     assert rows[0]["extractor_sha256"] == e["extractor_sha256"] and rows[0]["official_weights"] == "no"
     assert len(list((store_dir / "feature_cache").rglob("*.npz"))) == 2
 
-    again = start_run(admin, "evaluate", **fields)
+    again = start_run(admin, "evaluation", **fields)
     second = wait_for(again, lambda r: r.status not in ("queued", "running"), workers)
     assert second.status == "succeeded", second.error
     e2 = second.outputs["evaluation"]
@@ -105,7 +105,7 @@ def test_two_sets_of_one_distribution_read_a_ratio_near_one_and_fd_infinity_near
     session.commit()
     admin = signed_in("admin")
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(twin.id), "classifier": CLASSIFIER}
-    run_id = start_run(admin, "evaluate", **fields, extrapolate="true", kid="true")
+    run_id = start_run(admin, "evaluation", **fields, extrapolate="true", kid="true")
     workers.start()
     run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
@@ -137,7 +137,7 @@ def test_a_weights_file_altered_after_registration_is_refused_by_the_worker(
         f.seek(registered.size // 2)
         f.write(bytes([byte[0] ^ 0xFF]))
     fields = {"real_set_id": str(real.id), "synthetic_set_id": str(synthetic.id), "extractor": "inception"}
-    run_id = start_run(admin, "evaluate", **fields)
+    run_id = start_run(admin, "evaluation", **fields)
     workers.start()
     run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "failed"

@@ -1,6 +1,6 @@
-"""Model snapshots on disk: STORE_DIR/models/<name>/ and the bundled model_store/<name>/.
+"""The model store: a model is a folder, STORE_DIR/models/<name>/ or the bundled model_store/<name>/.
 
-Each snapshot folder holds its weights (generator.safetensors or classifier.safetensors), config.json
+Each model's folder holds its weights (generator.safetensors or classifier.safetensors), config.json
 (the network) and manifest.json (provenance; "kind": "classifier" marks classifiers). This module only
 reads the JSON files, so the web process can list models without torch.
 """
@@ -18,7 +18,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class StoredModel:
     """One stored generator."""
 
     name: str
@@ -44,15 +44,16 @@ class Snapshot:
         return path if path.exists() else None
 
 
-def _read(folder: Path, bundled: bool) -> Snapshot:
+def _read(folder: Path, bundled: bool) -> StoredModel:
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    return Snapshot(folder.name, folder, json.loads((folder / "config.json").read_text()), manifest, bundled)
+    config = json.loads((folder / "config.json").read_text())
+    return StoredModel(folder.name, folder, config, manifest, bundled)
 
 
-def list_snapshots(models_dir: Path, kind: str | None = "generator") -> list[Snapshot]:
+def list_models(models_dir: Path, kind: str | None = "generator") -> list[StoredModel]:
     """Snapshots of `kind` (None: all) by name; one in the store hides a bundled one of the same name."""
-    found: dict[str, Snapshot] = {}
+    found: dict[str, StoredModel] = {}
     for root, bundled in ((BUNDLED, True), (models_dir, False)):
         if root.is_dir():
             for d in sorted(root.iterdir()):
@@ -65,8 +66,8 @@ def list_snapshots(models_dir: Path, kind: str | None = "generator") -> list[Sna
     return [found[n] for n in sorted(found) if kind is None or found[n].kind == kind]
 
 
-def find_snapshot(models_dir: Path, name: str, kind: str | None = "generator") -> Snapshot | None:
-    """The snapshot called `name` of `kind` (None: any), the store's before the bundled one, or None."""
+def find_model(models_dir: Path, name: str, kind: str | None = "generator") -> StoredModel | None:
+    """The model called `name` of `kind` (None: any), the store's before the bundled one, or None."""
     if not NAME_PATTERN.match(name):
         return None
     for root, bundled in ((models_dir, False), (BUNDLED, True)):

@@ -1,4 +1,4 @@
-"""`evaluate`: how far a synthetic set lies from a real set in the features of a chosen extractor: the
+"""`evaluation`: how far a synthetic set lies from a real set in the features of a chosen extractor: the
 project's classifier (domain Fréchet distance, no outside weights) or the registered Inception-v3 (FID).
 Beside the distance: a real-versus-real baseline at the same n (n generates against real half A, real
 half B against A) and their ratio; optionally FID∞, KID and precision/recall. Every result records n,
@@ -14,14 +14,14 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.domain.run_kinds import EvaluateConfig
+from app.domain.run_kinds import EvaluationConfig
 from app.jobs.tasks.features import domain_extractor, features_of, film_set, inception_extractor
 from app.jobs.tasks.runner import RunContext, log
 from app.ml.metrics.frechet import Matched, fid, matched_baseline
 from app.persistence.feature_cache import FeatureCache
 
 
-def _extras(cfg: EvaluateConfig, real_f: np.ndarray, syn_f: np.ndarray) -> dict[str, Any]:
+def _extras(cfg: EvaluationConfig, real_f: np.ndarray, syn_f: np.ndarray) -> dict[str, Any]:
     """FID∞ (with its points and fit, or why it was refused), KID and precision/recall, as asked."""
     from app.ml.metrics.fidelity import kid, precision_recall
     from app.ml.metrics.frechet import fid_infinity
@@ -67,9 +67,9 @@ def baseline_result(matched: Matched) -> dict[str, Any]:
     return out
 
 
-def evaluate_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+def evaluation_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Features of both sets (cached), distance, baseline at matched n, ratio, and the optional extras."""
-    cfg: EvaluateConfig = ctx.config  # type: ignore[assignment]
+    cfg: EvaluationConfig = ctx.config  # type: ignore[assignment]
     # Real films up to twice the synthetic limit: the baseline's two real halves each match the generates.
     real = film_set(session, cfg.real_set_id, limit=2 * cfg.max_images, seed=cfg.seed)
     synthetic = film_set(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)

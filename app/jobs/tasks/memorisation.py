@@ -1,6 +1,6 @@
-"""`audit`: the memorisation audit (app.ml.metrics.memorisation) of a synthetic set against every real film
-its generator was trained on. One MemorisationCheck row per audited generate, committed with the run's
-outcome; the outputs keep the thresholds, the counts and the flagged pairs for the run page.
+"""`memorisation`: the memorisation audit (app.ml.metrics.memorisation) of a synthetic set against every
+real film its generator was trained on. One MemorisationCheck row per audited generate, committed with
+the run's outcome; the outputs keep the thresholds, the counts and the flagged pairs for the run page.
 
 `max_images` caps the generates audited and the held-out films calibrated on, never the training films
 searched: a copy of any training film must be found. The training features stream through the search a
@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.domain.run_kinds import AuditConfig
+from app.domain.run_kinds import MemorisationConfig
 from app.jobs.tasks.features import Extractor, domain_extractor, seeded_subset
 from app.jobs.tasks.runner import RunContext, log
 from app.persistence.blobs import BlobStore
@@ -164,7 +164,7 @@ class _Sets:
     searchable: np.ndarray | None  # (N_train,) bool: the films the calibration may search (None: all)
 
 
-def _sets(session: Session, cfg: AuditConfig) -> _Sets:
+def _sets(session: Session, cfg: MemorisationConfig) -> _Sets:
     """The generated, training and held-out rows; without a held-out set, patients split off the training."""
     generated = rows_of(session, cfg.synthetic_set_id, limit=cfg.max_images, seed=cfg.seed)
     training = rows_of(session, cfg.training_set_id, limit=None, seed=cfg.seed)  # never capped
@@ -193,7 +193,12 @@ class _Nearest:
 
 
 def _nearest(
-    ctx: RunContext, cfg: AuditConfig, extractor: Extractor, sets: _Sets, generated: Films, holdout: Films
+    ctx: RunContext,
+    cfg: MemorisationConfig,
+    extractor: Extractor,
+    sets: _Sets,
+    generated: Films,
+    holdout: Films,
 ) -> _Nearest:
     """Search every training film, block by block, for the generates' and the held-out films' nearest.
 
@@ -223,7 +228,7 @@ def _nearest(
 
 
 def _summary(
-    cfg: AuditConfig,
+    cfg: MemorisationConfig,
     names: dict[int, str],
     extractor: Extractor,
     sets: _Sets,
@@ -267,11 +272,11 @@ def _summary(
     }
 
 
-def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
+def memorisation_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Features of generated and held-out films; every training film searched; thresholds; a flag each."""
     from app.ml.metrics.memorisation import Thresholds, pair_ssim
 
-    cfg: AuditConfig = ctx.config  # type: ignore[assignment]
+    cfg: MemorisationConfig = ctx.config  # type: ignore[assignment]
     sets = _sets(session, cfg)
     names = image_sets.names(session)
     session.rollback()  # no transaction held open while the features are computed
@@ -313,4 +318,4 @@ def audit_body(ctx: RunContext, session: Session) -> dict[str, Any]:
         nearest.cached_blocks,
         summary["feature_blocks"]["total"],
     )
-    return {"audit": summary}
+    return {"memorisation": summary}

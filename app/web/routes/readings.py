@@ -33,7 +33,7 @@ def my_studies(request: Request, db: Db, user: Reader) -> Response:
     for study in study_repo.of_reader(db, user.id):
         done, total = repo.progress(db, study.id, user.id)
         rows.append({"study": study, "done": done, "total": total})
-    return render(request, "pages/reading/my_studies.html", {"user": user, "rows": rows})
+    return render(request, "pages/readings/my_studies.html", {"user": user, "rows": rows})
 
 
 @router.get("/{study_id}")
@@ -42,7 +42,7 @@ def instructions(request: Request, db: Db, user: Reader, study_id: DbId) -> Resp
     study, done, total = readings_domain.readable_progress(db, study_id, user.id)
     return render(
         request,
-        "pages/reading/instructions.html",
+        "pages/readings/instructions.html",
         {"user": user, "study": study, "done": done, "total": total},
     )
 
@@ -72,7 +72,7 @@ def _next(request: Request, db: Db, user, study_id: DbId, *, notice: str | None 
             return Response(status_code=200, headers={"HX-Redirect": f"/read/{study_id}/done"})
         return RedirectResponse(f"/read/{study_id}/done", status_code=303)
     ctx = {"user": user, **_case_context(view.study, view, notice)}
-    name = "partials/reading/case.html" if is_htmx(request) else "pages/reading/case.html"
+    name = "partials/readings/case.html" if is_htmx(request) else "pages/readings/case.html"
     return render(request, name, ctx, headers={"Cache-Control": "no-store"})
 
 
@@ -93,7 +93,7 @@ def revise(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
         "user": user,
         **_case_context(view.study, view, "You are revising your previous answer.", previous),
     }
-    name = "partials/reading/case.html" if is_htmx(request) else "pages/reading/case.html"
+    name = "partials/readings/case.html" if is_htmx(request) else "pages/readings/case.html"
     return render(request, name, ctx, headers={"Cache-Control": "no-store"})
 
 
@@ -214,7 +214,7 @@ def submit(
             "done": done,
             "total": total,
         }
-        name = "partials/reading/feedback.html" if is_htmx(request) else "pages/reading/feedback.html"
+        name = "partials/readings/feedback.html" if is_htmx(request) else "pages/readings/feedback.html"
         return render(request, name, ctx)
     if not is_htmx(request):
         return RedirectResponse(f"/read/{study_id}/case", status_code=303)
@@ -227,4 +227,4 @@ def done(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     study, answered, total = readings_domain.readable_progress(db, study_id, user.id)
     if answered < total:
         return RedirectResponse(f"/read/{study_id}/case", status_code=303)
-    return render(request, "pages/reading/done.html", {"user": user, "study": study, "total": total})
+    return render(request, "pages/readings/done.html", {"user": user, "study": study, "total": total})

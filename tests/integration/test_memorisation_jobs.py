@@ -50,7 +50,7 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
     admin = signed_in("admin")
     run_id = start_run(
         admin,
-        "audit",
+        "memorisation",
         synthetic_set_id=str(suspect.id),
         training_set_id=str(training.id),
         holdout_set_id=str(holdout.id),
@@ -60,7 +60,7 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
     workers.start()
     run = wait_for(run_id, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
-    summary = run.outputs["audit"]
+    summary = run.outputs["memorisation"]
     assert summary["n_generated"] == 13 and summary["n_holdout"] == 30
 
     with get_sessionmaker()() as s:
@@ -77,7 +77,7 @@ def test_audit_flags_copies_through_a_worker_and_everywhere_they_matter(
 
     run_page = admin.get(f"/runs/{run_id}").text
     assert "3 of 13 generates are near-copies" in run_page and f"/images/{train_ids[0]}" in run_page
-    verdicts = list(csv.DictReader(io.StringIO(admin.get(f"/runs/{run_id}/audit.csv").text)))
+    verdicts = list(csv.DictReader(io.StringIO(admin.get(f"/runs/{run_id}/memorisation.csv").text)))
     assert len(verdicts) == 13 and [v["flagged"] for v in verdicts[:3]] == ["true"] * 3
     assert {v["source_name"] for v in verdicts[:3]} == {"copy-0", "copy-1", "perturbed-2"}
     set_page = admin.get(f"/image-sets/{suspect.id}").text
@@ -135,21 +135,21 @@ def test_a_copy_beyond_the_old_cap_is_flagged_and_the_training_features_are_cach
         "quantile": "0.05",
         "max_images": "10",
     }
-    split_run = start_run(admin, "audit", **form)
+    split_run = start_run(admin, "memorisation", **form)
     workers.start()
     run = wait_for(split_run, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
-    summary = run.outputs["audit"]
+    summary = run.outputs["memorisation"]
     assert summary["n_training"] == 40 and summary["n_generated"] == 6
     # The held-out patients' films are left out of the calibration's search only.
     assert summary["n_calibration_searched"] == 40 - summary["n_holdout"] > 0
     assert summary["feature_blocks"] == {"total": 1, "cached": 0}
     assert [f["nearest_image_id"] for f in summary["flagged"]] == [train_images[beyond].id]
 
-    holdout_run = start_run(admin, "audit", holdout_set_id=str(holdout.id), **form)
+    holdout_run = start_run(admin, "memorisation", holdout_set_id=str(holdout.id), **form)
     run = wait_for(holdout_run, lambda r: r.status not in ("queued", "running"), workers)
     assert run.status == "succeeded", run.error
-    summary = run.outputs["audit"]
+    summary = run.outputs["memorisation"]
     assert summary["n_holdout"] == 10 and summary["n_calibration_searched"] == 40  # capped; all searched
     assert summary["feature_blocks"] == {"total": 1, "cached": 1}
     with get_sessionmaker()() as s:
