@@ -22,12 +22,14 @@ from sqlalchemy.engine import make_url
 from tests.waiting import cpu_seconds
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
-QUEUE_TABLES = (
-    "procrastinate_jobs",
-    "procrastinate_events",
-    "procrastinate_periodic_defers",
-    "procrastinate_workers",
-)
+
+# One OpenMP thread per test process when pytest-xdist runs several, as scripts/test.sh sets, unless the
+# caller chose: with a thread per core, each process's torch and BLAS wanted both cores and waited at
+# their barriers while the other process ran (the quick run's torch tests took three times as long).
+# Set before anything imports torch; worker and server subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -106,21 +108,64 @@ def owner_engine(_database: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def db_url(_database: str, owner_engine: Engine, store_dir: Path) -> str:
-    """The test database, emptied before the test, with no runs' folders or models left in the store."""
-    from app.persistence.base import Base
+@pytest.fixture(scope="session")
+def _emptying_sql(owner_engine: Engine) -> str:
+    """The statements that empty every table but Alembic's and restart every sequence, for `db_url`."""
+    with owner_engine.connect() as conn:
+        superuser = conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+        # From the catalogue, not the models: the queue's tables, and any table a new revision adds, too.
+        tables = conn.scalars(
+            text(
+                "SELECT format('%I', tablename) FROM pg_tables"
+                " WHERE schemaname = current_schema() AND tablename <> 'alembic_version' ORDER BY 1"
+            )
+        ).all()
+        sequences = conn.scalars(
+            text("SELECT format('%I', sequencename) FROM pg_sequences WHERE schemaname = current_schema()")
+        ).all()
+    if superuser:
+        # DELETE of a test's few rows takes a millisecond or two; TRUNCATE took about 0.1 s a test (new
+        # files for every table). As a replica, for this transaction only, the owner fires no ordinary
+        # trigger (the append-only guards, the queue's notifications, the foreign keys' checks), so no
+        # other session ever sees a guard off, and the order of the tables does not matter. setval does
+        # what TRUNCATE's RESTART IDENTITY did.
+        statements = [
+            "SET LOCAL session_replication_role = replica",
+            *(f"DELETE FROM {t}" for t in tables),
+            *(f"SELECT setval('{s}', 1, false)" for s in sequences),
+        ]
+    else:
+        # An owner that may not act as a replica: TRUNCATE past the append-only guards, which it lifts
+        # and restores inside the same transaction.
+        guards = [("readings", "readings_no_truncate"), ("audit_events", "audit_events_no_truncate")]
+        statements = [
+            *(f"ALTER TABLE {t} DISABLE TRIGGER {g}" for t, g in guards),
+            f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE",
+            *(f"ALTER TABLE {t} ENABLE TRIGGER {g}" for t, g in guards),
+        ]
+    return "; ".join(statements)
 
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables) + ", " + ", ".join(QUEUE_TABLES)
-    # Only the owner may TRUNCATE, and only past the append-only guards, which it lifts inside this one
-    # transaction: no other session ever sees them off.
-    guards = [("readings", "readings_no_truncate"), ("audit_events", "audit_events_no_truncate")]
+
+@pytest.fixture
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash the tests' passwords with argon2id at its cheapest cost (the production cost is ~0.15 s a hash
+    on 2 cores, and most database tests make 4 users and sign some in). A hash carries its own cost, so
+    the app, its servers and workers verify these quickly while still running argon2id;
+    tests/unit/test_password_hashing.py checks the production parameters, out of this fixture's reach."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(
+        "app.domain.security._hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+@pytest.fixture
+def db_url(
+    _database: str, owner_engine: Engine, _emptying_sql: str, _cheap_password_hashing: None, store_dir: Path
+) -> str:
+    """The test database, emptied before the test, with no runs' folders or models left in the store."""
     with owner_engine.begin() as conn:
-        for table, trigger in guards:
-            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        for table, trigger in guards:
-            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}"))
+        conn.exec_driver_sql(_emptying_sql)
     # Run and set ids restart at 1: an earlier run 1's files or set 1's cached features must not show.
     for folder in ("runs", "models", "feature_cache"):
         shutil.rmtree(store_dir / folder, ignore_errors=True)

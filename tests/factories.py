@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
 from app.domain import studies, users
-from app.domain.importers import ImportSpec, import_images
+from app.domain.importers import ImportSpec, SourceImage, import_images
 from app.domain.studies import StudyDesign
 from app.persistence.db import get_sessionmaker
 from app.persistence.models import Run
@@ -29,17 +31,27 @@ def user(session, role: str, email: str, *, intake: bool = True):
     return u
 
 
+@lru_cache(maxsize=32)
+def _phantom_items(n: int, size: int, seed: int) -> tuple[SourceImage, ...]:
+    """The demo phantoms as import items, made once per test process: the generator is deterministic, and
+    drawing the films took most of a small import's time (0.2 s a set, two sets a launched study)."""
+    from app.cli.images import phantom_items
+
+    items = tuple(phantom_items(n, size=size, seed=seed, demo=True))
+    for item in items:
+        item.pixels.setflags(write=False)  # shared by every test that asks for the same films
+    return items
+
+
 def phantom_set(session, store, *, name: str, kind: str, n: int = 12, size: int = 64, seed: int = 0):
     """An image set of phantoms imported through the normal path."""
-    from app.cli.images import phantom_items
     from app.ml import phantoms as ph
 
     spec = ImportSpec(
         name=name, kind=kind, label_schema=tuple(ph.FINDINGS), resolution=size, source="phantoms"
     )
-    return import_images(
-        session, store, spec, phantom_items(n, size=size, seed=seed, demo=True), actor_id=None
-    )
+    items = [replace(item, provenance=dict(item.provenance)) for item in _phantom_items(n, size, seed)]
+    return import_images(session, store, spec, items, actor_id=None)
 
 
 def launched_study(
@@ -189,6 +201,7 @@ def start_tiny_training(client, session, store, **fields: str) -> int:
 
 # --- reading through the case page's form --------------------------------------------------------------
 
+
 def current_case(client, study_id: int) -> str:
     """The opaque id of the case the reader's page shows now."""
     page = client.get(f"/read/{study_id}/case")
@@ -217,6 +230,7 @@ def answer_case(
 
 
 # --- files -----------------------------------------------------------------------------------------------
+
 
 def random_inception_weights(path: Path, seed: int = 0) -> Path:
     """torch-fidelity's Inception-v3 with random weights, saved as a state dict like the official file.

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests import factories
 
 
-@pytest.fixture
-def make_client(db_url: str):
-    """A factory of fresh clients (each with its own cookie jar) on one app instance."""
+@pytest.fixture(scope="session")
+def _app(_database: str) -> FastAPI:
+    """The app, built once per test process from the run's settings, as one process serves every request
+    in production. It keeps nothing between requests that a test could see (sessions, throttles and
+    tokens live in the database), and FastAPI prepares a route on its first request, which an app built
+    for each test paid again. A test that needs other settings builds its own (factories.app_with_env)."""
     from app.web.main import create_app
 
-    app = create_app()
+    return create_app()
+
+
+@pytest.fixture
+def make_client(db_url: str, _app: FastAPI):
+    """A factory of fresh clients (each with its own cookie jar) on the app."""
     clients: list[TestClient] = []
 
     def make() -> TestClient:
-        client = TestClient(app)
+        client = TestClient(_app)
         clients.append(client)
         return client
 

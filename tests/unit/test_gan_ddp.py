@@ -74,6 +74,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two spawned processes that each import torch and train: ~11 s of both cores
 def test_two_process_ddp_matches_one_process_with_the_global_batch(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(_free_port(), str(tmp_path / "ddp")), nprocs=WORLD, join=True)
 
