@@ -31,9 +31,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: BenchEnv, port: int, *, workers: int = 1, timeout_s: float = 60.0) -> subprocess.Popen:
+def start_server(
+    env: BenchEnv, port: int, *, workers: int = 1, timeout_s: float = 60.0, root: Path = ROOT
+) -> subprocess.Popen:
     """The app as `cxrlab serve` runs it, on `port` in its own process (loopback), once it answers; with
-    workers > 1, uvicorn's process manager and that many worker processes, once each has started.
+    workers > 1, uvicorn's process manager and that many worker processes, once each has started. `root`:
+    the checkout whose code it serves (another one's `app` is imported from its folder before this one's).
 
     Through the product's own command, not `python -m uvicorn`: it carries the fix for uvicorn's shared
     socket (app/cli/serving.py), without which two processes answered each keep-alive request ~40 ms late.
@@ -41,7 +44,7 @@ def start_server(env: BenchEnv, port: int, *, workers: int = 1, timeout_s: float
     cmd = [sys.executable, "-c", "from app.cli.main import main; main()", "serve", "--no-migrate"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"]
     env_vars = {**os.environ, **env.server_env}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_vars, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=root, env=env_vars, stderr=subprocess.PIPE, text=True)
     ready = _all_started(proc, workers)
     deadline = time.monotonic() + timeout_s
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.persistence.models import User, WebSession
@@ -18,10 +18,17 @@ def add(session: Session, *, token_hash: str, user_id: int, client: str, user_ag
     return row
 
 
+# Built once, with a bound parameter: every request runs it.
+_WITH_USER = (
+    select(WebSession, User)
+    .join(User, User.id == WebSession.user_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
+
+
 def with_user(session: Session, token_hash: str) -> tuple[WebSession, User] | None:
     """The session whose token hashes to `token_hash` and its user, in one query (every request asks)."""
-    stmt = select(WebSession, User).join(User, User.id == WebSession.user_id)
-    row = session.execute(stmt.where(WebSession.token_hash == token_hash)).first()
+    row = session.execute(_WITH_USER, {"token_hash": token_hash}).first()
     return (row[0], row[1]) if row else None
 
 
