@@ -96,7 +96,7 @@ def test_tiny_training_learns_and_the_snapshot_round_trips(tmp_path):
 
 
 def test_synthetic_train_real_test_compares_three_sources_on_the_same_real_test_films():
-    from app.ml.classifier.experiments import synth_vs_real
+    from app.ml.classifier.synth_vs_real import synth_vs_real
 
     r_img, r_lab = squares(160, 1)
     s_img, s_lab = squares(120, 2)

@@ -1,4 +1,4 @@
-"""`synth_vs_real`: train on synthetic, test on real (app.ml.classifier.experiments); the table is saved
+"""`synth_vs_real`: train on synthetic, test on real (app.ml.classifier.synth_vs_real); the table is saved
 with the run (outputs and synth_vs_real.csv) and shown on its page."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ TABLE_FILE = "synth_vs_real.csv"
 
 def table_csv(result: dict[str, Any]) -> str:
     """One row per finding: AUROC and its 95 % interval for each training source; the macro mean last."""
-    from app.ml.classifier.experiments import SOURCES
+    from app.ml.classifier.synth_vs_real import SOURCES
 
     def num(v: float | None) -> str:
         return "" if v is None else f"{v:.4f}"
@@ -64,7 +64,7 @@ def labelling_split(session: Session, cfg: SynthVsRealConfig) -> tuple[dict[str,
 def synth_vs_real_body(ctx: RunContext, session: Session) -> dict[str, Any]:
     """Load both sets on the real set's findings, run the three trainings, store the table."""
     from app.ml.classifier.config import ClassifierConfig, ClassifierTrainConfig
-    from app.ml.classifier.experiments import synth_vs_real
+    from app.ml.classifier.synth_vs_real import synth_vs_real
     from app.ml.devices import best_device
 
     cfg: SynthVsRealConfig = ctx.config  # type: ignore[assignment]
