@@ -53,7 +53,7 @@ def main() -> None:
         images,
         labels,
         patients=[p.patient_id for p in films],
-        progress_fn=lambda f, _: bar.update(round(100 * f) - bar.n),
+        progress_fn=lambda p: bar.update(round(100 * p.fraction) - bar.n),
     )
     bar.close()
     manifest = {

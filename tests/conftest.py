@@ -128,9 +128,11 @@ def _emptying_sql(owner_engine: Engine) -> str:
         # files for every table). As a replica, for this transaction only, the owner fires no ordinary
         # trigger (the append-only guards, the queue's notifications, the foreign keys' checks), so no
         # other session ever sees a guard off, and the order of the tables does not matter. setval does
-        # what TRUNCATE's RESTART IDENTITY did.
+        # what TRUNCATE's RESTART IDENTITY did. Every table is locked first, as TRUNCATE locks them, so a
+        # server or worker still writing cannot slip a row between two of the DELETEs.
         statements = [
             "SET LOCAL session_replication_role = replica",
+            f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE",
             *(f"DELETE FROM {t}" for t in tables),
             *(f"SELECT setval('{s}', 1, false)" for s in sequences),
         ]

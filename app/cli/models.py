@@ -69,7 +69,7 @@ def import_segal(file: Path, name: str) -> None:
 
 
 @click.command()
-@click.option("--model", "model", required=True, help="StoredModel name (see `cxrlab models list`).")
+@click.option("--model", "model", required=True, help="Model name (see `cxrlab models list`).")
 @click.option("--n", "n", type=int, default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(

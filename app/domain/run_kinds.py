@@ -35,7 +35,7 @@ class TrainGanConfig(RunConfig):
 
     image_set_id: DbId = Field(title="Image set", json_schema_extra={"choices": "image_sets"})
     model_name: str = Field(
-        title="Model name", pattern=NAME_RE, description="The snapshot is stored under this name."
+        title="Model name", pattern=NAME_RE, description="The trained generator is stored under this name."
     )
     preset: Preset = Field(
         DEFAULT_PRESET,

@@ -112,9 +112,8 @@ def accept_invite(session: Session, token: str, *, password: str) -> User:
     _check_password(password, hints=(user.email, user.name))
     user.password_hash = hash_password(password)
     inv.used_at = datetime.now(UTC)
-    web_sessions.end_all(
-        session, user.id, reason="password"
-    )  # a reset password ends whoever held the old one
+    # A reset password ends whoever held the old one.
+    web_sessions.end_all(session, user.id, reason="password")
     audit_trail.record(session, actor_id=user.id, action="accept_invite", entity="user", entity_id=user.id)
     return user
 

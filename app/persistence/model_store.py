@@ -19,7 +19,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
 @dataclass(frozen=True)
 class StoredModel:
-    """One stored generator."""
+    """One stored model (a generator, or a classifier when its manifest says so)."""
 
     name: str
     folder: Path
@@ -52,7 +52,7 @@ def _read(folder: Path, bundled: bool) -> StoredModel:
 
 
 def list_models(models_dir: Path, kind: str | None = "generator") -> list[StoredModel]:
-    """Snapshots of `kind` (None: all) by name; one in the store hides a bundled one of the same name."""
+    """Stored models of `kind` (None: all) by name; one in the store hides a bundled one of the same name."""
     found: dict[str, StoredModel] = {}
     for root, bundled in ((BUNDLED, True), (models_dir, False)):
         if root.is_dir():

@@ -5,7 +5,8 @@ Three holes closed:
 1. TRUNCATE skipped the row triggers of 0001: readings and audit_events now refuse TRUNCATE too (a BEFORE
    TRUNCATE trigger also fires when a TRUNCATE ... CASCADE of another table reaches them).
 2. A table's owner can ALTER it, DISABLE TRIGGER or TRUNCATE it, and the app connected as the owner. This
-   revision creates `cxrlab_app`, a NOLOGIN role that owns nothing: SELECT and INSERT on readings and
+   revision creates the app's role (DB_APP_ROLE, `cxrlab_app` by default; read when the revision runs), a
+   NOLOGIN role that owns nothing: SELECT and INSERT on readings and
    audit_events, SELECT, INSERT, UPDATE, DELETE on every other table (procrastinate's included, its
    functions need them), USAGE on the sequences, SELECT only on alembic_version. The app starts every
    connection as that role (DB_APP_ROLE, libpq's `-crole=` option; app/persistence/db.py); migrations

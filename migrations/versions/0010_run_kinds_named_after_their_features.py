@@ -3,7 +3,9 @@
 One word per feature from route to table: the memorisation audit's rows were already `memorisation_checks`
 and the evaluation's output already `outputs.evaluation`. Stored runs, the memorisation summary in their
 outputs and the queued jobs (procrastinate's task name is the kind) are renamed with them, so a run queued
-before the upgrade is still taken by a worker after it. The downgrade renames them back.
+before the upgrade is still taken by a worker after it. Stop the workers first: an old worker fails a job
+whose task it does not know, and so does a new one for a job not yet renamed. The downgrade renames them
+back.
 
 Revision ID: 0010
 Revises: 0009

@@ -2,12 +2,12 @@
  *
  * A row of ROWS gives one line of the help: its label and its keys (KeyboardEvent.key values, letters in
  * lower case and matched case-insensitively), each key with its action act(viewer, page, event). `viewer`
- * is the current case's Viewer (rows marked viewer: true do nothing without one); `page` is reading.js's
- * helpers. An action that returns false did nothing, and the key keeps its default. reading.js decides
+ * is the current case's Viewer (rows marked viewer: true do nothing without one); `page` is readings.js's
+ * helpers. An action that returns false did nothing, and the key keeps its default. readings.js decides
  * when a key may act at all (not while typing, not under the modal help) and dispatches through lookup().
  *
  * The answer keys are not in this table because the server prints them on the form: input[data-key] for
- * verdict, confidence and findings, [data-shortcut] for buttons such as Revise. reading.js tries them first,
+ * verdict, confidence and findings, [data-shortcut] for buttons such as Revise. readings.js tries them first,
  * so a finding's key wins over a key of this table, and the help then leaves that key out of these rows.
  * The help dialog's table (#help-dialog [data-keys]) is rebuilt from the form and ROWS for each new case.
  */

@@ -15,7 +15,7 @@
  * over the image from the same offscreen canvas; toggleFullscreen puts the .viewer in full screen.
  *
  * Pointer, wheel, toolbar and giveaway-click input are in viewer-input.js, mixed into this class; the
- * keys are in keys.js (one table for every key of the page), dispatched by reading.js.
+ * keys are in keys.js (one table for every key of the page), dispatched by readings.js.
  *
  * Fetching ahead: a viewer with data-next-src (the image the reader will see after this one; the server
  * names it only once the previous answer is stored) fetches and decodes that one image once its own is

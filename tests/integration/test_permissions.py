@@ -95,7 +95,7 @@ GET_MATRIX = [
     ("/extractors", ADMIN_ONLY),
     ("/runs/new?kind=memorisation", ADMIN_ONLY),
     (
-        "/runs/{run}/memorisation.csv",  # not an audit run: staff learn that, readers nothing
+        "/runs/{run}/memorisation.csv",  # not a memorisation run: staff learn that, readers nothing
         {"admin": NOT_FOUND, "researcher": NOT_FOUND, "reader": FORBIDDEN, "reader2": FORBIDDEN},
     ),
     (

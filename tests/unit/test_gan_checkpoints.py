@@ -151,7 +151,7 @@ def test_snapshot_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert json.loads((path / "config.json").read_text()) == CFG.to_dict()
 
 
-def test_load_snapshot_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_model_never_unpickles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(8)
     path = save_model(Generator(CFG), tmp_path / "snap", manifest={})
 

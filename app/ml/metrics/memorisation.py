@@ -145,7 +145,7 @@ def audit(
     reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Audit:
     """Flag generates nearer to a training film, in features and in SSIM, than all but `quantile` of
-    held-out real films are to theirs. Everything in memory: for sets of any size, the `audit` job
+    held-out real films are to theirs. Everything in memory: for sets of any size, the `memorisation` job
     streams the training features through `NearestSearch` and decodes only the neighbours it needs.
 
     `reference` (features, films) is what generates are searched against when it is more than the

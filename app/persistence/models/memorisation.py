@@ -9,7 +9,8 @@ from app.persistence.base import Base, CreatedAt
 
 
 class MemorisationCheck(CreatedAt, Base):
-    """One audited generate in one `audit` run; the run's outputs hold the thresholds it was judged by."""
+    """One audited generate in one `memorisation` run; the run's outputs hold the thresholds it was judged
+    by."""
 
     __tablename__ = "memorisation_checks"
     __table_args__ = (UniqueConstraint("run_id", "image_id"),)
