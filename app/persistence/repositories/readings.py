@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import BindParameter, ScalarSelect, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
 
 
-def _upcoming(n: int):
+def _upcoming(n: int) -> Select:
     """The reader's first `n` positions without a reading, locked (bound: study_id, reader_id)."""
     answered = select(Reading.id).where(
         Reading.reader_id == bindparam("reader_id"),
@@ -48,7 +48,9 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
     return found[0] if found else None
 
 
-def _progress_columns(study_id, reader_id):
+def _progress_columns(
+    study_id: int | BindParameter[int], reader_id: int | BindParameter[int]
+) -> tuple[ScalarSelect[int], ScalarSelect[int]]:
     """(cases answered, cases assigned) of one reader as two scalar subqueries (of values or bound
     parameters)."""
     total = (
@@ -72,7 +74,7 @@ def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]
     return answered or 0, assigned or 0
 
 
-def _assigned_study_progress():
+def _assigned_study_progress() -> Select:
     """The study with (answered, assigned) if the reader is assigned to it (bound: study_id, reader_id)."""
     study_id, reader_id = bindparam("study_id"), bindparam("reader_id")
     assigned = select(StudyReader).where(StudyReader.study_id == Study.id, StudyReader.reader_id == reader_id)
@@ -196,7 +198,7 @@ def case_truth(session: Session, case_id: int) -> str | None:
     return session.scalar(select(Case.truth).where(Case.id == case_id))
 
 
-def _image_for_reader():
+def _image_for_reader() -> Select:
     """The blob hash behind an opaque id served to a reader (bound: opaque_id, reader_id)."""
     opaque_id = bindparam("opaque_id")
     return (
