@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.persistence.models import AuditEvent
+from app.persistence.repositories import audit_events
 
 
 def record(
@@ -19,9 +19,15 @@ def record(
     old: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit event to the session (the caller commits)."""
-    session.add(
-        AuditEvent(
-            actor_id=actor_id, action=action, entity=entity, entity_id=str(entity_id), old=old, new=new
-        )
+    """Append one audit event in the session's transaction (the caller commits)."""
+    audit_events.append(
+        session,
+        {
+            "actor_id": actor_id,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "old": old,
+            "new": new,
+        },
     )

@@ -93,11 +93,16 @@ def optional_user(request: Request, db: Db, settings: AppSettings) -> User | Non
     return found.user
 
 
-async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+def signed_in(user: User | None) -> User:
     """The signed-in user, or a redirect to the login page."""
     if user is None:
         raise LoginRequired()
     return user
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """The signed-in user, or a redirect to the login page."""
+    return signed_in(user)
 
 
 def require_roles(*roles: str):

@@ -68,9 +68,12 @@ def _progress_columns(
     return done, total
 
 
+_PROGRESS = select(*_progress_columns(bindparam("study_id"), bindparam("reader_id")))
+
+
 def progress(session: Session, study_id: int, reader_id: int) -> tuple[int, int]:
-    """(cases answered, cases assigned) for one reader, in one query."""
-    answered, assigned = session.execute(select(*_progress_columns(study_id, reader_id))).one()
+    """(cases answered, cases assigned) for one reader, in one query (every answer asks)."""
+    answered, assigned = session.execute(_PROGRESS, {"study_id": study_id, "reader_id": reader_id}).one()
     return answered or 0, assigned or 0
 
 
@@ -128,11 +131,15 @@ def reader_case(
     return (row[0], row[1]) if row else None
 
 
+# The values come as parameters: a statement with .values() baked in is built, and its cache key walked,
+# on every answer.
+_INSERT_ONCE = pg_insert(Reading).on_conflict_do_nothing().returning(Reading)
+
+
 def insert_once(session: Session, values: dict) -> Reading | None:
     """Insert a reading, or nothing where it would repeat one (a token or a revision already stored, by a
     twin that may have committed a moment ago); no savepoint needed, so the transaction stays usable."""
-    stmt = pg_insert(Reading).values(**values).on_conflict_do_nothing().returning(Reading)
-    return session.scalars(stmt).first()
+    return session.scalars(_INSERT_ONCE, values).first()
 
 
 def by_token(session: Session, reader_id: int, client_token: str) -> Reading | None:
