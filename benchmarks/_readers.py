@@ -30,6 +30,9 @@ class Timings:
 
     page_image: list[float] = field(default_factory=list)
     post: list[float] = field(default_factory=list)
+    # The two halves of page_image, each request alone (bench_paired prints them).
+    page: list[float] = field(default_factory=list)
+    image: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
@@ -43,6 +46,8 @@ class Timings:
         """Add another reader's samples."""
         self.page_image += other.page_image
         self.post += other.post
+        self.page += other.page
+        self.image += other.image
         self.errors += other.errors
 
     def close(self, parts: list[Timings], meter: CpuMeter | None) -> Timings:
@@ -90,12 +95,15 @@ def read_cases(
                 out.errors.append(f"case page HTTP {page.status_code}")
                 return
             step("image")
+            t_image = time.perf_counter()
             img = client.get(f"/img/{m.group(1)}")
             t1 = time.perf_counter()
             if img.status_code != 200 or not img.content.startswith(b"\x89PNG"):
                 out.errors.append(f"image HTTP {img.status_code}")
                 return
             out.page_image.append((t1 - t0) * 1000)
+            out.page.append((t_image - t0) * 1000)
+            out.image.append((t1 - t_image) * 1000)
             if think is not None:
                 time.sleep(rng.uniform(*think))
             form = {

@@ -34,10 +34,8 @@ from _setup import (
 from bench_reading import seed
 from tqdm import tqdm
 
-
-def _row(name: str, t: Timings) -> str:
-    cols = [percentile(xs, q) for xs in (t.page_image, t.post) for q in (50, 95)]
-    return f"  {name:<28}" + "".join(f"{x:>12.2f}" for x in cols)
+# The request kinds each version is timed on, as (heading, Timings field).
+KINDS = (("page+image", "page_image"), ("page", "page"), ("image", "image"), ("answer", "post"))
 
 
 def main() -> None:
@@ -81,15 +79,23 @@ def main() -> None:
                 stop_server(proc)
     errors = timings[0].errors + timings[1].errors
     print(f"\n{args.pairs} cases per version, read alternately; {args.size} px; {env.label}")
-    heads = ("page+image", "p95", "answer", "p95")
-    print(f"  {'version (p50, p95 in ms)':<28}" + "".join(f"{h:>12}" for h in heads))
-    for name, t in zip(versions, timings, strict=True):
-        print(_row(name, t))
-    this, other = (t.page_image for t in timings)
-    diff = [b - a for a, b in zip(this, other, strict=False)]
-    print(f"  page+image p50, this / other: {statistics.median(this) / statistics.median(other):.3f}")
-    print(f"  paired difference (other - this), median: {statistics.median(diff):+.2f} ms")
-    print(f"  pairs in which this checkout was faster: {sum(d > 0 for d in diff) / len(diff):.0%}")
+    print(f"  this: this checkout; other: {args.other}")
+    heads = ("this p50", "p95", "other p50", "p95", "this/other", "diff. med.", "faster")
+    print(f"  {'(ms)':<12}" + "".join(f"{h:>11}" for h in heads))
+    for heading, name in KINDS:
+        this, other = (getattr(t, name) for t in timings)
+        # Paired: the i-th case of each version was read back to back.
+        diff = [b - a for a, b in zip(this, other, strict=False)]
+        cols = [percentile(this, 50), percentile(this, 95), percentile(other, 50), percentile(other, 95)]
+        ratio = statistics.median(this) / statistics.median(other)
+        faster = sum(d > 0 for d in diff) / len(diff)
+        print(
+            f"  {heading:<12}"
+            + "".join(f"{x:>11.2f}" for x in cols)
+            + f"{ratio:>11.3f}{statistics.median(diff):>+11.2f}{faster:>11.0%}"
+        )
+    print("  this/other: ratio of the p50s; diff. med.: median of (other - this) over the pairs;")
+    print("  faster: the share of pairs in which this checkout was faster.")
     if errors:
         print(f"  errors: {errors[:5]}")
     sys.exit(1 if errors else 0)

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.database import empty_database
 from tests.waiting import cpu_seconds
 
 TEST_SECRET = "test-secret-key-" + "x" * 32
@@ -162,33 +162,12 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _empty(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> None:
-    """Run the emptying transaction, again if Postgres broke a deadlock by aborting it.
-
-    The LOCK takes the tables one after another; a live server still answering an earlier test's page
-    (a poll, a request Chromium sent before the page closed) may hold a later table and wait on an earlier
-    one. Postgres aborts one of the two after deadlock_timeout; when it picks ours, the server's request
-    has let go of its locks by the time we try again."""
-    from psycopg.errors import DeadlockDetected
-    from sqlalchemy.exc import OperationalError
-
-    for attempt in range(tries):
-        try:
-            with owner_engine.begin() as conn:
-                conn.exec_driver_sql(emptying_sql)
-            return
-        except OperationalError as exc:
-            if not isinstance(exc.orig, DeadlockDetected) or attempt == tries - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
 @pytest.fixture
 def db_url(
     _database: str, owner_engine: Engine, _emptying_sql: str, _cheap_password_hashing: None, store_dir: Path
 ) -> str:
     """The test database, emptied before the test, with no runs' folders or models left in the store."""
-    _empty(owner_engine, _emptying_sql)
+    empty_database(owner_engine, _emptying_sql)
     # Run and set ids restart at 1: an earlier run 1's files or set 1's cached features must not show.
     for folder in ("runs", "models", "feature_cache"):
         shutil.rmtree(store_dir / folder, ignore_errors=True)

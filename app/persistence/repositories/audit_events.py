@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from app.persistence.models import AuditEvent
 
-# A plain INSERT, built once: an ORM object added to the session would cost a unit-of-work flush on
-# every answer a reader submits, and nothing reads the row back.
-_APPEND = insert(AuditEvent)
+# A Core INSERT on the table, built once: an ORM object added to the session would cost a unit-of-work
+# flush on every answer a reader submits, and nothing reads the row back.
+_APPEND = insert(AuditEvent.__table__)
 
 
 def append(session: Session, values: dict[str, Any]) -> None:

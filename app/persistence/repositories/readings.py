@@ -132,8 +132,11 @@ def reader_case(
 
 
 # The values come as parameters: a statement with .values() baked in is built, and its cache key walked,
-# on every answer.
-_INSERT_ONCE = pg_insert(Reading).on_conflict_do_nothing().returning(Reading)
+# on every answer. render_nulls: SQLAlchemy's ORM insert would otherwise leave out the None values and
+# compile one statement per pattern of blanks (no column given None has a default).
+_INSERT_ONCE = (
+    pg_insert(Reading).on_conflict_do_nothing().returning(Reading).execution_options(render_nulls=True)
+)
 
 
 def insert_once(session: Session, values: dict) -> Reading | None:

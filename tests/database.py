@@ -1,0 +1,29 @@
+"""Emptying the test database between tests (db_url in tests/conftest.py), apart so a test can run it."""
+
+from __future__ import annotations
+
+import time
+
+from psycopg.errors import DeadlockDetected
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+
+def empty_database(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> None:
+    """Run the emptying transaction, again if Postgres broke a deadlock by aborting it.
+
+    The LOCK takes the tables one after another; a live server still answering an earlier test's page
+    (a poll, a request Chromium sent before the page closed) may hold a later table and wait on an earlier
+    one. Postgres aborts one of the two after deadlock_timeout; when it picks ours, the server's request
+    has let go of its locks by the time we try again.
+    """
+
+    for attempt in range(tries):
+        try:
+            with owner_engine.begin() as conn:
+                conn.exec_driver_sql(emptying_sql)
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, DeadlockDetected) or attempt == tries - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
