@@ -17,7 +17,6 @@ def empty_database(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> N
     one. Postgres aborts one of the two after deadlock_timeout; when it picks ours, the server's request
     has let go of its locks by the time we try again.
     """
-
     for attempt in range(tries):
         try:
             with owner_engine.begin() as conn:

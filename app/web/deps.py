@@ -101,7 +101,7 @@ def signed_in(user: User | None) -> User:
 
 
 async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    """The signed-in user, or a redirect to the login page."""
+    """`signed_in` as a dependency."""
     return signed_in(user)
 
 
