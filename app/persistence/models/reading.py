@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -35,6 +36,10 @@ class Reading(Base):
         UniqueConstraint("reader_id", "case_id", "presentation", "revision"),
         # A retried submit carries the same token and finds the stored row.
         UniqueConstraint("reader_id", "client_token"),
+        # The reading room's lookups, on every case: how far a reader has got (the highest answered
+        # position) and how many cases they answered, each within one reader's entries, however many
+        # readings the study holds. It leads with study_id, so it serves a whole study's readings too.
+        Index("ix_readings_study_id_reader_id_position", "study_id", "reader_id", "position", "revision"),
         CheckConstraint("verdict IN ('real', 'synthetic')", name="verdict"),
         CheckConstraint("confidence BETWEEN 1 AND 5", name="confidence"),
         # An answer is a verdict with a confidence, or a case flagged unreadable with its reason: never both.
@@ -55,7 +60,7 @@ class Reading(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     reader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     presentation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

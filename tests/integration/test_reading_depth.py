@@ -1,0 +1,92 @@
+"""The reading room deep into a study: what a case costs Postgres must not grow faster than the reader's
+progress. A reader of a 300-case study pays for every case at every depth; when the current case was
+found as "the first position with no reading", Postgres rescanned the answered ones for each, and at case
+400 the page spent 20 ms there (issue 14).
+
+Measured as the rows each SELECT of the case page and the submit reads or discards, from EXPLAIN ANALYZE
+run on the statements the app sent, with the parameters it sent them with: a count, not a timing, so it
+holds on any machine. Counting the reader's answers may read each of them once (a range of an index);
+anything per answered case beyond that is a rescan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from sqlalchemy import event
+
+from tests import factories
+
+CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
+DEPTH = 120  # cases answered before the measured one
+
+
+@contextlib.contextmanager
+def selects() -> Iterator[list[tuple[str, object]]]:
+    """The SELECT statements (with their parameters) the app's engine sends inside the block."""
+    from app.persistence.db import get_engine
+
+    engine, seen = get_engine(), []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def rows_touched(node: dict) -> float:
+    """Rows a plan node and those under it returned or discarded, times their loops."""
+    own = node.get("Actual Rows", 0) + sum(
+        node.get(key, 0)
+        for key in ("Rows Removed by Filter", "Rows Removed by Join Filter", "Rows Removed by Index Recheck")
+    )
+    return own * node.get("Actual Loops", 1) + sum(rows_touched(child) for child in node.get("Plans", ()))
+
+
+def explained(sql: list[tuple[str, object]]) -> list[tuple[float, str]]:
+    """(rows touched, statement) of each statement, run again under EXPLAIN ANALYZE and rolled back."""
+    from app.persistence.db import get_engine
+
+    out = []
+    with get_engine().connect() as conn:
+        for statement, params in sql:
+            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params).scalar()
+            out.append((rows_touched(plan[0]["Plan"]), statement))
+        conn.rollback()
+    return out
+
+
+def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(session, store, people, signed_in):
+    reader = people["reader"]
+    n = DEPTH // 2 + 4  # films per set
+    real = factories.phantom_set(session, store, name="real", kind="real", n=n, seed=0)
+    synthetic = factories.phantom_set(session, store, name="synth", kind="synthetic", n=n, seed=1)
+    study = factories.launched_study(
+        session, store, readers=[reader, people["reader2"]], creator=people["researcher"],
+        n_cases=DEPTH + 4, real=real, synthetic=synthetic,
+    )  # fmt: skip
+    session.commit()
+    # The other reader's answers sit in the same study: a lookup must not wade through them either.
+    factories.answer_cases(session, study.id, people["reader2"], cases=DEPTH, skill=0.5)
+    factories.answer_cases(session, study.id, reader, cases=DEPTH, skill=0.5)
+    client = signed_in("reader")
+    with selects() as page_sql:
+        page = client.get(f"/read/{study.id}/case")
+    case_id = CASE_ID.search(page.text).group(1)
+    assert f"Case {DEPTH + 1} of {DEPTH + 4}" in page.text  # deep into the study
+    form = {"csrf_token": factories.csrf_of(page.text), "case_id": case_id, "client_token": "deep-0001"}
+    with selects() as submit_sql:
+        r = client.post(f"/read/{study.id}/case", data=form | {"verdict": "real", "confidence": "3"})
+    assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text  # the next case (the client follows the redirect)
+    for name, sql in (("page", page_sql), ("submit", submit_sql)):
+        costs = explained(sql)
+        for rows, statement in costs:
+            # One pass over this reader's answers and one over their order, and a few rows besides.
+            assert rows <= 2 * (DEPTH + 4) + 50, f"{name}: {rows:.0f} rows for\n{statement}"
