@@ -70,7 +70,7 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(session, stor
     synthetic = factories.phantom_set(session, store, name="synth", kind="synthetic", n=n, seed=1)
     study = factories.launched_study(
         session, store, readers=[reader, people["reader2"]], creator=people["researcher"],
-        n_cases=DEPTH + 4, real=real, synthetic=synthetic,
+        n_cases=DEPTH + 4, real=real, synthetic=synthetic, allow_revision=True,
     )  # fmt: skip
     session.commit()
     # The other reader's answers sit in the same study: a lookup must not wade through them either.
@@ -81,11 +81,21 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(session, stor
         page = client.get(f"/read/{study.id}/case")
     case_id = CASE_ID.search(page.text).group(1)
     assert f"Case {DEPTH + 1} of {DEPTH + 4}" in page.text  # deep into the study
+    with selects() as image_sql:
+        assert client.get(f"/img/{case_id}").status_code == 200
     form = {"csrf_token": factories.csrf_of(page.text), "case_id": case_id, "client_token": "deep-0001"}
     with selects() as submit_sql:
         r = client.post(f"/read/{study.id}/case", data=form | {"verdict": "real", "confidence": "3"})
     assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text  # the next case (the client follows the redirect)
-    for name, sql in (("page", page_sql), ("submit", submit_sql)):
+    # The reader takes the answer back: the revise page, then the revision (the path off the common one).
+    with selects() as revise_sql:
+        page = client.get(f"/read/{study.id}/revise")
+        assert f'value="{case_id}"' in page.text
+        form |= {"csrf_token": factories.csrf_of(page.text), "client_token": "deep-0002", "revise": "1"}
+        r = client.post(f"/read/{study.id}/case", data=form | {"verdict": "synthetic", "confidence": "4"})
+    assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text
+    steps = (("page", page_sql), ("image", image_sql), ("submit", submit_sql), ("revise", revise_sql))
+    for name, sql in steps:
         costs = explained(sql)
         for rows, statement in costs:
             # One pass over this reader's answers and one over their order, and a few rows besides.

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BindParameter, ScalarSelect, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -126,15 +138,16 @@ def reader_case(
     session: Session, study_id: int, reader_id: int, opaque_id: str
 ) -> tuple[ReaderCase, Case] | None:
     """The reader's order entry served under this opaque id (a repeat's own, or its case's)."""
-    served = or_(
-        ReaderCase.opaque_id == opaque_id, and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id)
-    )
-    stmt = (
+    entries = (
         select(ReaderCase, Case)
         .join(Case, Case.id == ReaderCase.case_id)
-        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id, served)
+        .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
     )
-    row = session.execute(stmt).first()
+    # Each through its own unique index (as one OR across the two tables, Postgres read the whole order).
+    row = session.execute(entries.where(ReaderCase.opaque_id == opaque_id)).first()
+    if row is None:  # an order drawn before ids were per reader
+        legacy = entries.where(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id)
+        row = session.execute(legacy).first()
     return (row[0], row[1]) if row else None
 
 
@@ -188,7 +201,9 @@ def last_answered(session: Session, study_id: int, reader_id: int) -> tuple[Read
         select(Reading, Case)
         .join(Case, Case.id == Reading.case_id)
         .where(Reading.study_id == study_id, Reading.reader_id == reader_id)
-        .order_by(Reading.id.desc())
+        # The newest: answers come in order and only the last may be revised, so it is the highest
+        # revision at the highest position, the end of the reader's range of the reading room's index.
+        .order_by(Reading.position.desc(), Reading.revision.desc())
         .limit(1)
     )
     row = session.execute(stmt).first()
@@ -215,24 +230,22 @@ def case_truth(session: Session, case_id: int) -> str | None:
     return session.scalar(select(Case.truth).where(Case.id == case_id))
 
 
-def _image_for_reader() -> Select:
-    """The blob hash behind an opaque id served to a reader (bound: opaque_id, reader_id)."""
-    opaque_id = bindparam("opaque_id")
-    return (
+def _image_for_reader() -> CompoundSelect:
+    """The blob hash behind an opaque id served to a reader (bound: opaque_id, reader_id).
+
+    The reader's own id, or the case's study-level id only for orders drawn before ids were per reader: two
+    branches, each found through its own unique index. As one OR across the two tables, Postgres read the
+    reader's whole order for every image.
+    """
+    served = (
         select(Case.sha256)
         .join(ReaderCase, ReaderCase.case_id == Case.id)
         .join(Study, Study.id == Case.study_id)
-        .where(
-            # The reader's own id; the case's study-level id only for orders drawn before ids were per reader.
-            or_(
-                ReaderCase.opaque_id == opaque_id,
-                and_(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id),
-            ),
-            ReaderCase.reader_id == bindparam("reader_id"),
-            Study.status != "draft",
-        )
-        .limit(1)
+        .where(ReaderCase.reader_id == bindparam("reader_id"), Study.status != "draft")
     )
+    own = served.where(ReaderCase.opaque_id == bindparam("opaque_id"))
+    legacy = served.where(ReaderCase.opaque_id.is_(None), Case.opaque_id == bindparam("opaque_id"))
+    return union_all(own, legacy).limit(1)
 
 
 _IMAGE_FOR_READER = _image_for_reader()
