@@ -47,14 +47,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="Untimed cases each reader reads first.")
     parser.add_argument("--images", type=int, default=200, help="Phantoms per image set.")
     parser.add_argument("--size", type=int, default=256, help="Image side length (px).")
+    parser.add_argument("--answered", type=int, default=0, help="Cases each reader answered before.")
     args = parser.parse_args()
     if not (args.other / "app" / "web" / "main.py").exists():
         parser.error(f"{args.other} is not a checkout of this project")
-    cases = args.warmup + args.pairs
+    cases = args.answered + args.warmup + args.pairs
     if cases > 2 * args.images:  # half real, half synthetic
         parser.error(f"each reader needs {cases} cases; --images must be at least half that")
     study = argparse.Namespace(
-        readers=2, solo_readers=0, images=args.images, size=args.size, cases=cases, practice=0
+        readers=2,
+        solo_readers=0,
+        images=args.images,
+        size=args.size,
+        cases=cases,
+        practice=0,
+        answered=args.answered,
     )
     versions = {"this checkout": ROOT, f"other ({args.other.name})": args.other.resolve()}
     with bench_database(args.database_url) as env:

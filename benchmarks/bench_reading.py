@@ -15,10 +15,14 @@ with reader accounts of its own (an account reads a case once):
   A probe thread measures how late the load generator itself wakes, to tell its delay from the server's.
 - query count: the SQL statements of one case's three requests, counted in-process.
 
+--answered N starts every reader N cases into the study (their answers stored in bulk before the clock), as
+a clinic's readers are mid-study most of the time; the second command below is a real study's size and depth.
+
 The issue's aims are printed beside the figures to compare; none is asserted (timings vary with the
 machine). The script exits 1 when any request failed.
 
     .venv/bin/python benchmarks/bench_reading.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python benchmarks/bench_reading.py --cases 300 --images 150 --answered 150 --database-url ...
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import random
 import secrets
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 from _readers import Timings, count_queries, read_cases, run_crowd, run_readers, run_static
@@ -45,6 +50,9 @@ from _setup import (
     serve,
 )
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["Timings", "run_readers", "seed"]  # bench_busy_worker and bench_durability borrow these
 
@@ -99,7 +107,42 @@ def seed(env: BenchEnv, args: argparse.Namespace, *, extra: int = 0) -> tuple[in
         )
         study = studies.create_study(session, store, design, actor_id=admin.id)
         studies.launch(session, store, study.id, actor_id=admin.id)
+        answered_before(session, study.id, getattr(args, "answered", 0))
         return study.id, [r.email for r in readers]
+
+
+def answered_before(session: Session, study_id: int, depth: int) -> None:
+    """Every reader's first `depth` cases answered, as the submit stores them, in one INSERT: deep into a
+    study is where a reader spends most of it, and the reading room's lookups must not grow with the
+    depth (tests/integration/test_reading_depth.py). Through the submit, 200 readers x 150 cases would
+    take minutes to seed."""
+    from sqlalchemy import func, insert, literal, select, type_coerce
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    from app.persistence.models import Case, ReaderCase, Reading
+
+    if depth <= 0:
+        return
+    columns = {
+        "study_id": ReaderCase.study_id,
+        "case_id": ReaderCase.case_id,
+        "reader_id": ReaderCase.reader_id,
+        "presentation": ReaderCase.presentation,
+        "revision": literal(0),
+        "client_token": func.concat("bench-", ReaderCase.id),
+        "verdict": literal("real"),
+        "confidence": literal(3),
+        "findings": type_coerce([], JSONB),
+        "position": ReaderCase.position,
+        "is_practice": Case.is_practice,
+        "shown_at": func.now(),
+    }
+    answers = (
+        select(*columns.values())
+        .join(Case, Case.id == ReaderCase.case_id)
+        .where(ReaderCase.study_id == study_id, ReaderCase.position < depth)
+    )
+    session.execute(insert(Reading).from_select(list(columns), answers))
 
 
 def case_png(study_id: int) -> bytes:
@@ -148,7 +191,8 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     print(f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs")
     print(
         f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {r['accounts']} reader "
-        f"accounts; static baseline: the same PNG ({len(r['png']) / 1024:.1f} KiB) under /static"
+        f"accounts, each {args.answered} cases in before the clock; static baseline: the same PNG "
+        f"({len(r['png']) / 1024:.1f} KiB) under /static"
     )
     head = f"{'iters':>6}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cases/s':>8}"
     print(f"  {'phase':<46}{head}")
@@ -211,6 +255,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=40, help="Main cases of the study.")
     parser.add_argument("--practice", type=int, default=2, help="Practice cases of the study.")
     parser.add_argument(
+        "--answered", type=int, default=0, help="Cases every reader has answered before the clock starts."
+    )
+    parser.add_argument(
         "--solo-readers", type=int, default=3, help="Accounts the 1-reader baseline reads in turn."
     )
     parser.add_argument("--per-reader", type=int, default=30, help="Timed cases per solo/saturation reader.")
@@ -225,7 +272,7 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=8.0, help="Longest look at a film (s).")
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout (s).")
     args = parser.parse_args()
-    need = max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 1)
+    need = args.answered + max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 1)
     if need > args.cases + args.practice:
         parser.error(f"a reader needs {need} cases; the study has {args.cases + args.practice}")
     if not 0 <= args.think_min <= args.think_max or args.workers < 1:
