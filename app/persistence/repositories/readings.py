@@ -143,7 +143,8 @@ def reader_case(
         .join(Case, Case.id == ReaderCase.case_id)
         .where(ReaderCase.study_id == study_id, ReaderCase.reader_id == reader_id)
     )
-    # Each through its own unique index (as one OR across the two tables, Postgres read the whole order).
+    # One condition at a time, each answerable from an index: as one OR across the two tables, Postgres
+    # could use neither and read the reader's whole order.
     row = session.execute(entries.where(ReaderCase.opaque_id == opaque_id)).first()
     if row is None:  # an order drawn before ids were per reader
         legacy = entries.where(ReaderCase.opaque_id.is_(None), Case.opaque_id == opaque_id)
