@@ -22,7 +22,7 @@ The issue's aims are printed beside the figures to compare; none is asserted (ti
 machine). The script exits 1 when any request failed.
 
     .venv/bin/python benchmarks/bench_reading.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python benchmarks/bench_reading.py --cases 300 --images 150 --answered 150 --database-url ...
+    .venv/bin/python benchmarks/bench_reading.py --cases 300 --images 151 --answered 150 --database-url ...
 """
 
 from __future__ import annotations
@@ -112,10 +112,11 @@ def seed(env: BenchEnv, args: argparse.Namespace, *, extra: int = 0) -> tuple[in
 
 
 def answered_before(session: Session, study_id: int, depth: int) -> None:
-    """Every reader's first `depth` cases answered, as the submit stores them, in one INSERT: deep into a
-    study is where a reader spends most of it, and the reading room's lookups must not grow with the
-    depth (tests/integration/test_reading_depth.py). Through the submit, 200 readers x 150 cases would
-    take minutes to seed."""
+    """Every reader's first `depth` cases answered, in one INSERT of readings as the submit stores them
+    (without its audit events or the cases' shown times): deep into a study is where a reader spends most
+    of it, and the reading room's lookups must not grow with the depth
+    (tests/integration/test_reading_depth.py). Through the submit, 200 readers x 150 cases would take
+    minutes to seed."""
     from sqlalchemy import func, insert, literal, select, type_coerce
     from sqlalchemy.dialects.postgresql import JSONB
 

@@ -233,19 +233,22 @@ def test_an_order_drawn_before_per_reader_ids_is_served_under_the_cases_id(
     world, signed_in, session, owner_engine
 ):
     """An order entry without an id of its own (drawn before ids were per reader) serves its image under
-    the case's id to its reader, and only to them."""
+    the case's id to its reader; a reader outside the study gets nothing under it."""
     from sqlalchemy import select, text
 
     from app.persistence.models import Case, ReaderCase
 
-    rc = session.scalar(select(ReaderCase).where(ReaderCase.opaque_id == world["case"]))
-    case_id = session.scalar(select(Case.opaque_id).where(Case.id == rc.case_id))
+    entry_id, case_opaque = session.execute(
+        select(ReaderCase.id, Case.opaque_id)
+        .join(Case, Case.id == ReaderCase.case_id)
+        .where(ReaderCase.opaque_id == world["case"])
+    ).one()
     session.rollback()
     with owner_engine.begin() as conn:  # as such an order is stored: past the guard of launched orders
         conn.execute(text("ALTER TABLE reader_cases DISABLE TRIGGER USER"))
-        conn.execute(text("UPDATE reader_cases SET opaque_id = NULL WHERE id = :id"), {"id": rc.id})
+        conn.execute(text("UPDATE reader_cases SET opaque_id = NULL WHERE id = :id"), {"id": entry_id})
         conn.execute(text("ALTER TABLE reader_cases ENABLE TRIGGER USER"))
     reader, other = signed_in("reader"), signed_in("reader2")
-    assert reader.get(f"/img/{case_id}").content.startswith(b"\x89PNG")
+    assert reader.get(f"/img/{case_opaque}").content.startswith(b"\x89PNG")
     assert reader.get(f"/img/{world['case']}").status_code == NOT_FOUND
-    assert other.get(f"/img/{case_id}").status_code == NOT_FOUND
+    assert other.get(f"/img/{case_opaque}").status_code == NOT_FOUND

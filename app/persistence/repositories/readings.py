@@ -28,7 +28,8 @@ def _upcoming(n: int) -> Select:
     positions are always a prefix of the order, and the first without a reading is the first after the
     highest answered: one descent of ix_readings_study_id_reader_id_position, at any depth in the study.
     (Asked as "no reading exists for it", Postgres probed the readings once per answered position, and a
-    case page cost grew with the square of the reader's progress.)
+    case page cost grew with the square of the reader's progress.) A gap that only a hand-made change to
+    the readings could open would be skipped, not served again.
     """
     reached = (
         select(func.max(Reading.position))
