@@ -1,12 +1,33 @@
-"""Emptying the test database between tests (db_url in tests/conftest.py), apart so a test can run it."""
+"""The test database's helpers: emptying it between tests (db_url in tests/conftest.py), apart so a test can
+run it, and recording the SQL the app sends."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 from psycopg.errors import DeadlockDetected
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
+
+
+@contextlib.contextmanager
+def sent_sql() -> Iterator[list[tuple[str, object]]]:
+    """Every statement (with its parameters) the app's engine sends inside the block; BEGIN and COMMIT
+    are not statements here."""
+    from app.persistence.db import get_engine
+
+    engine, seen = get_engine(), []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def empty_database(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> None:

@@ -7,33 +7,13 @@ are today's counts; raising one needs a reason (issue 14: 6, 2 and 19 before the
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-
-from sqlalchemy import event
 
 from tests import factories
+from tests.database import sent_sql
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
 LIMITS = {"page": 3, "image": 2, "submit": 9}
-
-
-@contextlib.contextmanager
-def statements() -> Iterator[list[str]]:
-    """The SQL the app's engine executes inside the block."""
-    from app.persistence.db import get_engine
-
-    engine, seen = get_engine(), []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_page_image_and_submit_stay_within_their_query_budget(session, store, people, signed_in):
@@ -47,10 +27,10 @@ def test_page_image_and_submit_stay_within_their_query_budget(session, store, pe
     client.get(f"/read/{study.id}/case")  # the first view also records when the case was shown
     counts: dict[str, list[int]] = {name: [] for name in LIMITS}
     for i in range(3):
-        with statements() as page_sql:
+        with sent_sql() as page_sql:
             page = client.get(f"/read/{study.id}/case")
         case_id = CASE_ID.search(page.text).group(1)
-        with statements() as image_sql:
+        with sent_sql() as image_sql:
             assert client.get(f"/img/{case_id}").status_code == 200
         form = {
             "csrf_token": factories.csrf_of(page.text),
@@ -59,7 +39,7 @@ def test_page_image_and_submit_stay_within_their_query_budget(session, store, pe
         }
         form |= {"verdict": "real", "confidence": "3", "findings": study.findings[:1], "click_x": "0.5"}
         form |= {"click_y": "0.5", "free_text": "ok", "active_ms": "900"}
-        with statements() as submit_sql:
+        with sent_sql() as submit_sql:
             r = client.post(f"/read/{study.id}/case", data=form, headers={"HX-Request": "true"})
         assert r.status_code == 200 and CASE_ID.search(r.text).group(1) != case_id  # the next case
         for name, sql in (("page", page_sql), ("image", image_sql), ("submit", submit_sql)):

@@ -14,13 +14,12 @@ an image, the last answer) reads a few rows at any depth.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from tests import factories
+from tests.database import sent_sql
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
 DEPTH = 120  # cases answered before the measured one
@@ -28,22 +27,9 @@ FIND = 20  # rows a statement may read to find what it looks for, at any depth
 COUNT = 2 * (DEPTH + 4) + 10  # one pass over the reader's answers and one over their order
 
 
-@contextlib.contextmanager
-def selects() -> Iterator[list[tuple[str, object]]]:
-    """The SELECT statements (with their parameters) the app's engine sends inside the block."""
-    from app.persistence.db import get_engine
-
-    engine, seen = get_engine(), []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def selects(sql: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """The SELECT statements among those sent."""
+    return [(sql_, params) for sql_, params in sql if sql_.lstrip().upper().startswith("SELECT")]
 
 
 def rows_touched(node: dict, under_count: bool = False) -> tuple[float, float]:
@@ -96,18 +82,18 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(
         conn.execute(text("ANALYZE readings, reader_cases, cases"))
         conn.commit()
     client = signed_in("reader")
-    with selects() as page_sql:
+    with sent_sql() as page_sql:
         page = client.get(f"/read/{study.id}/case")
     case_id = CASE_ID.search(page.text).group(1)
     assert f"Case {DEPTH + 1} of {DEPTH + 4}" in page.text  # deep into the study
-    with selects() as image_sql:
+    with sent_sql() as image_sql:
         assert client.get(f"/img/{case_id}").status_code == 200
     form = {"csrf_token": factories.csrf_of(page.text), "case_id": case_id, "client_token": "deep-0001"}
-    with selects() as submit_sql:
+    with sent_sql() as submit_sql:
         r = client.post(f"/read/{study.id}/case", data=form | {"verdict": "real", "confidence": "3"})
     assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text  # the next case (the client follows the redirect)
     # The reader takes the answer back: the revise page, then the revision (the path off the common one).
-    with selects() as revise_sql:
+    with sent_sql() as revise_sql:
         page = client.get(f"/read/{study.id}/revise")
         assert f'value="{case_id}"' in page.text
         form |= {"csrf_token": factories.csrf_of(page.text), "client_token": "deep-0002", "revise": "1"}
@@ -115,6 +101,6 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(
     assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text
     steps = (("page", page_sql), ("image", image_sql), ("submit", submit_sql), ("revise", revise_sql))
     for name, sql in steps:
-        for (found, counted), statement in explained(sql):
+        for (found, counted), statement in explained(selects(sql)):
             assert found <= FIND, f"{name}: {found:.0f} rows to find, at most {FIND}:\n{statement}"
             assert counted <= COUNT, f"{name}: {counted:.0f} rows to count, at most {COUNT}:\n{statement}"
