@@ -30,6 +30,23 @@ def sent_sql() -> Iterator[list[tuple[str, object]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@contextlib.contextmanager
+def rollbacks() -> Iterator[list[None]]:
+    """One entry per transaction the app's engine rolls back inside the block."""
+    from app.persistence.db import get_engine
+
+    engine, seen = get_engine(), []
+
+    def record(conn) -> None:
+        seen.append(None)
+
+    event.listen(engine, "rollback", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "rollback", record)
+
+
 def empty_database(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> None:
     """Run the emptying transaction, again if Postgres broke a deadlock by aborting it.
 

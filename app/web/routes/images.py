@@ -40,9 +40,12 @@ def _image_bytes(
         else:
             case = readings_domain.case_by_opaque(db, opaque_id)
             sha256 = case.sha256 if case is not None else None
+        # Read-only, and ended here, in this worker thread, rather than in one more thread hop after the
+        # response (app.web.deps.get_db). Committed, not rolled back: a ROLLBACK makes psycopg drop every
+        # statement it prepared on the connection (it cannot tell what the rollback undid), and the
+        # reading room's statements were then parsed and planned afresh on every case.
+        db.commit()
     finally:
-        # Read-only: end the transaction here, in this worker thread, rather than in one more thread hop
-        # after the response (app.web.deps.get_db).
         db.close()
     if sha256 is None:
         raise NotFound("No such image.")
