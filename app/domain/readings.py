@@ -90,7 +90,7 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
         return None
     rc, case = found[0]
     if rc.shown_at is None:
-        rc.shown_at = datetime.now(UTC)
+        repo.mark_shown(session, rc, datetime.now(UTC))
     ahead = served_id(*found[1]) if len(found) > 1 else None
     return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead)
 

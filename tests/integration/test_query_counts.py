@@ -17,7 +17,9 @@ from tests import factories
 from tests.database import rollbacks, sent_sql
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
-LIMITS = {"page": 3, "image": 2, "submit": 9}
+# The submit's tenth (since 2026-12-07) lets the next case's shown time commit without waiting for the
+# disk: a round trip of about 0.04 ms for a wait of about 0.3 ms (readings.mark_shown).
+LIMITS = {"page": 3, "image": 2, "submit": 10}
 
 
 def test_page_image_and_submit_stay_within_their_query_budget(session, store, people, signed_in):

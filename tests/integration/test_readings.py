@@ -274,3 +274,38 @@ def test_a_bad_click_or_active_time_is_refused_and_blank_ones_are_allowed(sessio
         r.client_token: (r.click_x, r.click_y, r.client_active_ms) for r in session.scalars(select(Reading))
     }
     assert stored == {"token-blank-1": (None, None, None), "token-good-1": (0.25, 1.0, 1500)}
+
+
+def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in):
+    """The next case's shown time commits without waiting for the disk (readings.mark_shown); the answer
+    before it, in the same request, commits in a transaction of its own that waits, as every answer must."""
+    from sqlalchemy import event
+
+    from app.persistence.db import get_engine
+
+    client = signed_in("reader")
+    page = client.get(f"/read/{study.id}/case")
+    case_id = re.search(r'name="case_id" value="([^"]+)"', page.text).group(1)
+    engine, sent = get_engine(), []
+
+    def statement(conn, cursor, sql, params, context, executemany) -> None:
+        sent.append(sql.split()[0].upper() + (" no-wait" if "synchronous_commit" in sql else ""))
+
+    def commit(conn) -> None:
+        sent.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        form = {"csrf_token": factories.csrf_of(page.text), "case_id": case_id, "client_token": "disk-0001"}
+        form |= {"verdict": "real", "confidence": "3"}
+        r = client.post(f"/read/{study.id}/case", data=form, headers={"HX-Request": "true"})
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    assert r.status_code == 200 and case_id not in r.text  # the next case
+    transactions = " ".join(sent).split("COMMIT")
+    answer = next(t for t in transactions if "INSERT" in t)
+    shown = next(t for t in transactions if "UPDATE" in t)
+    assert "no-wait" not in answer
+    assert "no-wait" in shown and "INSERT" not in shown
