@@ -37,6 +37,8 @@ class CaseView:
     is_practice: bool
     # The image the reader will be shown after this one, for the browser to fetch ahead (None: the last).
     next_opaque_id: str | None = None
+    # The case's shown time was set just now (the caller's commit stores it).
+    first_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,11 @@ def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | 
     if not found:
         return None
     rc, case = found[0]
-    if rc.shown_at is None:
-        repo.mark_shown(session, rc, datetime.now(UTC))
+    first_view = rc.shown_at is None
+    if first_view:
+        rc.shown_at = datetime.now(UTC)
     ahead = served_id(*found[1]) if len(found) > 1 else None
-    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead)
+    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead, first_view)
 
 
 def served_id(rc: ReaderCase, case: Case) -> str:

@@ -6,7 +6,8 @@ are today's counts; raising one needs a reason (issue 14: 6, 2 and 19 before the
 
 None of the three rolls a transaction back: a ROLLBACK makes psycopg drop every statement it prepared on
 the connection, and the reading room's statements were then parsed and planned again on every case (about
-15 % of a case's time, bench_paired.py).
+15 % of a case's time, bench_paired.py). The reader's other pages (practice feedback, revising, the
+instructions, the end page) still end with one; they come a few times a study.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tests.database import rollbacks, sent_sql
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
 # The submit's tenth (since 2026-12-07) lets the next case's shown time commit without waiting for the
-# disk: a round trip of about 0.04 ms for a wait of about 0.3 ms (readings.mark_shown).
+# disk: a round trip of about 0.04 ms for a wait of about 0.3 ms (routes.readings._next).
 LIMITS = {"page": 3, "image": 2, "submit": 10}
 
 

@@ -277,8 +277,9 @@ def test_a_bad_click_or_active_time_is_refused_and_blank_ones_are_allowed(sessio
 
 
 def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in):
-    """The next case's shown time commits without waiting for the disk (readings.mark_shown); the answer
-    before it, in the same request, commits in a transaction of its own that waits, as every answer must."""
+    """The next case's shown time commits without waiting for the disk (routes.readings._next), for its
+    transaction alone; the answer before it, in the same request, commits in a transaction of its own that
+    waits, as every answer must."""
     from sqlalchemy import event
 
     from app.persistence.db import get_engine
@@ -289,7 +290,12 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in
     engine, sent = get_engine(), []
 
     def statement(conn, cursor, sql, params, context, executemany) -> None:
-        sent.append(sql.split()[0].upper() + (" no-wait" if "synchronous_commit" in sql else ""))
+        words = sql.split()
+        if "synchronous_commit" in sql:  # for one transaction only: a plain SET stays on the connection
+            assert words[:2] == ["SET", "LOCAL"], sql
+            sent.append("no-wait")
+        else:
+            sent.append("-".join(words[:2]).upper())
 
     def commit(conn) -> None:
         sent.append("COMMIT")
@@ -305,7 +311,7 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in
         event.remove(engine, "commit", commit)
     assert r.status_code == 200 and case_id not in r.text  # the next case
     transactions = " ".join(sent).split("COMMIT")
-    answer = next(t for t in transactions if "INSERT" in t)
-    shown = next(t for t in transactions if "UPDATE" in t)
+    answer = next(t for t in transactions if "INSERT-INTO" in t)
+    shown = next(t for t in transactions if "UPDATE-READER_CASES" in t)
     assert "no-wait" not in answer
     assert "no-wait" in shown and "INSERT" not in shown

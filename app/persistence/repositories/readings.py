@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
@@ -65,21 +63,13 @@ def upcoming(session: Session, study_id: int, reader_id: int, n: int = 2) -> lis
     return [(row[0], row[1]) for row in rows]
 
 
-# For this transaction only: its COMMIT returns once the WAL is written, before it reaches the disk.
 _NO_DISK_WAIT = text("SET LOCAL synchronous_commit = off")
 
 
-def mark_shown(session: Session, entry: ReaderCase, at: datetime) -> None:
-    """Record when a case was first shown, in a transaction whose commit does not wait for the disk.
-
-    That wait was the page's one flush of the log, 0.33 ms of Postgres time at the median (its log, one
-    reader). Little is risked: Postgres writes the log out within a fraction of a second anyway, and the
-    answer's commit, which waits, flushes this record with its own (the log is written in order) and copies
-    the shown time into the reading. Only a crash of Postgres between the page and the answer can lose it;
-    the case is then shown again and timed from then.
-    """
+def no_disk_wait(session: Session) -> None:
+    """Let this transaction's COMMIT return once its log is written, before it reaches the disk (for this
+    transaction alone). Only for writes a crash of Postgres may lose: see app.web.routes.readings._next."""
     session.execute(_NO_DISK_WAIT)
-    entry.shown_at = at
 
 
 def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
