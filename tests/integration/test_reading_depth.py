@@ -7,7 +7,8 @@ Measured as the rows each SELECT of the case page, the image, the submit and a r
 from EXPLAIN ANALYZE run on the statements the app sent, with the parameters it sent them with: a count, not
 a timing, so it holds on any machine. The tables are analysed first and sequential and bitmap scans are off,
 as for tables too big to read whole, so the count says what the statement needs, not what the planner
-prefers on a few hundred rows. Counting the reader's answers and their order (the "case k of n" on every
+prefers on a few hundred rows. Each statement is also run prepared, on a generic plan, as Postgres may plan
+it once psycopg has prepared it. Counting the reader's answers and their order (the "case k of n" on every
 page) may read each of them once, a range of an index; finding anything (the session, the current case,
 an image, the last answer) reads a few rows at any depth.
 """
@@ -22,6 +23,7 @@ from tests import factories
 from tests.database import sent_sql
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 DEPTH = 120  # cases answered before the measured one
 FIND = 20  # rows a statement may read to find what it looks for, at any depth
 COUNT = 2 * (DEPTH + 4) + 10  # one pass over the reader's answers and one over their order
@@ -48,19 +50,41 @@ def rows_touched(node: dict, under_count: bool = False) -> tuple[float, float]:
     return found, counted
 
 
-def explained(sql: list[tuple[str, object]]) -> list[tuple[tuple[float, float], str]]:
-    """(rows touched, statement) of each statement, run again under EXPLAIN ANALYZE and rolled back."""
+def explained(sql: list[tuple[str, dict]], *, generic: bool) -> list[tuple[tuple[float, float], str]]:
+    """(rows touched, statement) of each statement, run again under EXPLAIN ANALYZE and rolled back: with
+    its values known to the planner, or (generic) as a prepared statement planned without them, as psycopg
+    prepares the reading room's statements after five runs and Postgres may then keep a generic plan."""
     from app.persistence.db import get_engine
 
     out = []
     with get_engine().connect() as conn:
+        raw = conn.connection.driver_connection
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        for statement, params in sql:
-            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params).scalar()
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        for k, (statement, params) in enumerate(sql):
+            if generic:
+                plan = explained_prepared(raw, f"depth_{k}", statement, params)
+            else:
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params).scalar()
             out.append((rows_touched(plan[0]["Plan"]), statement))
         conn.rollback()
     return out
+
+
+def explained_prepared(raw, name: str, statement: str, params: dict) -> list:
+    """EXPLAIN ANALYZE's plan of `statement` prepared as `name` ($1, $2... for its named parameters) and
+    run with `params`, on a raw psycopg connection."""
+    from psycopg import sql as pgsql
+
+    names = list(dict.fromkeys(PLACEHOLDER.findall(statement)))
+    numbered = PLACEHOLDER.sub(lambda m: f"${names.index(m.group(1)) + 1}", statement)
+    raw.execute(f"PREPARE {name} AS {numbered}")
+    values = pgsql.SQL(", ").join(pgsql.Literal(params[key]) for key in names)
+    query = pgsql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {}({})").format(pgsql.Identifier(name), values)
+    plan = raw.execute(query).fetchone()[0]
+    raw.execute(f"DEALLOCATE {name}")
+    return plan
 
 
 def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(
@@ -101,6 +125,8 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(
     assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text
     steps = (("page", page_sql), ("image", image_sql), ("submit", submit_sql), ("revise", revise_sql))
     for name, sql in steps:
-        for (found, counted), statement in explained(selects(sql)):
-            assert found <= FIND, f"{name}: {found:.0f} rows to find, at most {FIND}:\n{statement}"
-            assert counted <= COUNT, f"{name}: {counted:.0f} rows to count, at most {COUNT}:\n{statement}"
+        for generic in (False, True):
+            for (found, counted), statement in explained(selects(sql), generic=generic):
+                where = f"{name} ({'generic' if generic else 'custom'} plan)"
+                assert found <= FIND, f"{where}: {found:.0f} rows to find, at most {FIND}:\n{statement}"
+                assert counted <= COUNT, f"{where}: {counted:.0f} rows to count, at most {COUNT}"
