@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from psycopg.errors import DeadlockDetected
 from sqlalchemy import Engine, event
@@ -13,38 +13,33 @@ from sqlalchemy.exc import OperationalError
 
 
 @contextlib.contextmanager
+def _heard(event_name: str, record: Callable[..., None]) -> Iterator[None]:
+    """`record` listening to the app's engine for `event_name` inside the block."""
+    from app.persistence.db import get_engine
+
+    engine = get_engine()
+    event.listen(engine, event_name, record)
+    try:
+        yield
+    finally:
+        event.remove(engine, event_name, record)
+
+
+@contextlib.contextmanager
 def sent_sql() -> Iterator[list[tuple[str, object]]]:
     """Every statement (with its parameters) the app's engine sends inside the block; BEGIN and COMMIT
     are not statements here."""
-    from app.persistence.db import get_engine
-
-    engine, seen = get_engine(), []
-
-    def record(conn, cursor, statement, params, context, executemany) -> None:
-        seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    seen: list[tuple[str, object]] = []
+    with _heard("before_cursor_execute", lambda _c, _cur, sql, params, *_: seen.append((sql, params))):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @contextlib.contextmanager
 def rollbacks() -> Iterator[list[None]]:
     """One entry per transaction the app's engine rolls back inside the block."""
-    from app.persistence.db import get_engine
-
-    engine, seen = get_engine(), []
-
-    def record(conn) -> None:
-        seen.append(None)
-
-    event.listen(engine, "rollback", record)
-    try:
+    seen: list[None] = []
+    with _heard("rollback", lambda _conn: seen.append(None)):
         yield seen
-    finally:
-        event.remove(engine, "rollback", record)
 
 
 def empty_database(owner_engine: Engine, emptying_sql: str, tries: int = 5) -> None:

@@ -125,6 +125,7 @@ def test_a_case_costs_no_more_than_a_pass_over_the_readers_answers(
     assert f"Case {DEPTH + 2} of {DEPTH + 4}" in r.text
     steps = (("page", page_sql), ("image", image_sql), ("submit", submit_sql), ("revise", revise_sql))
     for name, sql in steps:
+        assert selects(sql), f"{name}: no SELECT heard"
         for generic in (False, True):
             for (found, counted), statement in explained(selects(sql), generic=generic):
                 where = f"{name} ({'generic' if generic else 'custom'} plan)"
