@@ -2,7 +2,8 @@
 who never pause, a crowd who look at each film for a few seconds, a static-file baseline, and a count of
 the SQL statements behind one case.
 
-Each reader is a thread with its own httpx.Client, so each has its own cookie jar, as a browser would.
+Each reader is a thread with its own client (benchmarks/_client.py), so each has its own keep-alive
+connection and cookie jar, as a browser would.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 
-import httpx
+from _client import TRANSPORT_ERRORS, Client, LeanClient
 from _setup import CpuMeter, csrf_of, login
 from tqdm import tqdm
 
@@ -65,8 +67,12 @@ class Timings:
         return len(self.post) / self.wall_s if self.wall_s else float("nan")
 
 
+# Makes a reader's client for (base URL, timeout in s): LeanClient, or httpx.Client for `--client httpx`.
+Connect = Callable[[str, float], Client]
+
+
 def read_cases(
-    client: httpx.Client,
+    client: Client,
     study_id: int,
     n: int,
     rng: random.Random,
@@ -121,7 +127,7 @@ def read_cases(
                 out.errors.append(f"submit HTTP {resp.status_code}")
                 return
             step("done")
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             out.errors.append(f"{type(exc).__name__}: {exc}")
             return
 
@@ -151,11 +157,11 @@ class LagProbe:
         self._thread.join()
 
 
-def _sign_in(client: httpx.Client, email: str, out: Timings) -> bool:
+def _sign_in(client: Client, email: str, out: Timings) -> bool:
     try:
         login(client, email)
         return True
-    except (RuntimeError, httpx.HTTPError) as exc:
+    except (RuntimeError, *TRANSPORT_ERRORS) as exc:
         out.errors.append(f"sign-in: {exc}")
         return False
 
@@ -169,6 +175,7 @@ def run_readers(
     timeout_s: float,
     warmup: int = 0,
     meter: CpuMeter | None = None,
+    connect: Connect = LeanClient,
 ) -> Timings:
     """All readers sign in and read `warmup` untimed cases, wait at a barrier, then read n cases each in
     parallel threads, never pausing: the load that saturates the server."""
@@ -178,7 +185,7 @@ def run_readers(
 
     def reader(i: int) -> None:
         ok = False
-        with httpx.Client(base_url=base, timeout=timeout_s) as client:
+        with closing(connect(base, timeout_s)) as client:
             try:
                 ok = _sign_in(client, emails[i], per_reader[i])
                 # Untimed first cases open this reader's keep-alive connection and warm the worker it
@@ -212,10 +219,11 @@ def run_crowd(
     think: tuple[float, float],
     timeout_s: float,
     meter: CpuMeter | None = None,
+    connect: Connect = LeanClient,
 ) -> Timings:
     """Readers who look at each film: each reads n cases, pausing `think` seconds (uniform) before each
     answer; they arrive spread over the first think interval."""
-    clients = [httpx.Client(base_url=base, timeout=timeout_s) for _ in emails]
+    clients = [connect(base, timeout_s) for _ in emails]
     per_reader = [Timings() for _ in emails]
     # Sign-in comes before the clock: each costs an argon2 check (tens of ms of server CPU), and a
     # clinic's readers sign in over the morning, not in the minute the figures describe.
@@ -258,7 +266,7 @@ def run_crowd(
 
 
 def run_static(
-    base: str, path: str, clients: int, n: int, *, timeout_s: float
+    base: str, path: str, clients: int, n: int, *, timeout_s: float, connect: Connect = LeanClient
 ) -> tuple[list[float], list[str]]:
     """Milliseconds per GET of a static file, with `clients` concurrent connections of n requests each;
     and the errors."""
@@ -267,7 +275,7 @@ def run_static(
     barrier = threading.Barrier(clients)
 
     def worker(i: int) -> None:
-        with httpx.Client(base_url=base, timeout=timeout_s) as client:
+        with closing(connect(base, timeout_s)) as client:
             try:
                 try:
                     client.get(path)  # open the keep-alive connection outside the timing
@@ -278,7 +286,7 @@ def run_static(
                     r = client.get(path)
                     samples[i].append((time.perf_counter() - t0) * 1000)
                     r.raise_for_status()
-            except httpx.HTTPError as exc:
+            except TRANSPORT_ERRORS as exc:
                 errors.append(f"static {type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 import psutil
 
 # Re-exported: the benchmarks import the server helpers from here, beside the database they serve.
@@ -37,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
+    from _client import Client
     from sqlalchemy.orm import Session
 
     from app.persistence.blobs import BlobStore
@@ -144,7 +144,7 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def login(client: httpx.Client, email: str, password: str = PASSWORD) -> None:
+def login(client: Client, email: str, password: str = PASSWORD) -> None:
     """Sign in through the form (the session cookie lands in the client's jar)."""
     page = client.get("/login")
     resp = client.post(

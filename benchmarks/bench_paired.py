@@ -19,10 +19,11 @@ import statistics
 import sys
 from pathlib import Path
 
-import httpx
+from _client import CLIENTS, add_client_option
 from _readers import Timings, read_cases
 from _setup import (
     ROOT,
+    BenchEnv,
     add_database_option,
     bench_database,
     free_port,
@@ -38,20 +39,60 @@ from tqdm import tqdm
 KINDS = (("page+image", "page_image"), ("page", "page"), ("image", "image"), ("answer", "post"))
 
 
+def _block(
+    env: BenchEnv,
+    versions: tuple[Path, Path],
+    order: tuple[int, int],
+    emails: list[str],
+    study_id: int,
+    n: int,
+    args: argparse.Namespace,
+    timings: list[Timings],
+    bar: tqdm,
+) -> None:
+    """Serve both versions (started in `order`), sign `emails[k]` in to version k, warm both up, then read n
+    cases per version alternately (which goes first alternates too)."""
+    servers, clients = {}, {}
+    try:
+        for k in order:
+            port = free_port()
+            servers[k] = start_server(env, port, root=versions[k])
+            clients[k] = CLIENTS[args.client](f"http://127.0.0.1:{port}", 30.0)
+            login(clients[k], emails[k])
+        for k in order:
+            read_cases(clients[k], study_id, args.warmup, random.Random(-k), Timings())
+        for i in range(n):
+            for k in (0, 1) if i % 2 == 0 else (1, 0):
+                read_cases(clients[k], study_id, 1, random.Random(i), timings[k])
+            bar.update()
+    finally:
+        for client in clients.values():
+            client.close()
+        for proc in servers.values():
+            stop_server(proc)
+
+
 def main() -> None:
     """Seed once, serve both checkouts, read alternately, print both versions and their paired difference."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_database_option(parser)
     parser.add_argument("--other", type=Path, required=True, help="The checkout to compare with this one.")
     parser.add_argument("--pairs", type=int, default=250, help="Timed cases per version.")
-    parser.add_argument("--warmup", type=int, default=5, help="Untimed cases each reader reads first.")
+    parser.add_argument("--warmup", type=int, default=5, help="Untimed cases per reader and block, first.")
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=4,
+        help="Server restarts: each block starts both afresh, in swapped order.",
+    )
     parser.add_argument("--images", type=int, default=200, help="Phantoms per image set.")
     parser.add_argument("--size", type=int, default=256, help="Image side length (px).")
     parser.add_argument("--answered", type=int, default=0, help="Cases each reader answered before.")
+    add_client_option(parser)
     args = parser.parse_args()
     if not (args.other / "app" / "web" / "main.py").exists():
         parser.error(f"{args.other} is not a checkout of this project")
-    cases = args.answered + args.warmup + args.pairs
+    cases = args.answered + args.blocks * args.warmup + args.pairs
     if cases > 2 * args.images:  # half real, half synthetic
         parser.error(f"each reader needs {cases} cases; --images must be at least half that")
     study = argparse.Namespace(
@@ -63,29 +104,36 @@ def main() -> None:
         practice=0,
         answered=args.answered,
     )
-    versions = {"this checkout": ROOT, f"other ({args.other.name})": args.other.resolve()}
+    versions = (ROOT, args.other.resolve())
+    timings = [Timings(), Timings()]
+    per_block = -(-args.pairs // args.blocks)
     with bench_database(args.database_url) as env:
         study_id, emails = seed(env, study)
-        servers, clients = [], []
-        try:
-            for root, email in zip(versions.values(), emails, strict=True):
-                port = free_port()
-                servers.append(start_server(env, port, root=root))
-                clients.append(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0))
-                login(clients[-1], email)
-            timings = [Timings(), Timings()]
-            for k, client in enumerate(clients):
-                read_cases(client, study_id, args.warmup, random.Random(-k), Timings())
-            for i in tqdm(range(args.pairs), desc="pairs", unit="pair"):
-                for k in (0, 1) if i % 2 == 0 else (1, 0):  # each version goes first half the time
-                    read_cases(clients[k], study_id, 1, random.Random(i), timings[k])
-        finally:
-            for client in clients:
-                client.close()
-            for proc in servers:
-                stop_server(proc)
+        bar = tqdm(total=args.pairs, desc="pairs", unit="pair")
+        for block in range(args.blocks):
+            # Fresh servers per block, started in alternating order, and the two readers swapped: an A/A
+            # run (both versions one checkout) showed the server started first 2-5 % slower, as a version
+            # served by one process all along would carry whatever that process's start gave it.
+            order = (0, 1) if block % 2 == 0 else (1, 0)
+            n = min(per_block, args.pairs - block * per_block)
+            if n > 0:
+                _block(
+                    env,
+                    versions,
+                    order,
+                    [emails[(k + block) % 2] for k in (0, 1)],
+                    study_id,
+                    n,
+                    args,
+                    timings,
+                    bar,
+                )
+        bar.close()
     errors = timings[0].errors + timings[1].errors
-    print(f"\n{args.pairs} cases per version, read alternately; {args.size} px; {env.label}")
+    print(
+        f"\n{args.pairs} cases per version, read alternately in {args.blocks} blocks; {args.size} px; "
+        f"{env.label}; {args.client} client"
+    )
     print(f"  this: this checkout; other: {args.other}")
     heads = ("this p50", "p95", "other p50", "p95", "this/other", "diff. med.", "faster")
     print(f"  {'(ms)':<12}" + "".join(f"{h:>11}" for h in heads))

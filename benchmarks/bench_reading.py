@@ -2,9 +2,9 @@
 a crowd of readers who look at each film, on 1, 2 and N uvicorn worker processes.
 
 The app runs under uvicorn in its own process(es) on loopback, as in production. Each simulated reader is
-a thread with its own httpx.Client (its own cookie jar): sign in, then loop GET case page -> GET its image
--> POST an answer, timing "page + image" and "answer POST". Phases, all in one run on one study, each
-with reader accounts of its own (an account reads a case once):
+a thread with its own keep-alive client and cookie jar (benchmarks/_client.py): sign in, then loop GET
+case page -> GET its image -> POST an answer, timing "page + image" and "answer POST". Phases, all in one
+run on one study, each with reader accounts of its own (an account reads a case once):
 
 - solo: one reader at a time on one process; the latency floor, and the baseline of every ratio.
 - saturation: --readers readers who never pause, on 1, 2 and --workers processes; cases/s per process
@@ -33,9 +33,10 @@ import random
 import secrets
 import sys
 import time
+from contextlib import closing
 from typing import TYPE_CHECKING
 
-import httpx
+from _client import CLIENTS, add_client_option
 from _readers import Timings, count_queries, read_cases, run_crowd, run_readers, run_static
 from _setup import (
     PASSWORD,
@@ -164,7 +165,7 @@ def run_solo(base: str, study_id: int, emails: list[str], args: argparse.Namespa
     """One reader at a time: each account reads its warm-up cases untimed, then args.per_reader timed."""
     solo = Timings()
     for k, email in enumerate(emails):
-        with httpx.Client(base_url=base, timeout=args.timeout) as client:
+        with closing(CLIENTS[args.client](base, args.timeout)) as client:
             login(client, email)
             # Untimed first cases: template compilation, pool connections, first-image caches.
             read_cases(client, study_id, args.warmup, random.Random(-k), Timings())
@@ -189,7 +190,7 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     """Print the figures, the ratios and the issue's aims; returns every error."""
     n, solo, sat, crowd = args.readers, r["solo"], r["sat"], r["crowd"]
     static_1, static_n = r["static_1"], r["static_n"]
-    print(f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs")
+    print(f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs; {args.client} client")
     print(
         f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {r['accounts']} reader "
         f"accounts, each {args.answered} cases in before the clock; static baseline: the same PNG "
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--think-min", type=float, default=2.0, help="Shortest look at a film (s).")
     parser.add_argument("--think-max", type=float, default=8.0, help="Longest look at a film (s).")
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout (s).")
+    add_client_option(parser)
     args = parser.parse_args()
     need = args.answered + max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 1)
     if need > args.cases + args.practice:
@@ -279,6 +281,7 @@ def main() -> None:
     if not 0 <= args.think_min <= args.think_max or args.workers < 1:
         parser.error("need 0 <= --think-min <= --think-max and --workers >= 1")
     counts = sorted({1, 2, args.workers})
+    connect = CLIENTS[args.client]
 
     r: dict = {"sat": {}, "static_n": {}, "errors": []}
     with bench_database(args.database_url) as env:
@@ -304,7 +307,7 @@ def main() -> None:
                     if p == 1:
                         r["solo"] = run_solo(base, study_id, solo_emails, args)
                         r["static_1"], errors = run_static(
-                            base, static_path, 1, args.static, timeout_s=args.timeout
+                            base, static_path, 1, args.static, timeout_s=args.timeout, connect=connect
                         )
                         r["errors"] += errors
                     print(f"{_procs(p)}: {args.readers} non-stop readers x {args.per_reader} cases ...")
@@ -316,9 +319,10 @@ def main() -> None:
                         timeout_s=args.timeout,
                         warmup=args.warmup,
                         meter=CpuMeter(proc.pid),
+                        connect=connect,
                     )
                     r["static_n"][p], errors = run_static(
-                        base, static_path, args.readers, args.static, timeout_s=args.timeout
+                        base, static_path, args.readers, args.static, timeout_s=args.timeout, connect=connect
                     )
                     r["errors"] += errors
                     if p == args.workers:
@@ -332,6 +336,7 @@ def main() -> None:
                             think=think,
                             timeout_s=args.timeout,
                             meter=CpuMeter(proc.pid),
+                            connect=connect,
                         )
         finally:
             static_file.unlink(missing_ok=True)

@@ -37,8 +37,6 @@ class CaseView:
     is_practice: bool
     # The image the reader will be shown after this one, for the browser to fetch ahead (None: the last).
     next_opaque_id: str | None = None
-    # The case's shown time was set just now (the caller's commit stores it).
-    first_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,21 +79,23 @@ def readable_progress(session: Session, study_id: int, reader_id: int) -> tuple[
     return _check_open(study), done, total
 
 
-def current_case(session: Session, study_id: int, reader_id: int) -> CaseView | None:
+def current_case(
+    session: Session, study_id: int, reader_id: int, *, shown_time_waits: bool = True
+) -> CaseView | None:
     """The reader's next unanswered case (setting its shown time once) with the one after it, or None when
-    finished."""
+    finished. shown_time_waits=False: the shown time's commit need not wait for the disk (the caller's
+    transaction writes nothing else; repo.mark_shown)."""
     study, done, total = readable_progress(session, study_id, reader_id)
     if study.status == "closed" and done < total:
         raise Conflict("This study is closed; it no longer takes answers.")
-    found = repo.upcoming(session, study_id, reader_id, n=2)
+    found = repo.upcoming(session, study_id, reader_id)
     if not found:
         return None
     rc, case = found[0]
-    first_view = rc.shown_at is None
-    if first_view:
-        rc.shown_at = datetime.now(UTC)
+    if rc.shown_at is None:
+        repo.mark_shown(session, rc.id, datetime.now(UTC), wait_for_disk=shown_time_waits)
     ahead = served_id(*found[1]) if len(found) > 1 else None
-    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead, first_view)
+    return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead)
 
 
 def served_id(rc: ReaderCase, case: Case) -> str:

@@ -290,12 +290,11 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in
     engine, sent = get_engine(), []
 
     def statement(conn, cursor, sql, params, context, executemany) -> None:
-        words = sql.split()
-        if "synchronous_commit" in sql:  # for one transaction only: a plain SET stays on the connection
-            assert words[:2] == ["SET", "LOCAL"], sql
+        sent.append("-".join(sql.split()[:2]).upper())
+        if "synchronous_commit" in sql:
+            # For this transaction only (set_config's third argument): a plain SET stays on the connection.
+            assert "set_config('synchronous_commit', 'off', true)" in sql, sql
             sent.append("no-wait")
-        else:
-            sent.append("-".join(words[:2]).upper())
 
     def commit(conn) -> None:
         sent.append("COMMIT")
@@ -315,3 +314,32 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in
     shown = next(t for t in transactions if "UPDATE-READER_CASES" in t)
     assert "no-wait" not in answer
     assert "no-wait" in shown and "INSERT" not in shown
+
+
+def test_a_case_is_timed_from_its_first_showing_and_a_reload_writes_nothing(
+    session, study, people, signed_in
+):
+    """The shown time is set once, by the first page view; a reload neither moves it nor locks the row (a
+    row lock is a write: it gave every reload a transaction whose commit waited for the disk)."""
+    client = signed_in("reader")
+
+    def row() -> tuple:
+        session.rollback()  # a fresh snapshot
+        sql = (
+            "SELECT shown_at, xmin::text, xmax::text FROM reader_cases"
+            " WHERE study_id = :s AND reader_id = :r AND position = 0"
+        )
+        return tuple(session.execute(text(sql), {"s": study.id, "r": people["reader"].id}).one())
+
+    assert row()[0] is None
+    first = client.get(f"/read/{study.id}/case")
+    assert first.status_code == 200
+    shown = row()
+    assert shown[0] is not None
+    again = client.get(f"/read/{study.id}/case")
+    assert again.status_code == 200 and _case_id(again.text) == _case_id(first.text)
+    assert row() == shown  # same time, same row version, no locker recorded in xmax
+
+
+def _case_id(html: str) -> str:
+    return re.search(r'name="case_id" value="([^"]+)"', html).group(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
@@ -22,8 +24,8 @@ from sqlalchemy.orm import Session
 from app.persistence.models import Case, ReaderCase, Reading, Study, StudyReader
 
 
-def _upcoming(n: int) -> Select:
-    """The reader's first `n` positions without a reading, locked (bound: study_id, reader_id).
+def _upcoming(n: int, *, lock: bool) -> Select:
+    """The reader's first `n` positions without a reading (bound: study_id, reader_id); `lock`: FOR UPDATE.
 
     Readers answer in order (a first answer is accepted only for the case this returns), so the answered
     positions are always a prefix of the order, and the first without a reading is the first after the
@@ -37,7 +39,7 @@ def _upcoming(n: int) -> Select:
         .where(Reading.study_id == bindparam("study_id"), Reading.reader_id == bindparam("reader_id"))
         .scalar_subquery()
     )
-    return (
+    stmt = (
         select(ReaderCase, Case)
         .join(Case, Case.id == ReaderCase.case_id)
         .where(
@@ -47,35 +49,47 @@ def _upcoming(n: int) -> Select:
         )
         .order_by(ReaderCase.position)
         .limit(n)
-        .with_for_update(of=ReaderCase)
     )
+    return stmt.with_for_update(of=ReaderCase) if lock else stmt
 
 
 # The reading room's statements are built once, with bound parameters: every case runs them, and building
 # one (about 0.15 ms each here) cost more than Postgres takes to answer it.
-_UPCOMING = {n: _upcoming(n) for n in (1, 2)}
+# The case page reads without a lock: its one write, the shown time, is set once by its own condition
+# (mark_shown). A row lock is a write of its own: it gave every page view, a reload too, a transaction id
+# whose commit waited for the disk.
+_UPCOMING = _upcoming(2, lock=False)
+# An answer locks the position it answers, so two answers to one case are taken one after the other.
+_NEXT_UNREAD = _upcoming(1, lock=True)
 
 
-def upcoming(session: Session, study_id: int, reader_id: int, n: int = 2) -> list[tuple[ReaderCase, Case]]:
-    """The reader's first `n` (1 or 2) positions without a reading (the current case, then the one after),
-    locked so the current one's shown time is set once."""
-    rows = session.execute(_UPCOMING[n], {"study_id": study_id, "reader_id": reader_id})
+def upcoming(session: Session, study_id: int, reader_id: int) -> list[tuple[ReaderCase, Case]]:
+    """The reader's first two positions without a reading (the current case, then the one after)."""
+    rows = session.execute(_UPCOMING, {"study_id": study_id, "reader_id": reader_id})
     return [(row[0], row[1]) for row in rows]
 
 
-_NO_DISK_WAIT = text("SET LOCAL synchronous_commit = off")
-
-
-def no_disk_wait(session: Session) -> None:
-    """Let this transaction's COMMIT return once its log is written, before it reaches the disk (for this
-    transaction alone). Only for writes a crash of Postgres may lose: see app.web.routes.readings._next."""
-    session.execute(_NO_DISK_WAIT)
-
-
 def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
-    """The reader's first position without a reading, locked so its shown time is set once."""
-    found = upcoming(session, study_id, reader_id, n=1)
-    return found[0] if found else None
+    """The reader's first position without a reading, locked until the transaction ends."""
+    row = session.execute(_NEXT_UNREAD, {"study_id": study_id, "reader_id": reader_id}).first()
+    return (row[0], row[1]) if row else None
+
+
+_MARK_SHOWN = "UPDATE reader_cases SET shown_at = :at WHERE id = :id AND shown_at IS NULL RETURNING "
+_MARK = {
+    True: text(_MARK_SHOWN + "id"),
+    # set_config(..., true) is SET LOCAL: this transaction's COMMIT returns once its log is written, before
+    # it reaches the disk. In RETURNING, it is set only when this statement wrote the shown time, and in
+    # the same round trip (a SET LOCAL of its own was 0.25 ms of the case page, bench_paired.py).
+    False: text(_MARK_SHOWN + "set_config('synchronous_commit', 'off', true)"),
+}
+
+
+def mark_shown(session: Session, position_id: int, at: datetime, *, wait_for_disk: bool) -> bool:
+    """Set a position's shown time unless it has one; True if this set it. wait_for_disk=False lets this
+    transaction's commit return before its log reaches the disk: only for a transaction whose every write
+    a crash of Postgres may lose (see app.web.routes.readings._next)."""
+    return session.execute(_MARK[wait_for_disk], {"id": position_id, "at": at}).first() is not None
 
 
 def _progress_columns(

@@ -65,15 +65,13 @@ def _case_context(
 
 def _next(request: Request, db: Db, user, study_id: DbId, *, notice: str | None = None) -> Response:
     """The reader's current case region (or the end page), committing its shown time first."""
-    view = readings_domain.current_case(db, study_id, user.id)
-    if view is not None and view.first_view:
-        # The shown time is this transaction's one write, and its commit need not wait for the disk (0.33 ms
-        # of the page's Postgres time). Postgres writes the log out within a fraction of a second anyway;
-        # the answer's commit, which waits, flushes this record with its own (the log is written in order)
-        # and copies the shown time into the reading. Only a crash of Postgres between the page and the
-        # answer can lose it: the answer then has no shown time (its duration is blank), or, if the page is
-        # reloaded first, the case is timed from then.
-        repo.no_disk_wait(db)
+    # The shown time is this transaction's one write, and its commit need not wait for the disk (0.33 ms
+    # of the page's Postgres time). Postgres writes the log out within a fraction of a second anyway; the
+    # answer's commit, which waits, flushes this record with its own (the log is written in order) and
+    # copies the shown time into the reading. Only a crash of Postgres between the page and the answer
+    # can lose it: the answer then has no shown time (its duration is blank), or, if the page is reloaded
+    # first, the case is timed from then.
+    view = readings_domain.current_case(db, study_id, user.id, shown_time_waits=False)
     db.commit()
     if view is None:
         if is_htmx(request):
