@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import select
 import socket
-import time
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
@@ -22,10 +22,6 @@ import httpx
 
 # What a reader's request may fail with, on either client: each counts as that reader's error.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, OSError, http.client.HTTPException)
-
-# A keep-alive connection idle longer than this is reopened before the next request, as browsers do: the
-# server closes idle ones (WEB_KEEP_ALIVE_S, 75 s), and a request sent on a closed one would fail.
-_STALE_S = 60.0
 
 
 class Client(Protocol):
@@ -55,11 +51,10 @@ class Response:
             raise http.client.HTTPException(f"HTTP {self.status_code}")
 
 
-class _Connection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        # As browsers do: a small request must not wait for the previous segment's ACK (Nagle).
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle keep-alive socket has something to read: after a whole response, only the server's
+    close (EOF) can be there."""
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 class LeanClient:
@@ -69,9 +64,9 @@ class LeanClient:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"the lean client speaks plain http to a host: {base_url!r}")
-        self._conn = _Connection(parts.hostname, parts.port or 80, timeout=timeout)
+        # http.client sets TCP_NODELAY, as browsers do: a small request must not wait for an ACK (Nagle).
+        self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
         self._cookies: dict[str, str] = {}
-        self._last = 0.0
 
     def get(self, url: str) -> Response:
         """GET `url` (a path)."""
@@ -83,8 +78,8 @@ class LeanClient:
         return self._send("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"})
 
     def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Response:
-        if self._conn.sock is not None and time.monotonic() - self._last > _STALE_S:
-            self._conn.close()
+        if self._conn.sock is not None and _closed_by_peer(self._conn.sock):
+            self._conn.close()  # the server closed it while idle (its keep-alive timeout); this reopens it
         headers = {"User-Agent": "bench-reader", "Accept": "*/*", **headers}
         if self._cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self._cookies.items())
@@ -95,7 +90,6 @@ class LeanClient:
         except BaseException:
             self._conn.close()  # a half-used connection cannot carry the next request
             raise
-        self._last = time.monotonic()
         for value in resp.headers.get_all("Set-Cookie") or ():
             self._keep_cookie(value)
         return Response(resp.status, resp.headers, content)
@@ -104,7 +98,7 @@ class LeanClient:
         pair, _, attrs = header.partition(";")
         name, _, value = pair.strip().partition("=")
         attrs = attrs.lower().replace(" ", "")
-        if "max-age=0" in attrs or "expires=thu,01jan197" in attrs:
+        if "max-age=0" in attrs or "max-age=-" in attrs or "expires=thu,01jan197" in attrs:
             self._cookies.pop(name, None)  # the server deletes it
         else:
             self._cookies[name] = value

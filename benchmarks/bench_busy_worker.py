@@ -17,6 +17,7 @@ import sys
 import time
 
 import psutil
+from _client import CLIENTS, add_client_option
 from _setup import ROOT, add_database_option, bench_database, percentile, serve
 from bench_reading import Timings, run_readers, seed
 
@@ -73,7 +74,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--size", type=int, default=64, help="Image size; the GAN trains at this size.")
     parser.add_argument("--timeout", type=float, default=30.0)
+    add_client_option(parser)
     args = parser.parse_args()
+    connect = CLIENTS[args.client]
     seed_args = argparse.Namespace(
         readers=2 * args.readers,
         solo_readers=0,
@@ -86,7 +89,9 @@ def main() -> None:
         study_id, emails = seed(env, seed_args)
         idle_emails, busy_emails = emails[: args.readers], emails[args.readers :]
         with serve(env) as (base, _proc):
-            idle = run_readers(base, study_id, idle_emails, args.per_reader, timeout_s=args.timeout)
+            idle = run_readers(
+                base, study_id, idle_emails, args.per_reader, timeout_s=args.timeout, connect=connect
+            )
             cmd = [sys.executable, "-c", "from app.cli.main import main; main()", "worker"]
             worker = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
             try:
@@ -94,7 +99,9 @@ def main() -> None:
                 wait_running(run_id)
                 probe = psutil.Process(worker.pid)
                 probe.cpu_percent()
-                busy = run_readers(base, study_id, busy_emails, args.per_reader, timeout_s=args.timeout)
+                busy = run_readers(
+                    base, study_id, busy_emails, args.per_reader, timeout_s=args.timeout, connect=connect
+                )
                 worker_cpu = probe.cpu_percent()
             finally:
                 worker.terminate()

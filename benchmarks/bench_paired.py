@@ -2,10 +2,11 @@
 the commit to compare), each served by its own `cxrlab serve` on one throw-away database.
 
 This machine's speed drifts by a factor of two within the hour (the same test run took 90 to 123 CPU
-seconds), so two bench_reading runs one after the other can differ more than the code does. Here a reader
-per version reads cases alternately (A B, B A, A B, ...), each case page + image + answer through its own
-server, so any drift falls on both alike. The figure to read is the ratio of the two p50s and the median
-of the paired differences, not the milliseconds themselves.
+seconds), so two bench_reading runs one after the other can differ more than the code does. Here two
+readers, one per version, read cases alternately (A B, B A, A B, ...), each case page + image + answer
+through its version's server, so any drift falls on both alike. The pairs are read in blocks, each with
+both servers started afresh in swapped order and the readers swapped between the versions. The figure to
+read is the ratio of the two p50s and the median of the paired differences, not the milliseconds.
 
     git worktree add /tmp/base <commit>
     .venv/bin/python benchmarks/bench_paired.py --other /tmp/base --database-url postgresql://...
@@ -45,13 +46,13 @@ def _block(
     order: tuple[int, int],
     emails: list[str],
     study_id: int,
-    n: int,
+    pairs: range,
     args: argparse.Namespace,
     timings: list[Timings],
     bar: tqdm,
 ) -> None:
-    """Serve both versions (started in `order`), sign `emails[k]` in to version k, warm both up, then read n
-    cases per version alternately (which goes first alternates too)."""
+    """Serve both versions (started in `order`), sign `emails[k]` in to version k, warm both up, then read
+    the numbered `pairs`, a case per version each, alternately (which goes first alternates too)."""
     servers, clients = {}, {}
     try:
         for k in order:
@@ -61,7 +62,7 @@ def _block(
             login(clients[k], emails[k])
         for k in order:
             read_cases(clients[k], study_id, args.warmup, random.Random(-k), Timings())
-        for i in range(n):
+        for i in pairs:
             for k in (0, 1) if i % 2 == 0 else (1, 0):
                 read_cases(clients[k], study_id, 1, random.Random(i), timings[k])
             bar.update()
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--answered", type=int, default=0, help="Cases each reader answered before.")
     add_client_option(parser)
     args = parser.parse_args()
+    if not 1 <= args.blocks <= args.pairs:
+        parser.error("need 1 <= --blocks <= --pairs")
     if not (args.other / "app" / "web" / "main.py").exists():
         parser.error(f"{args.other} is not a checkout of this project")
     cases = args.answered + args.blocks * args.warmup + args.pairs
@@ -106,28 +109,17 @@ def main() -> None:
     )
     versions = (ROOT, args.other.resolve())
     timings = [Timings(), Timings()]
-    per_block = -(-args.pairs // args.blocks)
     with bench_database(args.database_url) as env:
         study_id, emails = seed(env, study)
         bar = tqdm(total=args.pairs, desc="pairs", unit="pair")
         for block in range(args.blocks):
-            # Fresh servers per block, started in alternating order, and the two readers swapped: an A/A
-            # run (both versions one checkout) showed the server started first 2-5 % slower, as a version
-            # served by one process all along would carry whatever that process's start gave it.
+            # Fresh servers per block, started in alternating order, and the two readers swapped: in two A/A
+            # runs (both versions one checkout, one server each all along) the server started first was 3.5
+            # and 5.1 % slower on the image, whatever that process's start gave it.
             order = (0, 1) if block % 2 == 0 else (1, 0)
-            n = min(per_block, args.pairs - block * per_block)
-            if n > 0:
-                _block(
-                    env,
-                    versions,
-                    order,
-                    [emails[(k + block) % 2] for k in (0, 1)],
-                    study_id,
-                    n,
-                    args,
-                    timings,
-                    bar,
-                )
+            pairs = range(args.pairs * block // args.blocks, args.pairs * (block + 1) // args.blocks)
+            readers = [emails[(k + block) % 2] for k in (0, 1)]
+            _block(env, versions, order, readers, study_id, pairs, args, timings, bar)
         bar.close()
     errors = timings[0].errors + timings[1].errors
     print(

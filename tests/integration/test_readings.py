@@ -157,6 +157,8 @@ def test_revision_where_allowed_is_a_new_row_referencing_the_old(session, store,
     session.commit()
     assert created and second.revision == 1 and second.supersedes_id == first.id
     assert session.get(Reading, first.id).verdict == "real"
+    # The first answer carries the time its case was first shown, though that was written past this session.
+    assert first.shown_at is not None
     assert second.shown_at is None  # a revision's duration is not measured from the first showing
     with pytest.raises(Conflict, match="already answered"):  # a stale second tab, no revise flag
         readings.submit(session, study.id, reader.id, Answer(case, "token-rev-stale", "real", 1))

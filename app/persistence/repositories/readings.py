@@ -59,8 +59,10 @@ def _upcoming(n: int, *, lock: bool) -> Select:
 # (mark_shown). A row lock is a write of its own: it gave every page view, a reload too, a transaction id
 # whose commit waited for the disk.
 _UPCOMING = _upcoming(2, lock=False)
-# An answer locks the position it answers, so two answers to one case are taken one after the other.
-_NEXT_UNREAD = _upcoming(1, lock=True)
+# An answer locks the position it answers, so two answers to one case are taken one after the other. The
+# locked row's values replace those of an object the session already holds: mark_shown writes the shown
+# time past the session, and the answer copies it into the reading.
+_NEXT_UNREAD = _upcoming(1, lock=True).execution_options(populate_existing=True)
 
 
 def upcoming(session: Session, study_id: int, reader_id: int) -> list[tuple[ReaderCase, Case]]:
