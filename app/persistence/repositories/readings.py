@@ -77,21 +77,21 @@ def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[Reader
     return (row[0], row[1]) if row else None
 
 
-_MARK_SHOWN = "UPDATE reader_cases SET shown_at = :at WHERE id = :id AND shown_at IS NULL RETURNING "
+_MARK_SHOWN = "UPDATE reader_cases SET shown_at = :at WHERE id = :id AND shown_at IS NULL"
 _MARK = {
-    True: text(_MARK_SHOWN + "id"),
+    True: text(_MARK_SHOWN),
     # set_config(..., true) is SET LOCAL: this transaction's COMMIT returns once its log is written, before
     # it reaches the disk. In RETURNING, it is set only when this statement wrote the shown time, and in
     # the same round trip (a SET LOCAL of its own was 0.25 ms of the case page, bench_paired.py).
-    False: text(_MARK_SHOWN + "set_config('synchronous_commit', 'off', true)"),
+    False: text(_MARK_SHOWN + " RETURNING set_config('synchronous_commit', 'off', true)"),
 }
 
 
-def mark_shown(session: Session, position_id: int, at: datetime, *, wait_for_disk: bool) -> bool:
-    """Set a position's shown time unless it has one; True if this set it. wait_for_disk=False lets this
-    transaction's commit return before its log reaches the disk: only for a transaction whose every write
-    a crash of Postgres may lose (see app.web.routes.readings._next)."""
-    return session.execute(_MARK[wait_for_disk], {"id": position_id, "at": at}).first() is not None
+def mark_shown(session: Session, position_id: int, at: datetime, *, wait_for_disk: bool) -> None:
+    """Set a position's shown time unless it has one. wait_for_disk=False lets this transaction's commit
+    return before its log reaches the disk: only for a transaction whose every write a crash of Postgres may
+    lose (see app.web.routes.readings._next)."""
+    session.execute(_MARK[wait_for_disk], {"id": position_id, "at": at})
 
 
 def _progress_columns(
