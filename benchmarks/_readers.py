@@ -40,6 +40,7 @@ class Timings:
     # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
     cpu: dict[str, float] = field(default_factory=dict)
     app_cpu: list[float] = field(default_factory=list)  # each app process's share of one core
+    connections_opened: int | None = None  # Postgres connections opened while the clock ran
     # How late a thread of the load generator woke from a 1 ms sleep, in ms (LagProbe): the delay any
     # reader thread's timing may carry from the generator itself (its GIL, its share of the cores).
     client_lag: list[float] = field(default_factory=list)
@@ -57,6 +58,7 @@ class Timings:
         if meter:
             meter.stop()
             self.cpu, self.app_cpu = meter.shares, meter.app_processes
+            self.connections_opened = meter.connections_opened
         for t in parts:
             self.merge(t)
         return self

@@ -223,13 +223,29 @@ class CpuMeter:
     """Where the machine's CPU went between start() and stop(): the load generator (this process), the app
     (the server process and its workers) and Postgres (every process named postgres), each as a share of
     all cores over the wall time, and each app process's share of one core. On a machine they share, the
-    generator's share is CPU the app lacked; an app process near 100 % of a core is bound by its GIL."""
+    generator's share is CPU the app lacked; an app process near 100 % of a core is bound by its GIL.
 
-    def __init__(self, server_pid: int) -> None:
+    With `database` (a libpq URL), also the connections Postgres opened to that database meanwhile: a
+    backend that starts and ends between the readings takes its CPU with it, so a pool that opens and
+    closes connections shows here, and its cost is missing from Postgres's share."""
+
+    def __init__(self, server_pid: int, database: str | None = None) -> None:
         self._server = psutil.Process(server_pid)
+        self._database = database
         self._at: tuple[float, dict[str, dict[int, float]]] | None = None
+        self._sessions = 0
         self.shares: dict[str, float] = {}
         self.app_processes: list[float] = []
+        self.connections_opened: int | None = None
+
+    def _sessions_so_far(self) -> int:
+        # pg_stat_database counts a session when it starts; a backend reports it at its first idle moment,
+        # or as it exits, so one opened and closed between the two readings is counted.
+        import psycopg
+
+        with psycopg.connect(self._database, autocommit=True) as conn:
+            row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            return int(row.fetchone()[0])
 
     def _seconds(self) -> dict[str, dict[int, float]]:
         def cpu(procs: Iterable[psutil.Process]) -> dict[int, float]:
@@ -246,6 +262,8 @@ class CpuMeter:
 
     def start(self) -> None:
         """Begin counting."""
+        if self._database:
+            self._sessions = self._sessions_so_far()
         self._at = (time.perf_counter(), self._seconds())
 
     def stop(self) -> None:
@@ -259,6 +277,9 @@ class CpuMeter:
         used = {k: {pid: t - before[k].get(pid, 0.0) for pid, t in after[k].items()} for k in after}
         self.shares = {k: sum(v.values()) / (wall * cores) for k, v in used.items()}
         self.app_processes = sorted((t / wall for t in used["app"].values() if t / wall > 0.02), reverse=True)
+        if self._database:
+            # Less the session start() read through (a reading does not count its own).
+            self.connections_opened = self._sessions_so_far() - self._sessions - 1
 
 
 def mib(n_bytes: float) -> float:

@@ -186,6 +186,27 @@ def _procs(p: int) -> str:
     return f"{p} process" + ("es" if p > 1 else "")
 
 
+def print_ceiling(sat: dict[int, Timings], base_rate: float) -> None:
+    """What the machine's cores allow the saturation at 2 processes, from the CPU each case cost there.
+
+    Here the app shares the cores with Postgres and the load generator, and every case costs all three.
+    With C cores and c seconds of CPU a case in all, no number of processes serves more than C / c cases a
+    second; over the rate of one process (bound by its GIL), that is the most the processes' ratio can be.
+    """
+    two = sat.get(2)
+    if two is None or not two.cpu or not two.rate:
+        return
+    cores = os.cpu_count() or 1
+    per_case = {k: 1000 * share * cores / two.rate for k, share in two.cpu.items()}  # CPU ms a case
+    ceiling = 1000 * cores / sum(per_case.values())
+    parts = " + ".join(f"{k} {v:.1f}" for k, v in per_case.items())
+    print(f"  CPU a case at 2 processes: {parts} = {sum(per_case.values()):.1f} ms; {cores} cores allow at")
+    print(
+        f"  most {ceiling:.1f} cases/s, {ceiling / base_rate:.2f} x 1 process; 2 processes reached "
+        f"{two.rate:.1f} cases/s, {100 * two.rate / ceiling:.0f} % of that"
+    )
+
+
 def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     """Print the figures, the ratios and the issue's aims; returns every error."""
     n, solo, sat, crowd = args.readers, r["solo"], r["sat"], r["crowd"]
@@ -229,10 +250,13 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     print(
         "  CPU while the clock ran: load generator / app / Postgres as shares of all cores; each app process"
     )
-    print("  as a share of one core (near 100 %: bound by its GIL):")
+    print("  as a share of one core (near 100 %: bound by its GIL); and the Postgres connections the app")
+    print("  opened meanwhile (none, once its pool holds what it needs):")
     for name, t in [*((f"{n} non-stop readers, {_procs(p)}", t) for p, t in sat.items()), ("crowd", crowd)]:
         split = " / ".join(f"{100 * v:3.0f} %" for v in t.cpu.values())
-        print(f"    {name:<34}{split}   app processes: " + ", ".join(f"{100 * v:.0f} %" for v in t.app_cpu))
+        procs = ", ".join(f"{100 * v:.0f} %" for v in t.app_cpu)
+        print(f"    {name:<34}{split}   app processes: {procs}; connections opened: {t.connections_opened}")
+    print_ceiling(sat, base_rate)
     q = r["queries"]
     print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
 
@@ -318,7 +342,7 @@ def main() -> None:
                         args.per_reader,
                         timeout_s=args.timeout,
                         warmup=args.warmup,
-                        meter=CpuMeter(proc.pid),
+                        meter=CpuMeter(proc.pid, env.libpq_url),
                         connect=connect,
                     )
                     r["static_n"][p], errors = run_static(
@@ -335,7 +359,7 @@ def main() -> None:
                             args.crowd_cases,
                             think=think,
                             timeout_s=args.timeout,
-                            meter=CpuMeter(proc.pid),
+                            meter=CpuMeter(proc.pid, env.libpq_url),
                             connect=connect,
                         )
         finally:

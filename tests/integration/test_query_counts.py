@@ -8,12 +8,21 @@ None of the three rolls a transaction back: a ROLLBACK makes psycopg drop every 
 the connection, and the reading room's statements were then parsed and planned again on every case (about
 15 % of a case's time, bench_paired.py). The reader's other pages (practice feedback, revising, the
 instructions, the end page) still end with one; they come a few times a study.
+
+Nor does a crowd of requests open connections: once the pool has filled, a burst wider than it is served
+on the connections it keeps.
 """
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from app.core.config import get_settings
+from app.persistence.db import get_engine
 from tests import factories
 from tests.database import rollbacks, sent_sql
 
@@ -60,3 +69,33 @@ def read_three(client, study, counts: dict[str, list[int]]) -> None:
         assert r.status_code == 200 and CASE_ID.search(r.text).group(1) != case_id  # the next case
         for name, sql in (("page", page_sql), ("image", image_sql), ("submit", submit_sql)):
             counts[name].append(len(sql))
+
+
+def test_a_burst_wider_than_the_pool_opens_no_connection_once_it_has_filled(session, store, people, _app):
+    reader = people["reader"]
+    study = factories.launched_study(
+        session, store, readers=[reader], creator=people["researcher"], n_cases=4
+    )
+    session.commit()
+    width = 2 * get_settings().db_pool_size  # requests in flight at once, twice the connections kept
+    opened: list[object] = []
+
+    def on_connect(*_args: object) -> None:
+        opened.append(None)
+
+    def burst(client: TestClient) -> None:
+        with ThreadPoolExecutor(width) as pool:
+            codes = pool.map(lambda _: client.get(f"/read/{study.id}/case").status_code, range(3 * width))
+            assert set(codes) == {200}
+
+    with TestClient(_app) as client:  # as served: the lifespan sizes the worker threads to the pool
+        assert factories.login(client, reader.email).status_code == 200
+        burst(client)  # fills the pool
+        event.listen(get_engine(), "connect", on_connect)
+        try:
+            burst(client)
+            burst(client)
+        finally:
+            event.remove(get_engine(), "connect", on_connect)
+    # Before, a pool of 10 behind anyio's 40 worker threads opened and closed one for each request past 10.
+    assert not opened, f"{len(opened)} connections opened after the pool had filled"
