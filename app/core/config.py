@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     dicomweb_token: SecretStr | None = Field(default=None, validation_alias="DICOMWEB_TOKEN")
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, validation_alias="PORT")
-    # Database connections each process keeps open, and so how many requests a web process works on at
-    # once (its worker threads; app/persistence/db.py). Postgres's max_connections must exceed the web
-    # processes times (this + 5), plus the workers'.
+    # Database connections each process keeps open (as many more may open for a moment), and a web
+    # process's worker threads (app/persistence/db.py). Postgres's max_connections must exceed the web
+    # processes times 2 x this, plus the workers'.
     db_pool_size: int = Field(default=20, ge=1, le=500, validation_alias="DB_POOL_SIZE")
     # Web processes of `cxrlab serve`; 0 means one per CPU core.
     web_workers: int = Field(default=0, ge=0, validation_alias="WEB_WORKERS")

@@ -53,23 +53,18 @@ def migration_url(settings: Settings) -> str:
     return with_role(_login_url(settings), "")
 
 
-# A connection past the pool's size is opened for one checkout and closed at its return. With the web
-# process running more requests at once than the pool held (10, against anyio's 40 worker threads), 20
-# readers who never pause made one process open and close 320 Postgres connections in 10 s (bench_reading),
-# each a fork and a sign-in on the server. So the web process runs at most DB_POOL_SIZE requests' database
-# work at once (app/web/main.py), and the pool keeps that many; the few beyond it serve a request that holds
-# two sessions at once (an export streams from its own).
-POOL_OVERFLOW = 5
-
-
+# The web process runs at most DB_POOL_SIZE worker threads (app/web/main.py), and the pool keeps as many
+# connections: a smaller pool behind more threads opened and closed a connection for each request past its
+# size (benchmarks/README.md). As many again may open for a moment: a request that spans thread hops holds
+# its connection between them, and an export streams from a session of its own.
 @lru_cache
 def get_engine() -> Engine:
-    """The process-wide engine: DB_POOL_SIZE connections kept open, POOL_OVERFLOW more for a moment."""
+    """The process-wide engine: DB_POOL_SIZE connections kept open, as many more for a moment."""
     settings = get_settings()
     return create_engine(
         database_url(settings),
         pool_size=settings.db_pool_size,
-        max_overflow=POOL_OVERFLOW,
+        max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
     )
 

@@ -95,8 +95,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
-    # A request's database work runs in one of anyio's worker threads; as many threads as the pool keeps
-    # connections, so no thread waits for one, nor opens one to close it after a single request.
+    # A request's database work runs in one of anyio's worker threads: as many threads as the pool keeps
+    # connections, so the threads do not open and close connections past the pool's size.
     to_thread.current_default_thread_limiter().total_tokens = get_settings().db_pool_size
     yield
 
