@@ -43,9 +43,12 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def serving(command: list[str], port: int) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run `command` (a server on `port`) until it answers; stop it and every child afterwards."""
-    proc = subprocess.Popen(command, env=dict(os.environ), cwd=REPO)
+def serving(
+    command: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `command` (a server on `port`, with `env` added to the environment) until it answers; stop it
+    and every child afterwards."""
+    proc = subprocess.Popen(command, env=os.environ | (env or {}), cwd=REPO)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:

@@ -78,8 +78,22 @@ def session_policy(settings: Settings) -> web_sessions.SessionPolicy:
     return web_sessions.SessionPolicy(lifetime_s=settings.session_lifetime_s, idle_s=settings.session_idle_s)
 
 
+# A sync dependency runs in a worker thread of its own, and the route (or the next dependency) in another.
+# Between the two hops a request waits for a thread; holding its connection there, a burst wider than the
+# pool's connections let every thread wait for a connection while the connections waited for a thread,
+# until the pool's 30 s timeout. So a dependency that reads ends its transaction before it returns
+# (tests/integration/test_many_processes.py). A COMMIT costs a round trip; the reading room's routes call
+# `signed_in_reader` inside their one hop instead, and pay nothing.
 def optional_user(request: Request, db: Db, settings: AppSettings) -> User | None:
     """The signed-in, active user, or None once the server has ended the session (or there is none)."""
+    user = resolve_user(request, db, settings)
+    db.commit()  # no connection held while the request waits for its next thread (above)
+    return user
+
+
+def resolve_user(request: Request, db: Session, settings: Settings) -> User | None:
+    """`optional_user` as a call, for a route that runs it in its own work's worker thread: it leaves the
+    read's transaction to the route."""
     token = request.session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None
@@ -125,7 +139,7 @@ def require_roles(*roles: str):
 
 def signed_in_reader(request: Request, db: Session, settings: Settings) -> User:
     """`Reader` as a call, for a route that runs it in its own work's worker thread (one hop, not two)."""
-    return admit(signed_in(optional_user(request, db, settings)), ("reader",))
+    return admit(signed_in(resolve_user(request, db, settings)), ("reader",))
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -138,6 +152,7 @@ def managed_study_id(db: Db, user: Staff, study_id: DbId) -> int:
     """The path's study id once the signed-in staff member may manage it: its owner, a collaborator or
     an admin (404 for anyone else, as for a study that does not exist)."""
     ownership.visible_study(db, study_id, user)
+    db.commit()  # the route runs in another thread: hold no connection waiting for it (optional_user)
     return study_id
 
 

@@ -1,12 +1,14 @@
 """Many web processes, one truth: a session, the sign-in throttle and the CSRF token made by one process hold
 in another (two servers on one database, as two machines behind a proxy), and `cxrlab serve --workers 2`
-runs two processes that both answer."""
+runs two processes that both answer. And one process under a burst wider than its pool answers every
+request."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
@@ -88,3 +90,23 @@ def test_serve_with_two_workers_runs_two_answering_processes(db_url, tmp_path):
             with httpx.Client(base_url=base) as client:
                 assert client.get("/login").status_code == 200
     assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in spawned)
+
+
+def test_a_burst_of_two_hop_requests_wider_than_the_pool_is_answered(people):
+    """A sync route behind the sync user dependency runs in two worker threads, one after the other; a
+    request that held its connection between them let a burst of 24 on a pool of 2 (and 2 more for a
+    moment) wait out the pool's 30 s timeout: every thread waited for a connection, every connection
+    for a thread (app.web.deps.optional_user)."""
+    port = free_port()
+    with serving(uvicorn_command(port), port, env={"DB_POOL_SIZE": "2"}) as (base, _proc):
+        with httpx.Client(base_url=base, follow_redirects=True) as client:
+            assert factories.login(client, people["reader"].email).status_code == 200
+            cookies = dict(client.cookies)
+
+        def my_studies(_: int) -> int:
+            with httpx.Client(base_url=base, cookies=cookies, timeout=120) as one:
+                return one.get("/read").status_code
+
+        with ThreadPoolExecutor(24) as pool:
+            codes = list(pool.map(my_studies, range(48)))
+    assert codes == [200] * 48

@@ -10,7 +10,7 @@ the connection, and the reading room's statements were then parsed and planned a
 instructions, the end page) still end with one; they come a few times a study.
 
 Nor does a crowd of requests open connections: once the pool has filled, a burst wider than it is served
-on the connections it keeps.
+on the connections it keeps. And an export streams on one connection, not two.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from app.core.config import get_settings
-from app.persistence.db import get_engine
+from app.persistence.db import get_engine, get_sessionmaker
+from app.web.routes.results import export_csv
 from tests import factories
 from tests.database import rollbacks, sent_sql
 
@@ -102,3 +103,14 @@ def test_a_burst_wider_than_the_pool_opens_no_connection_once_it_has_filled(sess
             event.remove(get_engine(), "connect", on_connect)
     # Before, a pool of 10 behind anyio's 40 worker threads opened and closed one for each request past 10.
     assert not opened, f"{len(opened)} connections opened after the pool had filled"
+
+
+def test_an_export_ends_the_requests_read_before_its_rows_stream(session, store, people):
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], n_cases=4
+    )
+    session.commit()
+    with get_sessionmaker()() as db:  # as get_db gives it, and closes it only once the download has ended
+        response = export_csv(db, people["researcher"], study.id)
+        # The rows stream from a session of the stream's own; an open read here held a second connection.
+        assert response.media_type.startswith("text/csv") and not db.in_transaction()

@@ -11,7 +11,7 @@ from app.core.config import Settings
 from app.domain import readings as readings_domain
 from app.domain.errors import NotFound
 from app.persistence.blobs import BlobStore
-from app.web.deps import AppSettings, Db, Store, optional_user, signed_in
+from app.web.deps import AppSettings, Db, Store, resolve_user, signed_in
 from app.web.images import png_response
 
 router = APIRouter()
@@ -34,7 +34,7 @@ def _image_bytes(
 ) -> bytes:
     """The image's bytes if the signed-in user may see it (LoginRequired, NotFound otherwise)."""
     try:
-        user = signed_in(optional_user(request, db, settings))
+        user = signed_in(resolve_user(request, db, settings))
         if user.role == "reader":
             sha256 = readings_domain.image_for_reader(db, user.id, opaque_id)
         else:

@@ -72,9 +72,12 @@ def _attachment(study, suffix: str, ext: str) -> dict[str, str]:
 def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """One row per reading, streamed from a server-side cursor in constant memory."""
     study = get_study(db, study_id)
+    # The request's session is closed only once the response has been sent, so its read ends here: it
+    # would otherwise hold a second connection for the whole download.
+    db.commit()
 
     def stream():
-        # Its own session: the request's session closes when the endpoint returns, the stream lives on.
+        # A session of its own, which lives as long as the stream does.
         # Lines go out in ~64 KiB chunks: each chunk of a sync generator costs a thread-pool hop.
         with get_sessionmaker()() as session:
             chunk: list[str] = []
