@@ -28,7 +28,9 @@ class Client(Protocol):
     """What the readers use of a client (httpx.Client has it too)."""
 
     def get(self, url: str) -> Response | httpx.Response: ...
-    def post(self, url: str, data: dict[str, str]) -> Response | httpx.Response: ...
+    def post(
+        self, url: str, data: dict[str, str], headers: dict[str, str] | None = None
+    ) -> Response | httpx.Response: ...
     def close(self) -> None: ...
 
 
@@ -72,10 +74,11 @@ class LeanClient:
         """GET `url` (a path)."""
         return self._send("GET", url, None, {})
 
-    def post(self, url: str, data: dict[str, str]) -> Response:
-        """POST `data` as a form to `url` (a path)."""
+    def post(self, url: str, data: dict[str, str], headers: dict[str, str] | None = None) -> Response:
+        """POST `data` as a form to `url` (a path), with `headers` added."""
         body = urlencode(data).encode()
-        return self._send("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self._send("POST", url, body, form | (headers or {}))
 
     def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Response:
         if self._conn.sock is not None and _closed_by_peer(self._conn.sock):

@@ -8,6 +8,7 @@ connection and cookie jar, as a browser would.
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 import threading
@@ -24,6 +25,7 @@ from _setup import CpuMeter, csrf_of, login
 from tqdm import tqdm
 
 CASE_ID = re.compile(r'name="case_id" value="([^"]+)"')
+HTMX = {"HX-Request": "true"}  # what htmx sends with a request it makes
 
 
 @dataclass
@@ -73,65 +75,102 @@ class Timings:
 Connect = Callable[[str, float], Client]
 
 
-def read_cases(
-    client: Client,
-    study_id: int,
-    n: int,
-    rng: random.Random,
-    out: Timings,
-    *,
-    think: tuple[float, float] | None = None,
-    on: Callable[[str], object] | None = None,
-) -> None:
-    """Up to n iterations of case page -> image -> (think) -> answer; stops early when the reader is done.
+class Reader:
+    """One simulated reader: a client (its connection and cookies) and the case in front of them.
 
-    `think` (min, max seconds): a pause drawn uniformly between receiving the case and answering it.
-    `on` hears "page", "image" and "submit" before each request and "done" after each case.
+    `browser` (the default): answers as the reading room's page does, an htmx POST whose response is the
+    next case's region, so a case costs the answer and the image; the case page is fetched only for the
+    first case and after a practice case's feedback. Otherwise as a browser without JavaScript does (and
+    every run before 2026-12-07): the answer's 303, then GET the case page, three requests a case.
     """
-    step = on or (lambda _what: None)
-    for _ in range(n):
-        # A transport error or timeout counts as an error of this reader, who then stops, as one whose
-        # browser failed would; it must not vanish with the thread.
-        try:
+
+    def __init__(self, client: Client, study_id: int, *, browser: bool = True) -> None:
+        self.client, self.study_id, self.browser = client, study_id, browser
+        self._page: str | None = None  # the next case's HTML, when the last answer brought it
+        self._page_ms = 0.0  # what it took to arrive
+        self._csrf = ""
+
+    def read(
+        self,
+        n: int,
+        rng: random.Random,
+        out: Timings,
+        *,
+        think: tuple[float, float] | None = None,
+        on: Callable[[str], object] | None = None,
+    ) -> None:
+        """Up to n iterations of case -> image -> (think) -> answer; stops early when the reader is done.
+
+        Timed per case: "page" (the request that brought the case: the case page, or in the browser flow
+        the answer before, whose time then counts as both), "image", their sum "page_image", and "post".
+        `think` (min, max seconds): a pause drawn uniformly between receiving the case and answering it.
+        `on` hears "page", "image" and "submit" before each request and "done" after each case.
+        """
+        step = on or (lambda _what: None)
+        for _ in range(n):
+            # A transport error or timeout counts as an error of this reader, who then stops, as one whose
+            # browser failed would; it must not vanish with the thread.
+            try:
+                if not self._read_one(rng, out, think, step):
+                    return
+                step("done")
+            except TRANSPORT_ERRORS as exc:
+                out.errors.append(f"{type(exc).__name__}: {exc}")
+                return
+
+    def _read_one(
+        self, rng: random.Random, out: Timings, think: tuple[float, float] | None, step: Callable
+    ) -> bool:
+        """One case; False when the reader has finished or met an error (recorded in `out`)."""
+        study = self.study_id
+        if self._page is None:
             step("page")
             t0 = time.perf_counter()
-            page = client.get(f"/read/{study_id}/case")
+            page = self.client.get(f"/read/{study}/case")
+            self._page_ms = (time.perf_counter() - t0) * 1000
             if page.status_code == 303:  # the reader has finished the study
-                return
-            m = CASE_ID.search(page.text) if page.status_code == 200 else None
-            if m is None:
+                return False
+            if page.status_code != 200 or CASE_ID.search(page.text) is None:
                 out.errors.append(f"case page HTTP {page.status_code}")
-                return
-            step("image")
-            t_image = time.perf_counter()
-            img = client.get(f"/img/{m.group(1)}")
-            t1 = time.perf_counter()
-            if img.status_code != 200 or not img.content.startswith(b"\x89PNG"):
-                out.errors.append(f"image HTTP {img.status_code}")
-                return
-            out.page_image.append((t1 - t0) * 1000)
-            out.page.append((t_image - t0) * 1000)
-            out.image.append((t1 - t_image) * 1000)
-            if think is not None:
-                time.sleep(rng.uniform(*think))
-            form = {
-                "csrf_token": csrf_of(page.text),
-                "case_id": m.group(1),
-                "client_token": uuid.uuid4().hex,
-                "verdict": rng.choice(("real", "synthetic")),
-                "confidence": str(rng.randint(1, 5)),
-            }
-            step("submit")
-            t2 = time.perf_counter()
-            resp = client.post(f"/read/{study_id}/case", data=form)
-            out.post.append((time.perf_counter() - t2) * 1000)
-            if resp.status_code not in (200, 303):  # 303 to the next case; 200 is practice feedback
-                out.errors.append(f"submit HTTP {resp.status_code}")
-                return
-            step("done")
-        except TRANSPORT_ERRORS as exc:
-            out.errors.append(f"{type(exc).__name__}: {exc}")
-            return
+                return False
+            self._page, self._csrf = page.text, csrf_of(page.text)
+        case_id = CASE_ID.search(self._page).group(1)
+        self._page = None
+        step("image")
+        t0 = time.perf_counter()
+        img = self.client.get(f"/img/{case_id}")
+        image_ms = (time.perf_counter() - t0) * 1000
+        if img.status_code != 200 or not img.content.startswith(b"\x89PNG"):
+            out.errors.append(f"image HTTP {img.status_code}")
+            return False
+        out.page_image.append(self._page_ms + image_ms)
+        out.page.append(self._page_ms)
+        out.image.append(image_ms)
+        if think is not None:
+            time.sleep(rng.uniform(*think))
+        form = {
+            "csrf_token": self._csrf,  # the page's token; the region an answer brings carries none
+            "case_id": case_id,
+            "client_token": uuid.uuid4().hex,
+            "verdict": rng.choice(("real", "synthetic")),
+            "confidence": str(rng.randint(1, 5)),
+        }
+        step("submit")
+        t0 = time.perf_counter()
+        resp = self.client.post(f"/read/{study}/case", data=form, headers=HTMX if self.browser else None)
+        post_ms = (time.perf_counter() - t0) * 1000
+        out.post.append(post_ms)
+        # 303 (no JavaScript) to the next case; 200 with the next case, the practice feedback, or (as
+        # HX-Redirect) the way to the end page.
+        if resp.status_code not in (200, 303):
+            out.errors.append(f"submit HTTP {resp.status_code}")
+            return False
+        if self.browser and resp.status_code == 200:
+            if resp.headers.get("HX-Redirect"):
+                return False
+            if CASE_ID.search(resp.text):
+                self._page, self._page_ms = resp.text, post_ms
+        return True
 
 
 class LagProbe:
@@ -178,9 +217,10 @@ def run_readers(
     warmup: int = 0,
     meter: CpuMeter | None = None,
     connect: Connect = LeanClient,
+    browser: bool = True,
 ) -> Timings:
     """All readers sign in and read `warmup` untimed cases, wait at a barrier, then read n cases each in
-    parallel threads, never pausing: the load that saturates the server."""
+    parallel threads, never pausing: the load that saturates the server. `browser`: as Reader."""
     total = Timings()
     per_reader = [Timings() for _ in emails]
     barrier = threading.Barrier(len(emails) + 1)
@@ -188,16 +228,17 @@ def run_readers(
     def reader(i: int) -> None:
         ok = False
         with closing(connect(base, timeout_s)) as client:
+            one = Reader(client, study_id, browser=browser)
             try:
                 ok = _sign_in(client, emails[i], per_reader[i])
                 # Untimed first cases open this reader's keep-alive connection and warm the worker it
                 # landed on (templates, pool connections), as the solo phase does for its reader.
                 if ok and warmup:
-                    read_cases(client, study_id, warmup, random.Random(-1 - i), per_reader[i])
+                    one.read(warmup, random.Random(-1 - i), per_reader[i])
             finally:
                 barrier.wait()  # never leave the others waiting, even when sign-in failed
             if ok and not per_reader[i].errors:
-                read_cases(client, study_id, n, random.Random(i), per_reader[i])
+                one.read(n, random.Random(i), per_reader[i])
 
     threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
     for t in threads:
@@ -222,9 +263,10 @@ def run_crowd(
     timeout_s: float,
     meter: CpuMeter | None = None,
     connect: Connect = LeanClient,
+    browser: bool = True,
 ) -> Timings:
     """Readers who look at each film: each reads n cases, pausing `think` seconds (uniform) before each
-    answer; they arrive spread over the first think interval."""
+    answer; they arrive spread over the first think interval. `browser`: as Reader."""
     clients = [connect(base, timeout_s) for _ in emails]
     per_reader = [Timings() for _ in emails]
     # Sign-in comes before the clock: each costs an argon2 check (tens of ms of server CPU), and a
@@ -247,7 +289,7 @@ def run_crowd(
         rng = random.Random(10_000 + i)
         time.sleep(rng.uniform(0, think[1]))  # staggered arrival, not 200 readers in the same instant
         if not per_reader[i].errors:
-            read_cases(clients[i], study_id, n, rng, per_reader[i], think=think, on=tick)
+            Reader(clients[i], study_id, browser=browser).read(n, rng, per_reader[i], think=think, on=tick)
 
     threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(emails))]
     start = time.perf_counter()
@@ -299,9 +341,13 @@ def run_static(
     return [x for s in samples for x in s], errors
 
 
-def count_queries(study_id: int, email: str, *, warmup: int) -> tuple[dict[str, int], list[str]]:
-    """SQL statements of one case's three requests (page, image, submit), counted on the app's engine in
-    this process; and the errors. The reader reads `warmup` cases uncounted first."""
+def count_queries(
+    study_id: int, email: str, *, warmup: int, browser: bool = True
+) -> tuple[dict[str, int], list[str]]:
+    """SQL statements of one case's requests (page, image, submit; in the browser flow the answer before
+    brought the page), counted on the app's engine in this process; and the errors. The reader reads
+    `warmup` + 1 cases uncounted first, so the counted one is mid-study (not the first after the practice
+    cases, which the browser fetches as a page after the practice feedback)."""
     from sqlalchemy import event
 
     with warnings.catch_warnings():  # Starlette's advice to move to httpx2 is not this benchmark's concern
@@ -329,10 +375,23 @@ def count_queries(study_id: int, email: str, *, warmup: int) -> tuple[dict[str, 
     try:
         with TestClient(create_app(), follow_redirects=False) as client:
             if _sign_in(client, email, out):
-                read_cases(client, study_id, warmup, random.Random(1), out)
-                read_cases(client, study_id, 1, random.Random(2), out, on=mark)
+                one = Reader(client, study_id, browser=browser)
+                one.read(warmup + 1, random.Random(1), out)
+                one.read(1, random.Random(2), out, on=mark)
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
-    if len(out.post) != warmup + 1 and not out.errors:
+    if len(out.post) != warmup + 2 and not out.errors:
         out.errors.append("query count: the reader ran out of cases")
     return counts, out.errors
+
+
+def add_flow_option(parser: argparse.ArgumentParser) -> None:
+    """--flow: how the simulated readers answer (Reader)."""
+    parser.add_argument(
+        "--flow",
+        choices=("browser", "form"),
+        default="browser",
+        help="browser: an htmx answer brings the next case (answer + image a case), as the reading room's "
+        "page reads; form: the answer's redirect, then the case page (three requests a case), as without "
+        "JavaScript and as runs before 2026-12-07 measured.",
+    )

@@ -18,6 +18,7 @@ import time
 
 import psutil
 from _client import CLIENTS, add_client_option
+from _readers import add_flow_option
 from _setup import ROOT, add_database_option, bench_database, percentile, serve
 from bench_reading import Timings, run_readers, seed
 
@@ -75,8 +76,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="Image size; the GAN trains at this size.")
     parser.add_argument("--timeout", type=float, default=30.0)
     add_client_option(parser)
+    add_flow_option(parser)
     args = parser.parse_args()
-    connect = CLIENTS[args.client]
+    connect, browser = CLIENTS[args.client], args.flow == "browser"
     seed_args = argparse.Namespace(
         readers=2 * args.readers,
         solo_readers=0,
@@ -90,8 +92,9 @@ def main() -> None:
         idle_emails, busy_emails = emails[: args.readers], emails[args.readers :]
         with serve(env) as (base, _proc):
             idle = run_readers(
-                base, study_id, idle_emails, args.per_reader, timeout_s=args.timeout, connect=connect
-            )
+                base, study_id, idle_emails, args.per_reader, timeout_s=args.timeout, connect=connect,
+                browser=browser,
+            )  # fmt: skip
             cmd = [sys.executable, "-c", "from app.cli.main import main; main()", "worker"]
             worker = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env.server_env})
             try:
@@ -100,17 +103,22 @@ def main() -> None:
                 probe = psutil.Process(worker.pid)
                 probe.cpu_percent()
                 busy = run_readers(
-                    base, study_id, busy_emails, args.per_reader, timeout_s=args.timeout, connect=connect
-                )
+                    base, study_id, busy_emails, args.per_reader, timeout_s=args.timeout, connect=connect,
+                    browser=browser,
+                )  # fmt: skip
                 worker_cpu = probe.cpu_percent()
             finally:
                 worker.terminate()
                 worker.wait(60)
-    print(f"\nbench_busy_worker: {env.label}; uvicorn, 1 worker process; {psutil.cpu_count()} CPUs")
+    print(
+        f"\nbench_busy_worker: {env.label}; uvicorn, 1 worker process; {psutil.cpu_count()} CPUs; "
+        f"{args.flow} flow"
+    )
+    case = "answer+image" if browser else "page+image"  # what brings a case, and its image
     print(f"  {args.readers} concurrent readers, {args.per_reader} cases each, {args.size} px")
     print(f"  {'phase':<34}{'iters':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cases/s':>9}")
-    print(row("page+image, no worker", idle))
-    print(row("page+image, worker training", busy))
+    print(row(f"{case}, no worker", idle))
+    print(row(f"{case}, worker training", busy))
     print(f"  worker CPU while readers read: {worker_cpu:.0f} % (100 % = one core)")
     ratio = percentile(busy.page_image, 50) / percentile(idle.page_image, 50)
     print(f"  ratio p50 busy / idle: {ratio:.2f}")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from _client import CLIENTS, add_client_option
-from _readers import Timings, read_cases
+from _readers import Reader, Timings, add_flow_option
 from _setup import (
     ROOT,
     BenchEnv,
@@ -53,18 +53,19 @@ def _block(
 ) -> None:
     """Serve both versions (started in `order`), sign `emails[k]` in to version k, warm both up, then read
     the numbered `pairs`, a case per version each, alternately (which goes first alternates too)."""
-    servers, clients = {}, {}
+    servers, clients, readers = {}, {}, {}
     try:
         for k in order:
             port = free_port()
             servers[k] = start_server(env, port, root=versions[k])
             clients[k] = CLIENTS[args.client](f"http://127.0.0.1:{port}", 30.0)
             login(clients[k], emails[k])
+            readers[k] = Reader(clients[k], study_id, browser=args.flow == "browser")
         for k in order:
-            read_cases(clients[k], study_id, args.warmup, random.Random(-k), Timings())
+            readers[k].read(args.warmup, random.Random(-k), Timings())
         for i in pairs:
             for k in (0, 1) if i % 2 == 0 else (1, 0):
-                read_cases(clients[k], study_id, 1, random.Random(i), timings[k])
+                readers[k].read(1, random.Random(i), timings[k])
             bar.update()
     finally:
         for client in clients.values():
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="Image side length (px).")
     parser.add_argument("--answered", type=int, default=0, help="Cases each reader answered before.")
     add_client_option(parser)
+    add_flow_option(parser)
     args = parser.parse_args()
     if not 1 <= args.blocks <= args.pairs:
         parser.error("need 1 <= --blocks <= --pairs")
@@ -124,7 +126,7 @@ def main() -> None:
     errors = timings[0].errors + timings[1].errors
     print(
         f"\n{args.pairs} cases per version, read alternately in {args.blocks} blocks; {args.size} px; "
-        f"{env.label}; {args.client} client"
+        f"{env.label}; {args.client} client, {args.flow} flow"
     )
     print(f"  this: this checkout; other: {args.other}")
     heads = ("this p50", "p95", "other p50", "p95", "this/other", "diff. med.", "faster")

@@ -2,18 +2,21 @@
 a crowd of readers who look at each film, on 1, 2 and N uvicorn worker processes.
 
 The app runs under uvicorn in its own process(es) on loopback, as in production. Each simulated reader is
-a thread with its own keep-alive client and cookie jar (benchmarks/_client.py): sign in, then loop GET
-case page -> GET its image -> POST an answer, timing "page + image" and "answer POST". Phases, all in one
-run on one study, each with reader accounts of its own (an account reads a case once):
+a thread with its own keep-alive client and cookie jar (benchmarks/_client.py): sign in, then read as the
+reading room's page does (--flow browser): GET the image -> POST the answer, whose response is the next
+case, timing "answer + image" (what brings a case and its film) and the answer POST alone. With --flow
+form, as without JavaScript and as runs before 2026-12-07: GET case page -> GET its image -> POST an
+answer (a 303), timing "page + image". Phases, all in one run on one study, each with reader accounts of
+its own (an account reads a case once):
 
 - solo: one reader at a time on one process; the latency floor, and the baseline of every ratio.
 - saturation: --readers readers who never pause, on 1, 2 and --workers processes; cases/s per process
-  count against 1 process, and page+image against a static file of the same PNG bytes under the same
+  count against 1 process, and a case's requests against a static file of the same PNG bytes under the same
   concurrency (what serving the bytes costs without the app's work).
 - crowd: --crowd readers who think 2-8 s (uniform) between receiving a case and answering, arriving
   spread over the first think interval, on --workers processes; the latency a clinic's readers feel.
   A probe thread measures how late the load generator itself wakes, to tell its delay from the server's.
-- query count: the SQL statements of one case's three requests, counted in-process.
+- query count: the SQL statements of one case's requests, counted in-process.
 
 --answered N starts every reader N cases into the study (their answers stored in bulk before the clock), as
 a clinic's readers are mid-study most of the time; the second command below is a real study's size and depth.
@@ -37,7 +40,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from _client import CLIENTS, add_client_option
-from _readers import Timings, count_queries, read_cases, run_crowd, run_readers, run_static
+from _readers import Reader, Timings, add_flow_option, count_queries, run_crowd, run_readers, run_static
 from _setup import (
     PASSWORD,
     ROOT,
@@ -167,10 +170,11 @@ def run_solo(base: str, study_id: int, emails: list[str], args: argparse.Namespa
     for k, email in enumerate(emails):
         with closing(CLIENTS[args.client](base, args.timeout)) as client:
             login(client, email)
+            one = Reader(client, study_id, browser=args.flow == "browser")
             # Untimed first cases: template compilation, pool connections, first-image caches.
-            read_cases(client, study_id, args.warmup, random.Random(-k), Timings())
+            one.read(args.warmup, random.Random(-k), Timings())
             start = time.perf_counter()
-            read_cases(client, study_id, args.per_reader, random.Random(k), solo)
+            one.read(args.per_reader, random.Random(k), solo)
             solo.wall_s += time.perf_counter() - start
     return solo
 
@@ -211,7 +215,13 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     """Print the figures, the ratios and the issue's aims; returns every error."""
     n, solo, sat, crowd = args.readers, r["solo"], r["sat"], r["crowd"]
     static_1, static_n = r["static_1"], r["static_n"]
-    print(f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs; {args.client} client")
+    print(
+        f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs; {args.client} client, "
+        f"{args.flow} flow"
+    )
+    # What brings a case, and what the reader waits for: in the browser flow the answer brings the next
+    # case (its time counts as the answer's and as the page's), in the form flow a page request.
+    case = "answer+image" if args.flow == "browser" else "page+image"
     print(
         f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {r['accounts']} reader "
         f"accounts, each {args.answered} cases in before the clock; static baseline: the same PNG "
@@ -219,21 +229,21 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     )
     head = f"{'iters':>6}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'cases/s':>8}"
     print(f"  {'phase':<46}{head}")
-    print(_row("page+image, 1 reader, 1 process", solo.page_image, 2, solo.rate))
+    print(_row(f"{case}, 1 reader, 1 process", solo.page_image, 2, solo.rate))
     print(_row("answer POST, 1 reader, 1 process", solo.post, 1))
     print(_row("static image, 1 client, 1 process", static_1, 1))
     for p, t in sat.items():
-        print(_row(f"page+image, {n} readers, {_procs(p)}", t.page_image, 2, t.rate))
+        print(_row(f"{case}, {n} readers, {_procs(p)}", t.page_image, 2, t.rate))
         print(_row(f"answer POST, {n} readers, {_procs(p)}", t.post, 1))
         print(_row(f"static image, {n} clients, {_procs(p)}", static_n[p], 1))
     w, think = args.workers, f"think {args.think_min:g}-{args.think_max:g} s"
-    print(_row(f"page+image, {args.crowd} readers, {think}, {w} pr.", crowd.page_image, 2, crowd.rate))
+    print(_row(f"{case}, {args.crowd} readers, {think}, {w} pr.", crowd.page_image, 2, crowd.rate))
     print(_row(f"answer POST, {args.crowd} readers, {think}, {w} pr.", crowd.post, 1))
     print(_row("load generator's own wake-up lag, crowd", crowd.client_lag, 1))
 
     print(f"\n  saturation, {n} readers who never pause:")
     cols = f"{'processes':>9}{'cases/s':>9}{'x 1 process':>13}{'static p50 ms':>15}"
-    print(f"    {cols}   page+image / static, p50")
+    print(f"    {cols}   {case} / static, p50")
     base_rate = sat[1].rate
     for p, t in sat.items():
         st = percentile(static_n[p], 50)
@@ -241,7 +251,7 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
         print(f"    {p:>9}{t.rate:>9.1f}{t.rate / base_rate:>13.2f}{st:>15.1f}   {ratio:.2f}")
     solo_p50 = percentile(solo.page_image, 50)
     ratio = solo_p50 / percentile(static_1, 50)
-    print(f"  ratio p50 page+image / static image, 1 reader, 1 process: {ratio:.2f}")
+    print(f"  ratio p50 {case} / static image, 1 reader, 1 process: {ratio:.2f}")
     offered = args.crowd / ((args.think_min + args.think_max) / 2)
     print(
         f"  crowd: {args.crowd} readers x {args.crowd_cases} cases; offered at most {offered:.1f} cases/s "
@@ -258,15 +268,18 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
         print(f"    {name:<34}{split}   app processes: {procs}; connections opened: {t.connections_opened}")
     print_ceiling(sat, base_rate)
     q = r["queries"]
-    print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
+    if args.flow == "browser":  # the answer brings the next case: no page request
+        print(f"  queries per case: answer (bringing the next case) {q['submit']}, image {q['image']}")
+    else:
+        print(f"  queries per case: page {q['page']}, image {q['image']}, submit {q['submit']}")
 
     errors = solo.errors + crowd.errors + r["errors"] + [e for t in sat.values() for e in t.errors]
     p99 = percentile(crowd.page_image, 99)
     speedup = sat[2].rate / base_rate
     print('  aims (issue "Reading at clinic scale"), to compare; not asserted:')
-    print(f"    crowd p99 page+image <= 50 ms, no errors:  {p99:.1f} ms, {len(crowd.errors)} errors")
+    print(f"    crowd p99 {case} <= 50 ms, no errors:  {p99:.1f} ms, {len(crowd.errors)} errors")
     print(f"    2 processes >= 1.7 x 1 process (cases/s):  {speedup:.2f} x")
-    print(f"    1 reader p50 page+image <= 6 ms:           {solo_p50:.1f} ms")
+    print(f"    1 reader p50 {case} <= 6 ms:           {solo_p50:.1f} ms")
     print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     return errors
 
@@ -298,14 +311,15 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=8.0, help="Longest look at a film (s).")
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout (s).")
     add_client_option(parser)
+    add_flow_option(parser)
     args = parser.parse_args()
-    need = args.answered + max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 1)
+    need = args.answered + max(args.warmup + args.per_reader, args.crowd_cases, args.warmup + 2)
     if need > args.cases + args.practice:
         parser.error(f"a reader needs {need} cases; the study has {args.cases + args.practice}")
     if not 0 <= args.think_min <= args.think_max or args.workers < 1:
         parser.error("need 0 <= --think-min <= --think-max and --workers >= 1")
     counts = sorted({1, 2, args.workers})
-    connect = CLIENTS[args.client]
+    connect, browser = CLIENTS[args.client], args.flow == "browser"
 
     r: dict = {"sat": {}, "static_n": {}, "errors": []}
     with bench_database(args.database_url) as env:
@@ -324,7 +338,7 @@ def main() -> None:
         static_path = f"/static/{static_file.name}"
         try:
             static_file.write_bytes(r["png"])
-            r["queries"], errors = count_queries(study_id, probe, warmup=args.warmup)
+            r["queries"], errors = count_queries(study_id, probe, warmup=args.warmup, browser=browser)
             r["errors"] += errors
             for p in counts:
                 with serve(env, workers=p) as (base, proc):
@@ -344,6 +358,7 @@ def main() -> None:
                         warmup=args.warmup,
                         meter=CpuMeter(proc.pid, env.libpq_url),
                         connect=connect,
+                        browser=browser,
                     )
                     r["static_n"][p], errors = run_static(
                         base, static_path, args.readers, args.static, timeout_s=args.timeout, connect=connect
@@ -361,6 +376,7 @@ def main() -> None:
                             timeout_s=args.timeout,
                             meter=CpuMeter(proc.pid, env.libpq_url),
                             connect=connect,
+                            browser=browser,
                         )
         finally:
             static_file.unlink(missing_ok=True)

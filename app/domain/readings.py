@@ -12,7 +12,6 @@ from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.viewing import Viewing
 from app.persistence.models import Case, ReaderCase, Reading, Study
 from app.persistence.repositories import readings as repo
-from app.persistence.repositories import studies as study_repo
 
 MAX_FREE_TEXT = 2000
 MAX_ACTIVE_MS = 24 * 3600 * 1000
@@ -58,6 +57,18 @@ class Answer:
     viewing: Viewing = Viewing()
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A stored answer, and where it left the reader."""
+
+    reading: Reading
+    created: bool  # False: a retry, which found the reading it had stored before
+    # True: the answer's transaction also put the reader's next case in front of them (its shown time is
+    # set): `next_case`, None when the answer was their last. False: the caller asks for it (current_case).
+    advanced: bool = False
+    next_case: CaseView | None = None
+
+
 def _check_open(study: Study | None) -> Study:
     """NotFound unless the reader's study exists among theirs and has started."""
     if study is None:
@@ -67,14 +78,12 @@ def _check_open(study: Study | None) -> Study:
     return study
 
 
-def readable_study(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study:
-    """The study if this reader is assigned to it and it is open for reading; otherwise NotFound."""
-    return _check_open(study_repo.assigned_to(session, study_id, reader_id, share=share))
-
-
-def readable_progress(session: Session, study_id: int, reader_id: int) -> tuple[Study, int, int]:
-    """The readable study (as `readable_study`) with the reader's (answered, assigned), in one query."""
-    found = repo.assigned_study_progress(session, study_id, reader_id)
+def readable_progress(
+    session: Session, study_id: int, reader_id: int, *, share: bool = False
+) -> tuple[Study, int, int]:
+    """The study if this reader is assigned to it and it is open for reading (NotFound otherwise), with the
+    reader's (answered, assigned), in one query; `share` holds it against a concurrent close."""
+    found = repo.assigned_study_progress(session, study_id, reader_id, share=share)
     study, done, total = found if found is not None else (None, 0, 0)
     return _check_open(study), done, total
 
@@ -88,13 +97,20 @@ def current_case(
     study, done, total = readable_progress(session, study_id, reader_id)
     if study.status == "closed" and done < total:
         raise Conflict("This study is closed; it no longer takes answers.")
-    found = repo.upcoming(session, study_id, reader_id)
-    if not found:
+    return _show(session, study, repo.upcoming(session, study_id, reader_id), done, total, shown_time_waits)
+
+
+def _show(
+    session: Session, study: Study, unread: list[tuple[ReaderCase, Case]], done: int, total: int, waits: bool
+) -> CaseView | None:
+    """The first of `unread` (the reader's next positions without a reading) as the case in front of the
+    reader, its shown time set once, with the one after it to fetch ahead; None when there is none."""
+    if not unread:
         return None
-    rc, case = found[0]
+    rc, case = unread[0]
     if rc.shown_at is None:
-        repo.mark_shown(session, rc.id, datetime.now(UTC), wait_for_disk=shown_time_waits)
-    ahead = served_id(*found[1]) if len(found) > 1 else None
+        repo.mark_shown(session, rc.id, datetime.now(UTC), wait_for_disk=waits)
+    ahead = served_id(*unread[1]) if len(unread) > 1 else None
     return CaseView(study, served_id(rc, case), rc.position, total, done, case.is_practice, ahead)
 
 
@@ -165,7 +181,20 @@ def _as_dict(r: Reading) -> dict:
 
 
 def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> tuple[Reading, bool]:
-    """Store an answer; returns (reading, created). A retried submit returns the stored reading.
+    """Store an answer; returns (reading, created). A retried submit returns the stored reading."""
+    stored = _submit(session, study_id, reader_id, answer, advance=False)
+    return stored.reading, stored.created
+
+
+def submit_and_advance(session: Session, study_id: int, reader_id: int, answer: Answer) -> Submitted:
+    """`submit`, and for a first answer to a study case (a practice case's truth comes first) the reader's
+    next case in the same transaction, its shown time set: the reading room's next page then needs no
+    transaction of its own (three statements and a commit fewer for every case a reader reads)."""
+    return _submit(session, study_id, reader_id, answer, advance=True)
+
+
+def _submit(session: Session, study_id: int, reader_id: int, answer: Answer, *, advance: bool) -> Submitted:
+    """Store an answer, or find the one a retry stored.
 
     One reading per reader x case is guaranteed by unique constraints: of two racing submits one inserts
     and the other finds that row (same token) or gets a Conflict (different token). A retry is not looked
@@ -173,23 +202,24 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
     meets its own row at the insert, and is then found by its token, committed by then under read committed.
     """
     try:
-        return _store(session, study_id, reader_id, answer), True
+        return _store(session, study_id, reader_id, answer, advance)
     except Conflict:
         again = repo.by_token(session, reader_id, answer.client_token)
         if again is not None:
-            return again, False
+            return Submitted(again, created=False)
         raise
 
 
 def _order_entry(
     session: Session, study: Study, reader_id: int, answer: Answer
-) -> tuple[ReaderCase, Case, Reading | None]:
-    """The reader's order entry the answer is for, and its latest reading (None: not yet answered), checked:
-    a first answer must be for the current case, a second only a revision of the most recent one."""
+) -> tuple[ReaderCase, Case, Reading | None, list[tuple[ReaderCase, Case]] | None]:
+    """The reader's order entry the answer is for and its latest reading (None: not yet answered), checked:
+    a first answer must be for the current case, a second only a revision of the most recent one. Last,
+    for an answer to the current case, the reader's next two positions without a reading (locked)."""
     # The common case first: the answer is for the current case, which has no reading yet (one query).
-    nxt = repo.next_unread(session, study.id, reader_id)
-    if nxt is not None and served_id(*nxt) == answer.case_opaque_id:
-        return nxt[0], nxt[1], None
+    unread = repo.unread_locked(session, study.id, reader_id)
+    if unread and served_id(*unread[0]) == answer.case_opaque_id:
+        return unread[0][0], unread[0][1], None, unread[1:]
     found = repo.reader_case(session, study.id, reader_id, answer.case_opaque_id)
     if found is None:
         raise NotFound("That case is not part of your study.")
@@ -202,7 +232,7 @@ def _order_entry(
     last = repo.last_answered(session, study.id, reader_id)
     if last is None or (last[1].id, last[0].presentation) != (case.id, rc.presentation):
         raise Conflict("Only your most recent answer can be revised.")
-    return rc, case, previous
+    return rc, case, previous, None
 
 
 def _columns(
@@ -233,14 +263,15 @@ def _columns(
     }
 
 
-def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> Reading:
-    """Check the answer against the study and the reader's order, and insert it; Conflict on a clash."""
+def _store(session: Session, study_id: int, reader_id: int, answer: Answer, advance: bool) -> Submitted:
+    """Check the answer against the study and the reader's order, and insert it; Conflict on a clash.
+    `advance`: as submit_and_advance."""
     # Held in share mode until commit, so a concurrent close cannot slip in between check and insert.
-    study = readable_study(session, study_id, reader_id, share=True)
+    study, done, total = readable_progress(session, study_id, reader_id, share=True)
     if study.status != "launched":
         raise Conflict("This study is closed; it no longer takes answers.")
     _validate(study, answer)
-    rc, case, previous = _order_entry(session, study, reader_id, answer)
+    rc, case, previous, after = _order_entry(session, study, reader_id, answer)
     reading = repo.insert_once(session, _columns(study_id, reader_id, answer, rc, case, previous))
     if reading is None:  # a twin stored this answer (or this revision) first
         raise Conflict("You already answered this case; your first answer was kept.")
@@ -253,10 +284,16 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer) -> R
         old=_as_dict(previous) if previous else None,
         new=_as_dict(reading),
     )
-    done, total = repo.progress(session, study_id, reader_id)
+    # Counted before the insert: a first answer is one more. No other answer of the reader's can have come
+    # in between: a first answer is taken only for the position locked above, and a twin's for it would
+    # have made this insert a no-op.
+    done += previous is None
     if done >= total:
         repo.mark_completed(session, study_id, reader_id)
-    return reading
+    if not advance or after is None or case.is_practice:
+        return Submitted(reading, created=True)
+    # The answer's commit waits for the disk, and this shown time's with it.
+    return Submitted(reading, True, advanced=True, next_case=_show(session, study, after, done, total, True))
 
 
 def practice_feedback(session: Session, reading: Reading) -> str | None:

@@ -278,17 +278,15 @@ def test_a_bad_click_or_active_time_is_refused_and_blank_ones_are_allowed(sessio
     assert stored == {"token-blank-1": (None, None, None), "token-good-1": (0.25, 1.0, 1500)}
 
 
-def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in):
-    """The next case's shown time commits without waiting for the disk (routes.readings._next), for its
-    transaction alone; the answer before it, in the same request, commits in a transaction of its own that
-    waits, as every answer must."""
+def test_an_answer_waits_for_the_disk_and_a_shown_time_alone_need_not(study, signed_in):
+    """A case page's shown time commits without waiting for the disk, for its transaction alone
+    (routes.readings._next); an answer commits in one transaction that waits, as every answer must, with
+    the next case's shown time in it (readings.submit_and_advance)."""
     from sqlalchemy import event
 
     from app.persistence.db import get_engine
 
     client = signed_in("reader")
-    page = client.get(f"/read/{study.id}/case")
-    case_id = re.search(r'name="case_id" value="([^"]+)"', page.text).group(1)
     engine, sent = get_engine(), []
 
     def statement(conn, cursor, sql, params, context, executemany) -> None:
@@ -304,18 +302,20 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_need_not(study, signed_in
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
     try:
+        page = client.get(f"/read/{study.id}/case")  # the first view of the first case
+        shown, sent[:] = " ".join(sent), []
+        case_id = re.search(r'name="case_id" value="([^"]+)"', page.text).group(1)
         form = {"csrf_token": factories.csrf_of(page.text), "case_id": case_id, "client_token": "disk-0001"}
         form |= {"verdict": "real", "confidence": "3"}
         r = client.post(f"/read/{study.id}/case", data=form, headers={"HX-Request": "true"})
     finally:
         event.remove(engine, "before_cursor_execute", statement)
         event.remove(engine, "commit", commit)
+    assert shown.count("COMMIT") == 1 and "UPDATE-READER_CASES no-wait" in shown
     assert r.status_code == 200 and case_id not in r.text  # the next case
-    transactions = " ".join(sent).split("COMMIT")
-    answer = next(t for t in transactions if "INSERT-INTO" in t)
-    shown = next(t for t in transactions if "UPDATE-READER_CASES" in t)
-    assert "no-wait" not in answer
-    assert "no-wait" in shown and "INSERT" not in shown
+    answer = " ".join(sent)
+    assert answer.count("COMMIT") == 1 and answer.endswith("COMMIT")
+    assert "INSERT-INTO" in answer and "UPDATE-READER_CASES" in answer and "no-wait" not in answer
 
 
 def test_a_case_is_timed_from_its_first_showing_and_a_reload_writes_nothing(
@@ -345,3 +345,38 @@ def test_a_case_is_timed_from_its_first_showing_and_a_reload_writes_nothing(
 
 def _case_id(html: str) -> str:
     return re.search(r'name="case_id" value="([^"]+)"', html).group(1)
+
+
+def test_each_answer_shows_the_next_case_and_the_last_completes_the_study(session, study, people, signed_in):
+    """An htmx answer comes back with the next case, its shown time set in the answer's transaction
+    (readings.submit_and_advance); the last one leads to the end page and records that the reader finished."""
+    client, reader = signed_in("reader"), people["reader"]
+    params = {"s": study.id, "r": reader.id}
+
+    def shown_times() -> list:
+        session.rollback()  # a fresh snapshot
+        sql = "SELECT shown_at FROM reader_cases WHERE study_id = :s AND reader_id = :r ORDER BY position"
+        return list(session.scalars(text(sql), params))
+
+    def completed_at():
+        sql = "SELECT completed_at FROM study_readers WHERE study_id = :s AND reader_id = :r"
+        return session.scalar(text(sql), params)
+
+    page, total = client.get(f"/read/{study.id}/case"), len(shown_times())
+    csrf = factories.csrf_of(page.text)  # the region that comes back carries none: the page's serves on
+    for k in range(total):
+        assert completed_at() is None
+        data = {"csrf_token": csrf, "case_id": _case_id(page.text)}
+        data |= {"client_token": f"walk-{k:04d}", "verdict": "real", "confidence": "3"}
+        r = client.post(f"/read/{study.id}/case", data=data, headers={"HX-Request": "true"})
+        assert r.status_code == 200, r.text
+        if k == total - 1:
+            assert r.headers["HX-Redirect"] == f"/read/{study.id}/done"
+            break
+        assert f"Case {k + 2} of {total}" in r.text and _case_id(r.text) != data["case_id"]
+        times = shown_times()
+        assert all(times[: k + 2]) and not any(times[k + 2 :])  # shown: the answered ones and the next
+        again = client.get(f"/read/{study.id}/case")  # a reload serves it again and keeps its time
+        assert _case_id(again.text) == _case_id(r.text) and shown_times() == times
+        page = r
+    assert completed_at() is not None

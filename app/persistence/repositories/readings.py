@@ -59,22 +59,27 @@ def _upcoming(n: int, *, lock: bool) -> Select:
 # (mark_shown). A row lock is a write of its own: it gave every page view, a reload too, a transaction id
 # whose commit waited for the disk.
 _UPCOMING = _upcoming(2, lock=False)
-# An answer locks the position it answers, so two answers to one case are taken one after the other. The
-# locked row's values replace those of an object the session already holds: mark_shown writes the shown
+# An answer locks the position it answers, so two answers to one case are taken one after the other, and
+# the two after it: the answer's transaction sets the next one's shown time and serves the one after that
+# ahead. Locked in the order of the positions, as every answer of the reader takes them: no deadlock. The
+# locked rows' values replace those of objects the session already holds: mark_shown writes the shown
 # time past the session, and the answer copies it into the reading.
-_NEXT_UNREAD = _upcoming(1, lock=True).execution_options(populate_existing=True)
+_UNREAD_LOCKED = _upcoming(3, lock=True).execution_options(populate_existing=True)
+
+
+def _pairs(rows) -> list[tuple[ReaderCase, Case]]:
+    return [(row[0], row[1]) for row in rows]
 
 
 def upcoming(session: Session, study_id: int, reader_id: int) -> list[tuple[ReaderCase, Case]]:
     """The reader's first two positions without a reading (the current case, then the one after)."""
-    rows = session.execute(_UPCOMING, {"study_id": study_id, "reader_id": reader_id})
-    return [(row[0], row[1]) for row in rows]
+    return _pairs(session.execute(_UPCOMING, {"study_id": study_id, "reader_id": reader_id}))
 
 
-def next_unread(session: Session, study_id: int, reader_id: int) -> tuple[ReaderCase, Case] | None:
-    """The reader's first position without a reading, locked until the transaction ends."""
-    row = session.execute(_NEXT_UNREAD, {"study_id": study_id, "reader_id": reader_id}).first()
-    return (row[0], row[1]) if row else None
+def unread_locked(session: Session, study_id: int, reader_id: int) -> list[tuple[ReaderCase, Case]]:
+    """The reader's first three positions without a reading (the current case first), locked until the
+    transaction ends."""
+    return _pairs(session.execute(_UNREAD_LOCKED, {"study_id": study_id, "reader_id": reader_id}))
 
 
 _MARK_SHOWN = "UPDATE reader_cases SET shown_at = :at WHERE id = :id AND shown_at IS NULL"
@@ -131,14 +136,20 @@ def _assigned_study_progress() -> Select:
     return select(Study, done, total).where(Study.id == study_id, assigned.exists())
 
 
-_ASSIGNED_STUDY_PROGRESS = _assigned_study_progress()
+_ASSIGNED_STUDY_PROGRESS = {
+    False: _assigned_study_progress(),
+    # FOR SHARE OF the study row only: an answer holds the study against a concurrent close.
+    True: _assigned_study_progress().with_for_update(read=True, of=Study),
+}
 
 
-def assigned_study_progress(session: Session, study_id: int, reader_id: int) -> tuple[Study, int, int] | None:
+def assigned_study_progress(
+    session: Session, study_id: int, reader_id: int, *, share: bool = False
+) -> tuple[Study, int, int] | None:
     """The study if this reader is assigned to it, with (answered, assigned), in one query: the reading
-    room asks for both on every case."""
+    room asks for both on every case. `share` holds the study row until the transaction ends."""
     params = {"study_id": study_id, "reader_id": reader_id}
-    row = session.execute(_ASSIGNED_STUDY_PROGRESS, params).first()
+    row = session.execute(_ASSIGNED_STUDY_PROGRESS[share], params).first()
     return (row[0], row[1] or 0, row[2] or 0) if row else None
 
 

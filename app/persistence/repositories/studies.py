@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, bindparam, delete, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import (
@@ -28,24 +28,6 @@ def get(session: Session, study_id: int, *, lock: bool = False, share: bool = Fa
 def by_title(session: Session, title: str) -> Study | None:
     """The first study with this title."""
     return session.scalar(select(Study).where(Study.title == title).order_by(Study.id).limit(1))
-
-
-def _assigned_to(share: bool) -> Select:
-    """The study if the reader is assigned to it (bound: study_id, reader_id), held in share mode or not."""
-    assigned = select(StudyReader).where(
-        StudyReader.study_id == Study.id, StudyReader.reader_id == bindparam("reader_id")
-    )
-    stmt = select(Study).where(Study.id == bindparam("study_id"), assigned.exists())
-    return stmt.with_for_update(read=True, of=Study) if share else stmt
-
-
-# Built once: every answer runs the share-mode one.
-_ASSIGNED_TO = {share: _assigned_to(share) for share in (False, True)}
-
-
-def assigned_to(session: Session, study_id: int, reader_id: int, *, share: bool = False) -> Study | None:
-    """The study if this reader is assigned to it (one query); `share` holds it against a concurrent close."""
-    return session.scalar(_ASSIGNED_TO[share], {"study_id": study_id, "reader_id": reader_id})
 
 
 def list_all(session: Session) -> list[Study]:

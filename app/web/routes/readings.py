@@ -76,6 +76,13 @@ def _next(request: Request, db: Db, user, study_id: DbId, *, notice: str | None 
     # first, the case is timed from then.
     view = readings_domain.current_case(db, study_id, user.id, shown_time_waits=False)
     db.commit()
+    return _case_region(request, user, study_id, view, notice)
+
+
+def _case_region(
+    request: Request, user, study_id: int, view: readings_domain.CaseView | None, notice: str | None = None
+) -> Response:
+    """The case region (or page) for `view`, or the way to the end page once the reader has finished."""
     if view is None:
         if is_htmx(request):
             return Response(status_code=200, headers={"HX-Redirect": f"/read/{study_id}/done"})
@@ -220,10 +227,11 @@ def _submit(
 ) -> Response:
     user = signed_in_reader(request, db, settings)
     try:
-        reading, _ = readings_domain.submit(db, study_id, user.id, answer)
+        stored = readings_domain.submit_and_advance(db, study_id, user.id, answer)
     except Conflict as exc:
         db.rollback()
         return _next(request, db, user, study_id, notice=str(exc))
+    reading = stored.reading
     truth = readings_domain.practice_feedback(db, reading)
     db.commit()
     if truth is not None:
@@ -241,6 +249,8 @@ def _submit(
         return render(request, name, ctx)
     if not is_htmx(request):
         return RedirectResponse(f"/read/{study_id}/case", status_code=303)
+    if stored.advanced:  # the answer's transaction put the next case in front of the reader
+        return _case_region(request, user, study_id, stored.next_case)
     return _next(request, db, user, study_id)
 
 
