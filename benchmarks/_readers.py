@@ -346,8 +346,8 @@ def count_queries(
 ) -> tuple[dict[str, int], list[str]]:
     """SQL statements of one case's requests (page, image, submit; in the browser flow the answer before
     brought the page), counted on the app's engine in this process; and the errors. The reader reads
-    `warmup` + 1 cases uncounted first, so the counted one is mid-study (not the first after the practice
-    cases, which the browser fetches as a page after the practice feedback)."""
+    `warmup` + 1 cases uncounted first: with --warmup at least --practice (the defaults), the counted one
+    is mid-study, not the first after the practice cases, which follows the feedback as a page."""
     from sqlalchemy import event
 
     with warnings.catch_warnings():  # Starlette's advice to move to httpx2 is not this benchmark's concern

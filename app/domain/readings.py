@@ -81,8 +81,7 @@ def _check_open(study: Study | None) -> Study:
 def readable_progress(
     session: Session, study_id: int, reader_id: int, *, share: bool = False
 ) -> tuple[Study, int, int]:
-    """The study if this reader is assigned to it and it is open for reading (NotFound otherwise), with the
-    reader's (answered, assigned), in one query; `share` holds it against a concurrent close."""
+    """The reader's open study (NotFound otherwise) and their (answered, assigned); `share`: FOR SHARE."""
     found = repo.assigned_study_progress(session, study_id, reader_id, share=share)
     study, done, total = found if found is not None else (None, 0, 0)
     return _check_open(study), done, total
@@ -187,9 +186,9 @@ def submit(session: Session, study_id: int, reader_id: int, answer: Answer) -> t
 
 
 def submit_and_advance(session: Session, study_id: int, reader_id: int, answer: Answer) -> Submitted:
-    """`submit`, and for a first answer to a study case (a practice case's truth comes first) the reader's
-    next case in the same transaction, its shown time set: the reading room's next page then needs no
-    transaction of its own (three statements and a commit fewer for every case a reader reads)."""
+    """`submit`, and after a first answer to a study case the next case, shown, in the same transaction."""
+    # The reading room's next page then needs no transaction of its own: three statements and a commit
+    # fewer for every case a reader reads. A practice answer is not advanced: its truth comes first.
     return _submit(session, study_id, reader_id, answer, advance=True)
 
 
@@ -284,11 +283,11 @@ def _store(session: Session, study_id: int, reader_id: int, answer: Answer, adva
         old=_as_dict(previous) if previous else None,
         new=_as_dict(reading),
     )
-    # Counted before the insert: a first answer is one more. No other answer of the reader's can have come
-    # in between: a first answer is taken only for the position locked above, and a twin's for it would
-    # have made this insert a no-op.
-    done += previous is None
-    if done >= total:
+    # A first answer is one more answered. The count came before the position's lock, so an answer to the
+    # position before, sent from another tab, may have committed in between and left it one short; whether
+    # this was the reader's last position the locked rows tell, read after that commit.
+    done += int(previous is None)
+    if done >= total or (previous is None and not after):
         repo.mark_completed(session, study_id, reader_id)
     if not advance or after is None or case.is_practice:
         return Submitted(reading, created=True)

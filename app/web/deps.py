@@ -82,8 +82,8 @@ def session_policy(settings: Settings) -> web_sessions.SessionPolicy:
 # Between the two hops a request waits for a thread; holding its connection there, a burst wider than the
 # pool's connections let every thread wait for a connection while the connections waited for a thread,
 # until the pool's 30 s timeout. So a dependency that reads ends its transaction before it returns
-# (tests/integration/test_many_processes.py). A COMMIT costs a round trip; the reading room's routes call
-# `signed_in_reader` inside their one hop instead, and pay nothing.
+# (tests/integration/test_many_processes.py). A COMMIT costs a round trip; the case page, the answer and the
+# image call `resolve_user` inside their one hop instead, and pay nothing.
 def optional_user(request: Request, db: Db, settings: AppSettings) -> User | None:
     """The signed-in, active user, or None once the server has ended the session (or there is none)."""
     user = resolve_user(request, db, settings)
@@ -92,8 +92,7 @@ def optional_user(request: Request, db: Db, settings: AppSettings) -> User | Non
 
 
 def resolve_user(request: Request, db: Session, settings: Settings) -> User | None:
-    """`optional_user` as a call, for a route that runs it in its own work's worker thread: it leaves the
-    read's transaction to the route."""
+    """`optional_user` as a call inside a route's own worker thread; the route ends the transaction."""
     token = request.session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None

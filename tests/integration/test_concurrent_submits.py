@@ -35,13 +35,20 @@ def _current(session, study, reader) -> str:
     return view.opaque_id
 
 
-def _submit_on_own_connection(study_id: int, reader_id: int, answer: Answer, before: Callable[[], object]):
+def _submit_on_own_connection(
+    study_id: int, reader_id: int, answer: Answer, before: Callable[[], object], *, advance: bool = False
+):
     """Submit and commit in a new session; returns ("stored"|"returned", reading id), ("conflict", None)
-    or ("error ...", None). `before` runs first (a barrier's wait), so that calls can be made to race."""
+    or ("error ...", None). `before` runs first (a barrier's wait), so that calls can be made to race.
+    `advance`: as the reading room's htmx answer, which also puts the next case in front of the reader."""
     s = get_sessionmaker()()
     try:
         before()
-        reading, created = readings.submit(s, study_id, reader_id, answer)
+        if advance:
+            stored = readings.submit_and_advance(s, study_id, reader_id, answer)
+            reading, created = stored.reading, stored.created
+        else:
+            reading, created = readings.submit(s, study_id, reader_id, answer)
         s.commit()
         return ("stored" if created else "returned", reading.id)
     except Conflict:
@@ -54,13 +61,18 @@ def _submit_on_own_connection(study_id: int, reader_id: int, answer: Answer, bef
         s.close()
 
 
-def _race(study_id: int, reader_id: int, answers: tuple[Answer, Answer]) -> list[tuple[str, int | None]]:
+def _race(
+    study_id: int, reader_id: int, answers: tuple[Answer, Answer], *, advance: bool = False
+) -> list[tuple[str, int | None]]:
     """Both answers submitted at once from two threads; their outcomes, sorted."""
     barrier = threading.Barrier(2)
     outcomes: list[tuple[str, int | None]] = []
 
     def run(answer: Answer) -> None:
-        outcomes.append(_submit_on_own_connection(study_id, reader_id, answer, lambda: barrier.wait(10)))
+        outcome = _submit_on_own_connection(
+            study_id, reader_id, answer, lambda: barrier.wait(10), advance=advance
+        )
+        outcomes.append(outcome)
 
     threads = [threading.Thread(target=run, args=(a,)) for a in answers]
     for t in threads:
@@ -75,12 +87,13 @@ def _rows(session, reader_id: int, **where) -> int:
     return session.scalar(select(func.count()).where(Reading.reader_id == reader_id, *filters)) or 0
 
 
-def test_same_token_pairs_sent_at_once_each_return_the_one_stored_reading(session, study, people):
+@pytest.mark.parametrize("advance", [False, True], ids=["submit", "submit_and_advance"])
+def test_same_token_pairs_sent_at_once_each_return_the_one_stored_reading(session, study, people, advance):
     reader = people["reader"]
     for i in range(PAIRS):
         case = _current(session, study, reader)
         answer = Answer(case, f"pair-token-{i:03d}", "real", 3)
-        outcomes = _race(study.id, reader.id, (answer, answer))
+        outcomes = _race(study.id, reader.id, (answer, answer), advance=advance)
         assert [o[0] for o in outcomes] == ["returned", "stored"], f"pair {i}: {outcomes}"
         assert outcomes[0][1] == outcomes[1][1], f"pair {i}: two different readings {outcomes}"
         assert _rows(session, reader.id, client_token=answer.client_token) == 1
@@ -90,6 +103,7 @@ def test_same_token_pairs_sent_at_once_each_return_the_one_stored_reading(sessio
         study.id,
         reader.id,
         (Answer(case, "tab-one-0001", "real", 2), Answer(case, "tab-two-0001", "synthetic", 5)),
+        advance=advance,
     )
     assert [o[0] for o in outcomes] == ["conflict", "stored"], outcomes
     assert _rows(session, reader.id) == PAIRS + 1  # one per case

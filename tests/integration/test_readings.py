@@ -380,3 +380,69 @@ def test_each_answer_shows_the_next_case_and_the_last_completes_the_study(sessio
         assert _case_id(again.text) == _case_id(r.text) and shown_times() == times
         page = r
     assert completed_at() is not None
+
+
+def test_the_last_answer_completes_the_study_though_the_one_before_commits_mid_answer(
+    session, study, people
+):
+    """The answer before the last (another tab) commits between the last answer's progress count and its
+    lock on the position: the count is one short, and the locked positions, none left, tell that the
+    reader finished (readings._store)."""
+    from sqlalchemy import event
+
+    from app.persistence.db import get_engine
+
+    reader = people["reader"]
+    positions = select(func.count()).where(ReaderCase.study_id == study.id, ReaderCase.reader_id == reader.id)
+    for k in range(session.scalar(positions) - 2):
+        answer = Answer(_current(session, study, reader), f"token-{k:04d}", "real", 3)
+        readings.submit(session, study.id, reader.id, answer)
+        session.commit()
+    # Two positions left: the one before the last, answered from one tab, and the last, answered from
+    # another (which knew it from the image the page fetches ahead).
+    view = readings.current_case(session, study.id, reader.id)
+    session.commit()
+    before_last, last = view.opaque_id, view.next_opaque_id
+    armed = [True]
+
+    def the_tab_before_commits(conn, cursor, sql, *_args) -> None:
+        if armed[0] and "FOR UPDATE OF reader_cases" in sql:
+            armed[0] = False
+            with get_sessionmaker()() as other:
+                readings.submit(other, study.id, reader.id, Answer(before_last, "tok-before-last", "real", 3))
+                other.commit()
+
+    event.listen(get_engine(), "before_cursor_execute", the_tab_before_commits)
+    try:
+        with get_sessionmaker()() as s:
+            answer = Answer(last, "tok-the-last", "real", 3)
+            stored = readings.submit_and_advance(s, study.id, reader.id, answer)
+            s.commit()
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", the_tab_before_commits)
+    assert not armed[0] and stored.created and stored.advanced and stored.next_case is None
+    sql = "SELECT completed_at FROM study_readers WHERE study_id = :s AND reader_id = :r"
+    assert session.scalar(text(sql), {"s": study.id, "r": reader.id}) is not None
+
+
+def test_a_practice_answer_shows_its_truth_before_the_next_case_is_shown(session, store, people, signed_in):
+    """The feedback comes first: the next case's shown time is set when the reader moves on to it, not with
+    the practice answer (readings.submit_and_advance)."""
+    reader = people["reader"]
+    study = factories.launched_study(
+        session, store, readers=[reader], creator=people["researcher"], n_cases=4, practice=1
+    )
+    session.commit()
+    client = signed_in("reader")
+    page = client.get(f"/read/{study.id}/case")
+    data = {"csrf_token": factories.csrf_of(page.text), "case_id": _case_id(page.text)}
+    data |= {"client_token": "practice-0001", "verdict": "real", "confidence": "3"}
+    r = client.post(f"/read/{study.id}/case", data=data, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "This practice image was" in r.text
+    sql = "SELECT shown_at FROM reader_cases WHERE study_id = :s AND reader_id = :r ORDER BY position"
+    session.rollback()  # a fresh snapshot
+    shown = list(session.scalars(text(sql), {"s": study.id, "r": reader.id}))
+    assert shown[0] is not None and not any(shown[1:])
+    assert _case_id(client.get(f"/read/{study.id}/case").text)  # moving on shows the next case
+    session.rollback()
+    assert list(session.scalars(text(sql), {"s": study.id, "r": reader.id}))[1] is not None

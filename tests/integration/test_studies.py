@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.domain import studies
-from app.domain.errors import Invalid
+from app.domain.errors import Conflict, Invalid
+from app.persistence.db import get_sessionmaker
 from tests import factories
 
 
@@ -44,3 +45,17 @@ def test_a_repeat_gap_must_fit_inside_the_study(session, store, people):
     )
     with pytest.raises(Invalid, match="gap before a repeat"):
         studies.create_study(session, store, design, actor_id=people["researcher"].id)
+
+
+def test_a_study_closed_meanwhile_is_seen_as_closed_under_the_lock(session, store, people):
+    """A study the session already holds (loaded before the change locks it) takes the locked row's values,
+    so a second close (another tab, a double click) is refused, not repeated."""
+    study = factories.launched_study(session, store, readers=[people["reader"]], creator=people["researcher"])
+    session.commit()
+    with get_sessionmaker()() as first, get_sessionmaker()() as second:
+        loaded = studies.get_study(first, study.id)  # held in the session, as a route may hold it
+        assert loaded.status == "launched"
+        studies.close(second, study.id, actor_id=people["researcher"].id)
+        second.commit()
+        with pytest.raises(Conflict):
+            studies.close(first, study.id, actor_id=people["researcher"].id)

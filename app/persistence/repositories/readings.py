@@ -77,8 +77,7 @@ def upcoming(session: Session, study_id: int, reader_id: int) -> list[tuple[Read
 
 
 def unread_locked(session: Session, study_id: int, reader_id: int) -> list[tuple[ReaderCase, Case]]:
-    """The reader's first three positions without a reading (the current case first), locked until the
-    transaction ends."""
+    """The reader's first three positions without a reading, locked until the transaction ends."""
     return _pairs(session.execute(_UNREAD_LOCKED, {"study_id": study_id, "reader_id": reader_id}))
 
 
@@ -146,8 +145,8 @@ _ASSIGNED_STUDY_PROGRESS = {
 def assigned_study_progress(
     session: Session, study_id: int, reader_id: int, *, share: bool = False
 ) -> tuple[Study, int, int] | None:
-    """The study if this reader is assigned to it, with (answered, assigned), in one query: the reading
-    room asks for both on every case. `share` holds the study row until the transaction ends."""
+    """The study if this reader is assigned to it, with (answered, assigned); `share`: FOR SHARE of it."""
+    # One query: the reading room asks for both on every case.
     params = {"study_id": study_id, "reader_id": reader_id}
     row = session.execute(_ASSIGNED_STUDY_PROGRESS[share], params).first()
     return (row[0], row[1] or 0, row[2] or 0) if row else None

@@ -21,7 +21,9 @@ def get(session: Session, study_id: int, *, lock: bool = False, share: bool = Fa
     """The study; `lock` holds it against concurrent changes, `share` against a concurrent close."""
     stmt = select(Study).where(Study.id == study_id)
     if lock or share:
-        stmt = stmt.with_for_update(read=not lock)
+        # The row as locked replaces the values of an object the session already holds (a permission
+        # check loads the study first): a close or launch that committed meanwhile must be seen.
+        stmt = stmt.with_for_update(read=not lock).execution_options(populate_existing=True)
     return session.scalar(stmt)
 
 

@@ -80,14 +80,19 @@ def _next(request: Request, db: Db, user, study_id: DbId, *, notice: str | None 
 
 
 def _case_region(
-    request: Request, user, study_id: int, view: readings_domain.CaseView | None, notice: str | None = None
+    request: Request,
+    user,
+    study_id: int,
+    view: readings_domain.CaseView | None,
+    notice: str | None = None,
+    previous: Reading | None = None,
 ) -> Response:
     """The case region (or page) for `view`, or the way to the end page once the reader has finished."""
     if view is None:
         if is_htmx(request):
             return Response(status_code=200, headers={"HX-Redirect": f"/read/{study_id}/done"})
         return RedirectResponse(f"/read/{study_id}/done", status_code=303)
-    ctx = {"user": user, **_case_context(view.study, view, notice)}
+    ctx = {"user": user, **_case_context(view.study, view, notice, previous)}
     name = "partials/readings/case.html" if is_htmx(request) else "pages/readings/case.html"
     return render(request, name, ctx, headers={"Cache-Control": "no-store"})
 
@@ -111,12 +116,7 @@ def revise(request: Request, db: Db, user: Reader, study_id: DbId) -> Response:
     if found is None:
         return _next(request, db, user, study_id, notice="There is no answer to revise yet.")
     view, previous = found
-    ctx = {
-        "user": user,
-        **_case_context(view.study, view, "You are revising your previous answer.", previous),
-    }
-    name = "partials/readings/case.html" if is_htmx(request) else "pages/readings/case.html"
-    return render(request, name, ctx, headers={"Cache-Control": "no-store"})
+    return _case_region(request, user, study_id, view, "You are revising your previous answer.", previous)
 
 
 def _number(field: str, raw: str) -> float | None:
@@ -227,6 +227,8 @@ def _submit(
 ) -> Response:
     user = signed_in_reader(request, db, settings)
     try:
+        # A form posted without JavaScript advances too: the case page its redirect leads to then finds the
+        # next case shown, and writes nothing.
         stored = readings_domain.submit_and_advance(db, study_id, user.id, answer)
     except Conflict as exc:
         db.rollback()

@@ -77,7 +77,8 @@ def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     db.commit()
 
     def stream():
-        # A session of its own, which lives as long as the stream does.
+        # A session of its own, which lives as long as the stream does and holds its connection between
+        # the chunks' thread hops (the one request that waits for a thread holding a connection).
         # Lines go out in ~64 KiB chunks: each chunk of a sync generator costs a thread-pool hop.
         with get_sessionmaker()() as session:
             chunk: list[str] = []
