@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
+    Result,
     ScalarSelect,
     Select,
     and_,
@@ -67,7 +68,7 @@ _UPCOMING = _upcoming(2, lock=False)
 _UNREAD_LOCKED = _upcoming(3, lock=True).execution_options(populate_existing=True)
 
 
-def _pairs(rows) -> list[tuple[ReaderCase, Case]]:
+def _pairs(rows: Result) -> list[tuple[ReaderCase, Case]]:
     return [(row[0], row[1]) for row in rows]
 
 
