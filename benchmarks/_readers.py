@@ -103,6 +103,7 @@ class Reader:
 
         Timed per case: "page" (the request that brought the case: the case page, or in the browser flow
         the answer before, whose time then counts as both), "image", their sum "page_image", and "post".
+        A case an answer brought before this call (the warm-up's last) carries that answer's time.
         `think` (min, max seconds): a pause drawn uniformly between receiving the case and answering it.
         `on` hears "page", "image" and "submit" before each request and "done" after each case.
         """
