@@ -42,6 +42,7 @@ class Timings:
     # Share of all cores per part (load generator, app, Postgres) while the phase's clock ran.
     cpu: dict[str, float] = field(default_factory=dict)
     app_cpu: list[float] = field(default_factory=list)  # each app process's share of one core
+    app_clients: list[int] = field(default_factory=list)  # and its clients' connections at the start
     connections_opened: int | None = None  # Postgres connections opened while the clock ran
     # How late a thread of the load generator woke from a 1 ms sleep, in ms (LagProbe): the delay any
     # reader thread's timing may carry from the generator itself (its GIL, its share of the cores).
@@ -59,7 +60,7 @@ class Timings:
         """Stop the phase's CPU meter, keep its shares, and merge every reader's samples into this one."""
         if meter:
             meter.stop()
-            self.cpu, self.app_cpu = meter.shares, meter.app_processes
+            self.cpu, self.app_cpu, self.app_clients = meter.shares, meter.app_processes, meter.app_clients
             self.connections_opened = meter.connections_opened
         for t in parts:
             self.merge(t)

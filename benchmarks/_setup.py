@@ -227,7 +227,10 @@ class CpuMeter:
 
     With `database` (a libpq URL), also the connections Postgres opened to that database meanwhile: a
     backend that starts and ends between the readings takes its CPU with it, so a pool that opens and
-    closes connections shows here, and its cost is missing from Postgres's share."""
+    closes connections shows here, and its cost is missing from Postgres's share.
+
+    And each app process's clients as start() found them: the connections open to its listening port. A
+    reader keeps its connection, so how they fell between the processes decides what each can do."""
 
     def __init__(self, server_pid: int, database: str | None = None) -> None:
         self._server = psutil.Process(server_pid)
@@ -236,6 +239,8 @@ class CpuMeter:
         self._sessions = 0
         self.shares: dict[str, float] = {}
         self.app_processes: list[float] = []
+        self.app_clients: list[int] = []  # in the order of app_processes
+        self._clients: dict[int, int] = {}
         self.connections_opened: int | None = None
 
     def _sessions_so_far(self) -> int:
@@ -260,10 +265,21 @@ class CpuMeter:
         app = [self._server, *self._server.children(recursive=True)]
         return {"load generator": cpu([psutil.Process()]), "app": cpu(app), "Postgres": cpu(postgres)}
 
+    def _clients_now(self) -> dict[int, int]:
+        """Connections open to each app process's listening port, by pid."""
+        out = {}
+        for p in [self._server, *self._server.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                tcp = p.net_connections("tcp")
+                ports = {c.laddr.port for c in tcp if c.status == psutil.CONN_LISTEN}
+                out[p.pid] = sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port in ports for c in tcp)
+        return out
+
     def start(self) -> None:
         """Begin counting."""
         if self._database:
             self._sessions = self._sessions_so_far()
+        self._clients = self._clients_now()
         self._at = (time.perf_counter(), self._seconds())
 
     def stop(self) -> None:
@@ -276,7 +292,9 @@ class CpuMeter:
         wall = time.perf_counter() - t0
         used = {k: {pid: t - before[k].get(pid, 0.0) for pid, t in after[k].items()} for k in after}
         self.shares = {k: sum(v.values()) / (wall * cores) for k, v in used.items()}
-        self.app_processes = sorted((t / wall for t in used["app"].values() if t / wall > 0.02), reverse=True)
+        busy = sorted(((t / wall, pid) for pid, t in used["app"].items() if t / wall > 0.02), reverse=True)
+        self.app_processes = [share for share, _ in busy]
+        self.app_clients = [self._clients.get(pid, 0) for _, pid in busy]
         if self._database:
             # Less the session start() read through (a reading does not count its own).
             self.connections_opened = self._sessions_so_far() - self._sessions - 1

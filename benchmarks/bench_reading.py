@@ -260,11 +260,11 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
     print(
         "  CPU while the clock ran: load generator / app / Postgres as shares of all cores; each app process"
     )
-    print("  as a share of one core (near 100 %: bound by its GIL); and the Postgres connections the app")
-    print("  opened meanwhile (none, once its pool holds what it needs):")
+    print("  as a share of one core (near 100 %: bound by its GIL) with its clients' connections (cl.); and")
+    print("  the Postgres connections the app opened meanwhile (none, once its pool holds what it needs):")
     for name, t in [*((f"{n} non-stop readers, {_procs(p)}", t) for p, t in sat.items()), ("crowd", crowd)]:
         split = " / ".join(f"{100 * v:3.0f} %" for v in t.cpu.values())
-        procs = ", ".join(f"{100 * v:.0f} %" for v in t.app_cpu)
+        procs = ", ".join(f"{100 * v:.0f} % ({c} cl.)" for v, c in zip(t.app_cpu, t.app_clients, strict=True))
         print(f"    {name:<34}{split}   app processes: {procs}; connections opened: {t.connections_opened}")
     print_ceiling(sat, base_rate)
     q = r["queries"]
