@@ -387,6 +387,11 @@ def count_queries(
     return counts, out.errors
 
 
+# What brings a case and its image in each flow, as the reports name their timing: in the browser flow the
+# answer brings the next case (its time counts as the answer's and as the page's), in the form flow a page.
+CASE_LABEL = {"browser": "answer+image", "form": "page+image"}
+
+
 def add_flow_option(parser: argparse.ArgumentParser) -> None:
     """--flow: how the simulated readers answer (Reader)."""
     parser.add_argument(

@@ -18,7 +18,7 @@ import time
 
 import psutil
 from _client import CLIENTS, add_client_option
-from _readers import add_flow_option
+from _readers import CASE_LABEL, add_flow_option
 from _setup import ROOT, add_database_option, bench_database, percentile, serve
 from bench_reading import Timings, run_readers, seed
 
@@ -114,7 +114,7 @@ def main() -> None:
         f"\nbench_busy_worker: {env.label}; uvicorn, 1 worker process; {psutil.cpu_count()} CPUs; "
         f"{args.flow} flow"
     )
-    case = "answer+image" if browser else "page+image"  # what brings a case, and its image
+    case = CASE_LABEL[args.flow]
     print(f"  {args.readers} concurrent readers, {args.per_reader} cases each, {args.size} px")
     print(f"  {'phase':<34}{'iters':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cases/s':>9}")
     print(row(f"{case}, no worker", idle))

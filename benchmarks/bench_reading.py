@@ -40,7 +40,16 @@ from contextlib import closing
 from typing import TYPE_CHECKING
 
 from _client import CLIENTS, add_client_option
-from _readers import Reader, Timings, add_flow_option, count_queries, run_crowd, run_readers, run_static
+from _readers import (
+    CASE_LABEL,
+    Reader,
+    Timings,
+    add_flow_option,
+    count_queries,
+    run_crowd,
+    run_readers,
+    run_static,
+)
 from _setup import (
     PASSWORD,
     ROOT,
@@ -219,9 +228,7 @@ def report(env: BenchEnv, args: argparse.Namespace, r: dict) -> list[str]:
         f"\nbench_reading: {env.label}; uvicorn on loopback, {os.cpu_count()} CPUs; {args.client} client, "
         f"{args.flow} flow"
     )
-    # What brings a case, and what the reader waits for: in the browser flow the answer brings the next
-    # case (its time counts as the answer's and as the page's), in the form flow a page request.
-    case = "answer+image" if args.flow == "browser" else "page+image"
+    case = CASE_LABEL[args.flow]
     print(
         f"  study: {args.cases} cases + {args.practice} practice, {args.size} px, {r['accounts']} reader "
         f"accounts, each {args.answered} cases in before the clock; static baseline: the same PNG "

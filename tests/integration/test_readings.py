@@ -6,13 +6,13 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.domain import readings, studies
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict, Invalid, NotFound
 from app.domain.readings import Answer
-from app.persistence.db import get_sessionmaker
+from app.persistence.db import get_engine, get_sessionmaker
 from app.persistence.models import AuditEvent, ImageSet, ReaderCase, Reading
 from tests import factories
 
@@ -195,8 +195,6 @@ def test_a_closed_study_takes_no_more_answers(session, study, people, signed_in)
 
 
 def test_giveaway_click_is_stored_only_where_asked(session, store, people):
-    from app.domain.errors import Invalid
-
     asking = factories.launched_study(
         session, store, readers=[people["reader"]], creator=people["researcher"], ask_click=True
     )
@@ -282,10 +280,6 @@ def test_an_answer_waits_for_the_disk_and_a_shown_time_alone_need_not(study, sig
     """A case page's shown time commits without waiting for the disk, for its transaction alone
     (routes.readings._next); an answer commits in one transaction that waits, as every answer must, with
     the next case's shown time in it (readings.submit_and_advance)."""
-    from sqlalchemy import event
-
-    from app.persistence.db import get_engine
-
     client = signed_in("reader")
     engine, sent = get_engine(), []
 
@@ -388,10 +382,6 @@ def test_the_last_answer_completes_the_study_though_the_one_before_commits_mid_a
     """The answer before the last (another tab) commits between the last answer's progress count and its
     lock on the position: the count is one short, and the locked positions, none left, tell that the
     reader finished (readings._store)."""
-    from sqlalchemy import event
-
-    from app.persistence.db import get_engine
-
     reader = people["reader"]
     positions = select(func.count()).where(ReaderCase.study_id == study.id, ReaderCase.reader_id == reader.id)
     for k in range(session.scalar(positions) - 2):
