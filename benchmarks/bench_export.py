@@ -168,7 +168,7 @@ def naive(study_id: int, out: Path) -> int:
         study = session.get(Study, study_id)
         rows = session.execute(stmt).all()
         # Same formatting code as the app, fed from the list instead of the cursor.
-        with mock.patch.object(exports, "repo", SimpleNamespace(export_rows=lambda _s, _id: rows)):
+        with mock.patch.object(exports.repo, "export_rows", lambda _s, _id: rows):
             lines = list(exports.export_lines(session, study))
         out.write_text("".join(lines), newline="")
         return len(lines)

@@ -12,7 +12,7 @@ the connection, and the reading room's statements were then parsed and planned a
 instructions, the end page) still end with one; they come a few times a study.
 
 Nor does a crowd of requests open connections: once the pool has filled, a burst wider than it is served
-on the connections it keeps. And an export streams on one connection, not two.
+on the connections it keeps. And an export holds no connection while it downloads.
 """
 
 from __future__ import annotations
@@ -20,11 +20,15 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from app.core.config import get_settings
+from app.domain import exports
+from app.domain.studies import get_study
 from app.persistence.db import get_engine, get_sessionmaker
+from app.web.routes import results as results_routes
 from app.web.routes.results import export_csv
 from tests import factories
 from tests.database import rollbacks, sent_sql
@@ -107,12 +111,33 @@ def test_a_burst_wider_than_the_pool_opens_no_connection_once_it_has_filled(sess
     assert not opened, f"{len(opened)} connections opened after the pool had filled"
 
 
-def test_an_export_ends_the_requests_read_before_its_rows_stream(session, store, people):
+def test_an_export_holds_no_connection_while_it_downloads(session, store, people, monkeypatch):
     study = factories.launched_study(
-        session, store, readers=[people["reader"]], creator=people["researcher"], n_cases=4
+        session, store, readers=[people["reader"]], creator=people["researcher"], n_cases=6
     )
+    factories.answer_cases(session, study.id, people["reader"], cases=6, skill=0.5)
+    expected = "".join(exports.export_lines(session, get_study(session, study.id))).encode()
     session.commit()
+    # Small pieces, and a spool that spills to its file: the download takes many hops, each one a chance to
+    # hold a connection.
+    monkeypatch.setattr(results_routes, "EXPORT_CHUNK_BYTES", 100)
+    monkeypatch.setattr(results_routes, "EXPORT_IN_MEMORY_BYTES", 500)
+    pool = get_engine().pool
     with get_sessionmaker()() as db:  # as get_db gives it, and closes it only once the download has ended
-        response = export_csv(db, people["researcher"], study.id)
-        # The rows stream from a session of the stream's own; an open read here held a second connection.
-        assert response.media_type.startswith("text/csv") and not db.in_transaction()
+        response = anyio.run(export_csv, db, people["researcher"], study.id)
+        assert not db.in_transaction()
+        idle = pool.checkedout()
+
+        async def download() -> tuple[bytes, set[int]]:
+            body, held = b"", set()
+            async for piece in response.body_iterator:
+                body += piece.encode() if isinstance(piece, str) else piece
+                held.add(pool.checkedout() - idle)
+            return body, held
+
+        body, held = anyio.run(download)
+    # Streamed from the cursor, the download held a connection (and its snapshot) for as long as the
+    # client took; a few stalled clients could hold the pool.
+    assert held == {0}, "a connection was held while the export downloaded"
+    assert body == expected and len(expected) > 5 * 100
+    assert response.headers["content-length"] == str(len(expected))

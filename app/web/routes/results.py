@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import BinaryIO
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
 from app.domain import exports, results
@@ -15,7 +21,7 @@ from app.domain.errors import NotFound
 from app.domain.figures import FIGURES, figures
 from app.domain.readings import UNREADABLE_LABELS
 from app.domain.studies import get_study
-from app.persistence.db import get_sessionmaker
+from app.persistence.models import Study
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.web.deps import Db, ManagedStudyId, Staff
@@ -23,7 +29,9 @@ from app.web.pdf import PdfUnavailable, html_to_pdf
 from app.web.templating import render
 
 router = APIRouter(prefix="/studies/{study_id}")
-EXPORT_CHUNK_CHARS = 64 * 1024
+EXPORT_CHUNK_BYTES = 64 * 1024  # per response body chunk: each costs a worker-thread hop
+EXPORT_IN_MEMORY_BYTES = 1024 * 1024  # a larger export is spooled to a temporary file
+EXPORTS_AT_ONCE = 2  # per web process; each holds a worker thread and a connection while it is written
 
 
 @router.get("/results")
@@ -69,37 +77,61 @@ def _attachment(study, suffix: str, ext: str) -> dict[str, str]:
 
 
 @router.get("/export.csv")
-def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
-    """One row per reading, streamed from a server-side cursor in constant memory."""
-    study = get_study(db, study_id)
-    # The request's session is closed only once the response has been sent, so its read ends here: it
-    # would otherwise hold a second connection for the whole download.
-    db.commit()
-
-    def stream():
-        # A session of its own, which lives as long as the stream does and holds its connection between
-        # the chunks' thread hops (the one request that waits for a thread holding a connection).
-        # Lines go out in ~64 KiB chunks: each chunk of a sync generator costs a thread-pool hop.
-        with get_sessionmaker()() as session:
-            chunk: list[str] = []
-            size = 0
-            for line in exports.export_lines(session, study):
-                chunk.append(line)
-                size += len(line)
-                if size >= EXPORT_CHUNK_CHARS:
-                    yield "".join(chunk)
-                    chunk, size = [], 0
-            if chunk:
-                yield "".join(chunk)
-
+async def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
+    """One row per reading, written out in full (in constant memory) before the download starts."""
+    # Written out inside one read, which then ends: the download holds no connection and no snapshot,
+    # however slowly the client takes it. Streamed from the cursor, it held both for as long as the client
+    # took, so a few stalled downloads could hold the pool (and hold back vacuum) indefinitely. The cost is
+    # the time to the first byte: the whole export's (benchmarks/README.md, bench_export.py).
+    study, spool, size = await to_thread.run_sync(_write_export, db, study_id, limiter=_export_limiter())
     return StreamingResponse(
-        stream(),
+        _chunks(spool),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{_filename(study, "readings")}"',
+            "Content-Length": str(size),  # known now, so the browser shows the download's progress
             "Cache-Control": "no-store",
         },
     )
+
+
+@cache
+def _export_limiter() -> CapacityLimiter:
+    """The worker threads exports are written in, apart from the requests' (app.web.main): a few large
+    exports at once wait for each other rather than take the threads the reading room is served by."""
+    return CapacityLimiter(EXPORTS_AT_ONCE)
+
+
+def _write_export(db: Session, study_id: int) -> tuple[Study, BinaryIO, int]:
+    """The study, its export spooled (read from the start) and the export's size in bytes; ends the read."""
+    study = get_study(db, study_id)
+    spool, size = _spooled(exports.export_lines(db, study))
+    db.commit()
+    return study, spool, size
+
+
+def _spooled(lines: Iterable[str]) -> tuple[BinaryIO, int]:
+    """The lines, UTF-8, in a temporary file read from its start (in memory up to EXPORT_IN_MEMORY_BYTES),
+    and their size in bytes."""
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY_BYTES)  # noqa: SIM115 - handed on open
+    try:
+        size = 0
+        for line in lines:
+            size += spool.write(line.encode())
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool, size
+
+
+def _chunks(spool: BinaryIO) -> Iterator[bytes]:
+    """The spool in EXPORT_CHUNK_BYTES pieces, closed (and its file deleted) at the end or on disconnect."""
+    # Each piece of a sync iterator costs a worker-thread hop; without a connection held, a hop is all it
+    # costs. A spool never read (the client left first) is deleted when it is collected.
+    with spool:
+        while piece := spool.read(EXPORT_CHUNK_BYTES):
+            yield piece
 
 
 @router.get("/codebook.csv")
