@@ -55,8 +55,8 @@ def migration_url(settings: Settings) -> str:
 
 # The web process runs at most DB_POOL_SIZE worker threads (app/web/main.py), and the pool keeps as many
 # connections: a smaller pool behind more threads opened and closed a connection for each request past its
-# size (benchmarks/README.md). As many again may open for a moment: a margin for the work that runs outside
-# those threads (a request's rollback, on a limiter of its own in app.web.deps.get_db).
+# size (benchmarks/README.md). As many again may open: the exports being written (app.web.routes.results,
+# two at a time, outside those threads) each hold one while they are written.
 @lru_cache
 def get_engine() -> Engine:
     """The process-wide engine: DB_POOL_SIZE connections kept open, as many more for a moment."""

@@ -7,10 +7,10 @@ import json
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import BinaryIO
 
 from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
@@ -95,18 +95,29 @@ async def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     )
 
 
-@cache
+_EXPORT_LIMITER: RunVar[CapacityLimiter] = RunVar("export_limiter")
+
+
 def _export_limiter() -> CapacityLimiter:
     """The worker threads exports are written in, apart from the requests' (app.web.main): a few large
     exports at once wait for each other rather than take the threads the reading room is served by."""
-    return CapacityLimiter(EXPORTS_AT_ONCE)
+    try:
+        return _EXPORT_LIMITER.get()
+    except LookupError:  # the first export in this event loop
+        limiter = CapacityLimiter(EXPORTS_AT_ONCE)
+        _EXPORT_LIMITER.set(limiter)
+        return limiter
 
 
 def _write_export(db: Session, study_id: int) -> tuple[Study, BinaryIO, int]:
     """The study, its export spooled (read from the start) and the export's size in bytes; ends the read."""
     study = get_study(db, study_id)
     spool, size = _spooled(exports.export_lines(db, study))
-    db.commit()
+    try:
+        db.commit()
+    except BaseException:
+        spool.close()
+        raise
     return study, spool, size
 
 
