@@ -55,8 +55,8 @@ def migration_url(settings: Settings) -> str:
 
 # The web process runs at most DB_POOL_SIZE worker threads (app/web/main.py), and the pool keeps as many
 # connections: a smaller pool behind more threads opened and closed a connection for each request past its
-# size (benchmarks/README.md). As many again may open: the exports being written (app.web.routes.results,
-# two at a time, outside those threads) each hold one while they are written.
+# size (benchmarks/README.md). As many again may open: the slow downloads (app.web.routes.results, two at a
+# time, outside those threads) each hold one while they read, an export for as long as it is written.
 @lru_cache
 def get_engine() -> Engine:
     """The process-wide engine: DB_POOL_SIZE connections kept open, as many more for a moment."""

@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from app.cli.analyse import analyse_group
 from app.domain import readings, results
 from app.domain.readings import Answer
+from app.persistence.db import get_engine
 from app.persistence.repositories import studies as study_repo
+from app.web.routes import results as results_routes
 from tests import factories
 
 
@@ -193,3 +195,26 @@ def test_the_report_as_pdf(session, store, people, signed_in, tmp_path):
     from PIL import ImageFile
 
     assert not ImageFile.LOAD_TRUNCATED_IMAGES and "weasyprint" not in sys.modules
+
+
+@pytest.mark.slow
+def test_the_pdf_is_laid_out_with_no_connection_held(session, store, people, signed_in, monkeypatch):
+    study = factories.launched_study(
+        session, store, readers=[people["reader"]], creator=people["researcher"], n_cases=6
+    )
+    factories.answer_cases(session, study.id, people["reader"], cases=6, skill=0.5)
+    session.commit()
+    pool = get_engine().pool
+    held: list[int] = []
+
+    def layout(html: str) -> bytes:  # stands in for WeasyPrint's child process, which takes seconds
+        held.append(pool.checkedout() - idle)
+        return b"%PDF-1.7 " + html.encode()
+
+    monkeypatch.setattr(results_routes, "html_to_pdf", layout)
+    client = signed_in("researcher")
+    idle = pool.checkedout()
+    r = client.get(f"/studies/{study.id}/report.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF-") and study.title.encode() in r.content
+    # The report's read ended before its figures were drawn and its pages laid out (up to 120 s).
+    assert held == [0], "a connection was held while the PDF was laid out"

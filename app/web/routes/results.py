@@ -21,7 +21,7 @@ from app.domain.errors import NotFound
 from app.domain.figures import FIGURES, figures
 from app.domain.readings import UNREADABLE_LABELS
 from app.domain.studies import get_study
-from app.persistence.models import Study
+from app.persistence.models import Study, User
 from app.persistence.repositories import readings as readings_repo
 from app.persistence.repositories import studies as repo
 from app.web.deps import Db, ManagedStudyId, Staff
@@ -31,7 +31,9 @@ from app.web.templating import render
 router = APIRouter(prefix="/studies/{study_id}")
 EXPORT_CHUNK_BYTES = 64 * 1024  # per response body chunk: each costs a worker-thread hop
 EXPORT_IN_MEMORY_BYTES = 1024 * 1024  # a larger export is spooled to a temporary file
-EXPORTS_AT_ONCE = 2  # per web process; each holds a worker thread and a connection while it is written
+# Per web process: an export holds a worker thread and a connection while it is written, a PDF a worker
+# thread while it is laid out.
+SLOW_DOWNLOADS_AT_ONCE = 2
 
 
 @router.get("/results")
@@ -83,7 +85,7 @@ async def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     # however slowly the client takes it. Streamed from the cursor, it held both for as long as the client
     # took, so a few stalled downloads could hold the pool (and hold back vacuum) indefinitely. The cost is
     # the time to the first byte: the whole export's (benchmarks/README.md, bench_export.py).
-    study, spool, size = await to_thread.run_sync(_write_export, db, study_id, limiter=_export_limiter())
+    study, spool, size = await to_thread.run_sync(_write_export, db, study_id, limiter=_downloads_limiter())
     return StreamingResponse(
         _chunks(spool),
         media_type="text/csv; charset=utf-8",
@@ -95,17 +97,18 @@ async def export_csv(db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     )
 
 
-_EXPORT_LIMITER: RunVar[CapacityLimiter] = RunVar("export_limiter")
+_DOWNLOADS_LIMITER: RunVar[CapacityLimiter] = RunVar("downloads_limiter")
 
 
-def _export_limiter() -> CapacityLimiter:
-    """The worker threads exports are written in, apart from the requests' (app.web.main): a few large
-    exports at once wait for each other rather than take the threads the reading room is served by."""
+def _downloads_limiter() -> CapacityLimiter:
+    """The worker threads the slow downloads (the export's writing, the PDF's layout) run in, apart from the
+    requests' (app.web.main): a few at once wait for each other rather than take the threads the reading
+    room is served by."""
     try:
-        return _EXPORT_LIMITER.get()
-    except LookupError:  # the first export in this event loop
-        limiter = CapacityLimiter(EXPORTS_AT_ONCE)
-        _EXPORT_LIMITER.set(limiter)
+        return _DOWNLOADS_LIMITER.get()
+    except LookupError:  # the first slow download in this event loop
+        limiter = CapacityLimiter(SLOW_DOWNLOADS_AT_ONCE)
+        _DOWNLOADS_LIMITER.set(limiter)
         return limiter
 
 
@@ -192,12 +195,17 @@ def report(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> R
 
 
 @router.get("/report.pdf")
-def report_pdf(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
+async def report_pdf(request: Request, db: Db, user: Staff, study_id: ManagedStudyId) -> Response:
     """The report as PDF, its figures drawn on the server; 503 with the reason where WeasyPrint cannot run."""
+    return await to_thread.run_sync(_report_pdf, request, db, user, study_id, limiter=_downloads_limiter())
+
+
+def _report_pdf(request: Request, db: Session, user: User, study_id: int) -> Response:
     import vl_convert  # loaded on first use: it carries its own JavaScript engine
 
     study = get_study(db, study_id)
     context = _report_context(db, user, study)
+    db.commit()  # drawing and laying out take seconds, and need no connection or snapshot
     context["svgs"] = {name: vl_convert.vegalite_to_svg(spec) for name, spec in context["figs"].items()}
     html = render(request, "pages/results/report.html", context).body.decode()
     try:
